@@ -1,0 +1,330 @@
+"""Typed study configuration, loaded from one YAML file and validated once.
+
+A study YAML has these sections (every key optional except where noted)::
+
+    study_name: demo
+    base_model: embedded          # "embedded" (the tiny base shipped in the package) or an XTTS v2 folder
+    output_dir: runs/demo         # trials, split and caches go here
+    data:    {path, formatter, language, val_fraction | val_count, split_seed, demo_target}
+    model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
+    train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
+    search:  {...}                # read by the study (xtts_tune.study)
+    diagnosis: {...}              # thresholds for xtts_tune.diagnosis
+
+Unknown or misspelled keys are rejected with the file, the key and the closest valid key.
+``--set key=value`` overrides use dotted keys (``train.learning_rate=1e-5``); train and data knobs may
+also be named bare (``learning_rate=1e-5``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+EMBEDDED_BASE = "embedded"
+
+
+class ConfigError(ValueError):
+    """A user mistake in a study YAML or an override; the message names the file, key and fix."""
+
+
+@dataclass
+class DataConfig:
+    path: str = "data/demo/target"
+    """Dataset folder (LJSpeech layout: metadata.csv + wavs/), relative to the YAML's folder's parent."""
+    formatter: str = "ljspeech"
+    """coqui-tts formatter: ``ljspeech`` (``id|text|normalized_text``) or ``coqui`` (CSV with audio_file|text)."""
+    metadata: str = ""
+    """Metadata file name inside ``path``; empty means the formatter's default (metadata.csv)."""
+    language: str = "en"
+    val_fraction: float = 0.15
+    val_count: int = 0
+    """If > 0, use exactly this many validation clips instead of ``val_fraction``."""
+    split_seed: int = 0
+    demo_target: bool = False
+    """Generate the demo target voice with espeak-ng when ``path`` is missing."""
+    min_seconds: float = 0.5
+    silence_rms: float = 1e-4
+    """Clips whose RMS is below this are reported as silent."""
+
+    def validate(self, where: str) -> None:
+        if self.formatter not in ("ljspeech", "coqui"):
+            raise ConfigError(f"{where}: data.formatter must be 'ljspeech' or 'coqui', got {self.formatter!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"{where}: data.val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.val_count < 0:
+            raise ConfigError(f"{where}: data.val_count must be >= 0, got {self.val_count}")
+
+
+@dataclass
+class ModelConfig:
+    freeze_conditioning: bool = True
+    """Freeze the conditioning encoder and perceiver resampler (the guide: FREEZE_ENCODER = True)."""
+    freeze_text_embedding: bool = False
+    freeze_text_head: bool = False
+    freeze_mel_embedding: bool = False
+    freeze_mel_head: bool = False
+
+    def validate(self, where: str) -> None:  # booleans only; typed loading already checked them
+        return None
+
+
+@dataclass
+class TrainConfig:
+    freeze_depth: int = 2
+    """Freeze the first N GPT transformer blocks (0..layers)."""
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.1
+    weight_decay_weights_only: bool = True
+    """Apply weight decay to weight matrices only (not biases, norms, embeddings), as coqui's option does."""
+    batch_size: int = 8
+    grad_accum_steps: int = 1
+    grad_clip_norm: float = 0.5
+    max_epochs: int = 3
+    max_steps: int = 0
+    """Stop after this many optimizer steps (0 = no limit besides max_epochs)."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up over the first N optimizer steps (0 = constant learning rate)."""
+    eval_every: int = 10
+    """Evaluate every N optimizer steps (and always at each epoch end)."""
+    eval_at_start: bool = True
+    """Evaluate the base model before the first step (gives the curve its starting point)."""
+    patience: int = 2
+    """Evaluations without an improvement of at least ``min_delta`` before early stopping."""
+    min_delta: float = 0.01
+    """Absolute improvement in validation loss that counts as better (like Keras / Lightning)."""
+    augment_prob: float = 0.3
+    noise_level_range: list[float] = field(default_factory=lambda: [0.001, 0.01])
+    augment_variants: int = 4
+    """Pre-computed noisy variants per clip (keeps the feature cache useful with augmentation on)."""
+    seed: int = 0
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N"""
+    precision: str = "fp32"
+    """fp32 | bf16 | fp16 (autocast; GPU only, ignored on CPU)"""
+    save_checkpoint: bool = True
+    num_threads: int = 0
+    """torch CPU threads; 0 leaves torch's default."""
+
+    def validate(self, where: str) -> None:
+        checks = [
+            (self.freeze_depth >= 0, "train.freeze_depth must be >= 0"),
+            (self.learning_rate > 0, "train.learning_rate must be > 0"),
+            (self.weight_decay >= 0, "train.weight_decay must be >= 0"),
+            (self.batch_size >= 1, "train.batch_size must be >= 1"),
+            (self.grad_accum_steps >= 1, "train.grad_accum_steps must be >= 1"),
+            (self.grad_clip_norm >= 0, "train.grad_clip_norm must be >= 0 (0 disables clipping)"),
+            (self.max_epochs >= 1, "train.max_epochs must be >= 1"),
+            (self.max_steps >= 0, "train.max_steps must be >= 0"),
+            (self.warmup_steps >= 0, "train.warmup_steps must be >= 0"),
+            (self.eval_every >= 1, "train.eval_every must be >= 1"),
+            (self.patience >= 1, "train.patience must be >= 1"),
+            (self.min_delta >= 0, "train.min_delta must be >= 0"),
+            (0.0 <= self.augment_prob <= 1.0, "train.augment_prob must be in [0, 1]"),
+            (
+                len(self.noise_level_range) == 2 and 0 <= self.noise_level_range[0] <= self.noise_level_range[1],
+                "train.noise_level_range must be [low, high] with 0 <= low <= high",
+            ),
+            (self.augment_variants >= 1, "train.augment_variants must be >= 1"),
+            (self.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32, bf16 or fp16"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{where}: {message}")
+
+
+@dataclass
+class StudyConfig:
+    study_name: str = "demo"
+    base_model: str = EMBEDDED_BASE
+    output_dir: str = "runs/demo"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: dict[str, Any] = field(default_factory=dict)
+    diagnosis: dict[str, Any] = field(default_factory=dict)
+    source: str = field(default="<defaults>", repr=False, compare=False)
+    """The file this config came from (for error messages); not a YAML key."""
+    root: str = field(default=".", repr=False, compare=False)
+    """Folder that relative paths are resolved against (the YAML's project root)."""
+
+    def validate(self) -> None:
+        where = self.source
+        if not self.study_name or any(c in self.study_name for c in "/\\ "):
+            raise ConfigError(f"{where}: study_name must be a non-empty name without spaces or slashes")
+        self.data.validate(where)
+        self.model.validate(where)
+        self.train.validate(where)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.root) / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.data.path)
+
+    @property
+    def output_path(self) -> Path:
+        return self.resolve(self.output_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        d.pop("root")
+        return d
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+_NOT_KEYS = {"source", "root"}
+
+
+def _fields(cls) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
+
+
+def _unknown_key(key: str, valid: list[str], where: str, section: str | None) -> ConfigError:
+    full = f"{section}.{key}" if section else key
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{(section + '.') if section else ''}{close[0]}'?" if close else ""
+    return ConfigError(f"{where}: unknown key '{full}'{hint} (valid: {', '.join(sorted(valid))})")
+
+
+def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
+    """Check/convert one YAML value to the field's type (ints accepted for floats, '1e-5' strings for numbers)."""
+    origin = get_origin(typ)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif typ is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin is list:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if isinstance(value, (list, tuple)):
+            (item,) = get_args(typ)
+            return [_coerce(v, item, key, where) for v in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            return value
+    raise ConfigError(f"{where}: '{key}' must be of type {getattr(typ, '__name__', typ)}, got {value!r}")
+
+
+def _build(cls, raw: dict[str, Any], where: str, section: str | None):
+    if not isinstance(raw, dict):
+        name = section or "the top level"
+        raise ConfigError(f"{where}: '{name}' must be a mapping of keys to values, got {type(raw).__name__}")
+    fields = _fields(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise _unknown_key(str(key), list(fields), where, section)
+        full = f"{section}.{key}" if section else key
+        if section is None and key in _SECTIONS:
+            kwargs[key] = _build(_SECTIONS[key], value or {}, where, key)
+        else:
+            kwargs[key] = _coerce(value, fields[key], full, where)
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "<dict>", root: str | Path = ".") -> StudyConfig:
+    cfg = _build(StudyConfig, raw or {}, source, None)
+    cfg.source = source
+    cfg.root = str(root)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set learning_rate=3e-4")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value) if value.strip() else ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "--set") -> dict[str, Any]:
+    """Apply ``key=value`` overrides to a raw YAML mapping; bare train/data knob names are accepted."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (raw or {}).items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        if len(parts) == 1 and parts[0] not in _fields(StudyConfig):
+            owners = [s for s, cls in _SECTIONS.items() if parts[0] in _fields(cls)]
+            if not owners:
+                valid = list(_fields(StudyConfig)) + [k for cls in _SECTIONS.values() for k in _fields(cls)]
+                raise _unknown_key(parts[0], valid, f"{where} {text}", None)
+            parts = [owners[-1], parts[0]]  # train wins over data for shared names (none today)
+        if len(parts) == 2 and parts[0] in ("search", "diagnosis"):
+            raw.setdefault(parts[0], {})[parts[1]] = value
+        elif len(parts) == 2:
+            if parts[0] not in _SECTIONS:
+                raise _unknown_key(parts[0], list(_SECTIONS), f"{where} {text}", None)
+            raw.setdefault(parts[0], {})
+            raw[parts[0]] = dict(raw[parts[0]] or {})
+            raw[parts[0]][parts[1]] = value
+        elif len(parts) == 1:
+            raw[parts[0]] = value
+        else:
+            raise ConfigError(f"{where} {text}: keys have at most one dot, e.g. train.learning_rate")
+    return raw
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Load, override and validate a study YAML. Relative paths resolve against the folder above ``studies/``.
+
+    A YAML in ``<project>/studies/`` resolves ``data/...`` and ``runs/...`` against ``<project>``; a YAML
+    elsewhere resolves against its own folder.
+    """
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides or [])
+    folder = path.resolve().parent
+    root = folder.parent if folder.name == "studies" else folder
+    cfg = config_from_dict(raw, source=str(path), root=root)
+    cfg.validate()
+    return cfg
+
+
+def dump_config(cfg: StudyConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

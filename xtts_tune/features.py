@@ -1,0 +1,199 @@
+"""Per-clip model inputs (text tokens, DVAE codes, conditioning mels), cached, and batches in coqui's format.
+
+coqui's GPTTrainer recomputes the DVAE codes and conditioning mels of every clip at every step
+(``format_batch_on_device``). They do not change between steps, epochs or trials of one base model, so we
+compute them once per clip (and per noisy variant) with GPTTrainer's own DVAE and mel extractors, keep them
+in memory and in a cache file keyed by base model and clip, and build batches from them.
+
+The conditioning slice is taken from the clip's full mel instead of re-computing a mel of the sliced audio:
+both have the same frames (hop 256) except at the slice's edges, and it lets the cache serve every random
+slice. Slice lengths, positions, padding and masking follow coqui's XTTSDataset/GPT exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchaudio
+
+from xtts_tune.augmentation import noisy_variant
+from xtts_tune.data import Clip, read_wav
+
+logger = logging.getLogger(__name__)
+
+MEL_HOP = 256  # hop of GPTTrainer's conditioning mel (perceiver path) and of the DVAE mel
+
+
+@dataclass
+class ClipFeatures:
+    text: torch.Tensor  # int64 tokens
+    codes: torch.Tensor  # int64 DVAE codes
+    mel: torch.Tensor  # (80, frames) conditioning mel of the whole clip
+    wav_length: int
+
+
+class FeatureStore:
+    """Computes and caches :class:`ClipFeatures` for the clips of one dataset with one base model."""
+
+    def __init__(
+        self,
+        trainer,
+        clips: dict[str, Clip],
+        *,
+        base_fingerprint: str,
+        cache_dir: Path | None,
+        use_cache: bool = True,
+    ):
+        self.trainer = trainer
+        self.clips = clips
+        self.sample_rate = trainer.config.audio.sample_rate
+        self.dvae_sample_rate = trainer.config.audio.dvae_sample_rate
+        self.use_cache = use_cache
+        self.cache_path = cache_dir / f"features-{base_fingerprint}.pt" if cache_dir else None
+        self._mem: dict[str, ClipFeatures] = {}
+        self._dirty = False
+        self.timings: dict[str, float] = defaultdict(float)
+        self.hits = 0
+        self.misses = 0
+        if self.cache_path and self.use_cache and self.cache_path.is_file():
+            try:
+                raw = torch.load(self.cache_path, map_location="cpu", weights_only=True)
+                self._mem = {k: ClipFeatures(v["text"], v["codes"], v["mel"].float(), int(v["n"])) for k, v in raw.items()}
+            except Exception as exc:  # a cache is disposable: rebuild it rather than fail
+                logger.warning("ignoring unreadable feature cache %s (%s)", self.cache_path, exc)
+                self._mem = {}
+        self._silence = None
+
+    # -- keys ----------------------------------------------------------------------------------------
+    def _key(self, clip: Clip, variant: tuple | None) -> str:
+        stat = Path(clip.audio_file).stat()
+        base = f"{clip.id}|{clip.text}|{stat.st_size}|{stat.st_mtime_ns}"
+        if variant is not None:
+            base += f"|noise{variant}"
+        return hashlib.sha1(base.encode()).hexdigest()
+
+    # -- public --------------------------------------------------------------------------------------
+    def get(self, clip_id: str, variant: int | None = None, *, seed: int = 0, level_range=(0.0, 0.0)) -> ClipFeatures:
+        clip = self.clips[clip_id]
+        vkey = None if variant is None else (seed, variant, tuple(level_range))
+        key = self._key(clip, vkey)
+        if self.use_cache and key in self._mem:
+            self.hits += 1
+            return self._mem[key]
+        self.misses += 1
+        t = time.perf_counter()
+        wav = read_wav(clip.audio_file, self.sample_rate)
+        if variant is not None:
+            wav = noisy_variant(wav, seed=seed, clip_id=clip_id, variant=variant, level_range=level_range)
+        self.timings["audio_loading"] += time.perf_counter() - t
+        feats = self.compute(wav, clip)
+        if self.use_cache:
+            self._mem[key] = feats
+            self._dirty = True
+        return feats
+
+    @torch.no_grad()
+    def compute(self, wav: torch.Tensor, clip: Clip) -> ClipFeatures:
+        """GPTTrainer's own feature extraction for one clip (as in ``format_batch_on_device``)."""
+        device = next(self.trainer.dvae.parameters()).device
+        w = wav.to(device).view(1, 1, -1)
+        t = time.perf_counter()
+        mel = self.trainer.torch_mel_spectrogram_style_encoder(w)[0]
+        self.timings["conditioning_mels"] += time.perf_counter() - t
+        t = time.perf_counter()
+        dvae_wav = w
+        if self.sample_rate != self.dvae_sample_rate:
+            dvae_wav = torchaudio.functional.resample(
+                w,
+                orig_freq=self.sample_rate,
+                new_freq=self.dvae_sample_rate,
+                lowpass_filter_width=64,
+                rolloff=0.9475937167399596,
+                resampling_method="sinc_interp_kaiser",
+                beta=14.769656459379492,
+            )
+        codes = self.trainer.dvae.get_codebook_indices(self.trainer.torch_mel_spectrogram_dvae(dvae_wav))[0]
+        self.timings["dvae_codes"] += time.perf_counter() - t
+        text = torch.tensor(self.trainer.xtts.tokenizer.encode(clip.text, clip.language), dtype=torch.long)
+        return ClipFeatures(text=text, codes=codes.long().cpu(), mel=mel.float().cpu(), wav_length=int(wav.shape[-1]))
+
+    def save(self) -> None:
+        """Write the cache atomically (other workers may read it at the same time)."""
+        if not (self.cache_path and self.use_cache and self._dirty):
+            return
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_name(f"{self.cache_path.name}.{random.getrandbits(32):08x}.tmp")
+        torch.save(
+            {k: {"text": f.text, "codes": f.codes, "mel": f.mel.half(), "n": f.wav_length} for k, f in self._mem.items()},
+            tmp,
+        )
+        tmp.replace(self.cache_path)
+        self._dirty = False
+
+    def silence_frame(self) -> torch.Tensor:
+        """The conditioning-mel frame of digital silence (what coqui's zero padding turns into)."""
+        if self._silence is None:
+            with torch.no_grad():
+                device = next(self.trainer.dvae.parameters()).device
+                z = torch.zeros(1, 1, 32 * MEL_HOP, device=device)
+                self._silence = self.trainer.torch_mel_spectrogram_style_encoder(z)[0][:, 16].float().cpu()
+        return self._silence
+
+
+def collate(
+    feats: list[ClipFeatures],
+    *,
+    args,
+    silence: torch.Tensor,
+    rng: random.Random | None,
+    is_eval: bool,
+) -> dict:
+    """A batch exactly as GPTTrainer.format_batch_on_device returns it, from cached per-clip features.
+
+    ``args`` is the trainer's GPTArgs (conditioning lengths, masking approach). ``rng`` draws the training
+    conditioning slices (XTTSDataset uses the global ``random``; we use a seeded one).
+    """
+    min_len, max_len = args.min_conditioning_length, args.max_conditioning_length
+    cond_frames = max_len // MEL_HOP + 1
+    masking = args.gpt_use_masking_gt_prompt_approach
+    b = len(feats)
+    text_lengths = torch.tensor([f.text.shape[0] for f in feats], dtype=torch.long)
+    wav_lengths = torch.tensor([f.wav_length for f in feats], dtype=torch.long)
+    text = torch.zeros(b, int(text_lengths.max()), dtype=torch.long)
+    codes = torch.zeros(b, max(f.codes.shape[0] for f in feats), dtype=torch.long)
+    cond = silence.view(1, 1, -1, 1).repeat(b, 1, 1, cond_frames)
+    idxs, lens = [], []
+    for i, f in enumerate(feats):
+        text[i, : f.text.shape[0]] = f.text
+        codes[i, : f.codes.shape[0]] = f.codes
+        # coqui's get_prompt_slice, in samples
+        length = (min_len + max_len) // 2 if is_eval else rng.randint(min_len, max_len)
+        if f.wav_length - length < 0:
+            length = f.wav_length // 2
+        start = 0 if is_eval else rng.randint(0, f.wav_length - length)
+        first, n = start // MEL_HOP, length // MEL_HOP + 1
+        piece = f.mel[:, first : first + n]
+        cond[i, 0, :, : piece.shape[-1]] = piece
+        idxs.append([start, start + length])
+        lens.append(length)
+    batch = {
+        "text_inputs": text,
+        "text_lengths": text_lengths,
+        "audio_codes": codes,
+        "wav_lengths": wav_lengths,
+        "cond_mels": cond,
+        "cond_idxs": torch.tensor(idxs, dtype=torch.long) if masking else None,
+        "cond_lens": None if masking else torch.tensor(lens, dtype=torch.long),
+    }
+    return batch
+
+
+def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
+    return {k: (v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}

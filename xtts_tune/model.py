@@ -1,0 +1,280 @@
+"""Load an XTTS v2 base folder through coqui-tts's GPTTrainer, and freeze parts of its GPT.
+
+A base folder has the layout of a released XTTS v2 checkpoint::
+
+    config.json     XttsConfig (``model_args`` decides the GPT's dimensions)
+    model.pth       {"model": Xtts state dict} (gpt.* and, for a real release, hifigan_decoder.*)
+    dvae.pth        DiscreteVAE state dict
+    mel_stats.pth   80 per-channel mel normalisers
+    vocab.json      VoiceBpeTokenizer vocabulary
+
+The tiny embedded base (``xtts_tune/assets/tiny_base``) and a real XTTS v2 folder load through the same
+:func:`load_base`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import pickle
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xtts_tune.config import EMBEDDED_BASE, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+BASE_FILES = ("config.json", "model.pth", "dvae.pth", "mel_stats.pth", "vocab.json")
+
+
+class BaseModelError(ValueError):
+    """A base model folder that cannot be used; the message names the folder, the file and the fix."""
+
+
+def embedded_base_path() -> Path:
+    return Path(str(resources.files("xtts_tune") / "assets" / "tiny_base"))
+
+
+def resolve_base_path(base_model: str, root: Path | None = None) -> Path:
+    if base_model == EMBEDDED_BASE:
+        return embedded_base_path()
+    path = Path(base_model).expanduser()
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    return path
+
+
+def check_base_folder(folder: Path) -> None:
+    """Raise :class:`BaseModelError` naming the first missing file of an XTTS v2 folder."""
+    if not folder.is_dir():
+        raise BaseModelError(
+            f"{folder}: base model folder not found; set base_model to an XTTS v2 folder "
+            f"({', '.join(BASE_FILES)}) or to '{EMBEDDED_BASE}'"
+        )
+    for name in BASE_FILES:
+        if not (folder / name).is_file():
+            raise BaseModelError(f"{folder}: missing {name} (an XTTS v2 base folder needs {', '.join(BASE_FILES)})")
+
+
+def base_fingerprint(folder: Path) -> str:
+    """Content hash of a base folder (sizes + a sample of bytes of each file; cheap even for 1.8 GB)."""
+    h = hashlib.sha256()
+    for name in BASE_FILES:
+        path = folder / name
+        size = path.stat().st_size
+        h.update(f"{name}:{size}:".encode())
+        with path.open("rb") as f:
+            h.update(f.read(1 << 20))
+            if size > 2 << 20:
+                f.seek(size - (1 << 20))
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+# --- the one place that knows the DVAE's size --------------------------------------------------------
+# coqui's GPTTrainer builds a DiscreteVAE with hard-coded dimensions (52.7 M parameters, the released
+# XTTS v2 DVAE) and loads dvae.pth into it with strict=False. A smaller DVAE (the tiny embedded base)
+# cannot load into that shape, so we read the dimensions off dvae.pth's tensors and let GPTTrainer build
+# a DVAE of exactly that size. For a real XTTS v2 dvae.pth the inferred dimensions are the hard-coded ones.
+
+
+def dvae_kwargs_from_state(state: dict[str, torch.Tensor]) -> dict:
+    """DiscreteVAE constructor arguments that match a DVAE state dict."""
+    try:
+        first = state["encoder.0.0.weight"]
+        embed = state["codebook.embed"]
+    except KeyError as exc:
+        raise BaseModelError(f"dvae.pth is not a DiscreteVAE state dict (no {exc.args[0]})") from None
+    conv_layers = {int(m.group(1)) for k in state if (m := re.fullmatch(r"encoder\.(\d+)\.0\.weight", k))}
+    res_blocks = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.(\d+)\.net\.", k))}
+    return {
+        "channels": int(first.shape[1]),
+        "normalization": None,
+        "positional_dims": 1,
+        "num_tokens": int(embed.shape[1]),
+        "codebook_dim": int(embed.shape[0]),
+        "hidden_dim": int(first.shape[0]),
+        "num_resnet_blocks": len(res_blocks),
+        "kernel_size": int(first.shape[-1]),
+        "num_layers": len(conv_layers),
+        "use_transposed_convs": False,
+    }
+
+
+@contextlib.contextmanager
+def _gpt_trainer_builds_dvae(dvae_kwargs: dict):
+    """Make coqui's GPTTrainer construct a DVAE with ``dvae_kwargs`` while it initialises."""
+    from TTS.tts.layers.xtts.dvae import DiscreteVAE
+    from TTS.tts.layers.xtts.trainer import gpt_trainer
+
+    def sized_dvae(**_hard_coded):
+        return DiscreteVAE(**dvae_kwargs)
+
+    original = gpt_trainer.DiscreteVAE
+    gpt_trainer.DiscreteVAE = sized_dvae
+    try:
+        yield
+    finally:
+        gpt_trainer.DiscreteVAE = original
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+def trainer_config(folder: Path):
+    """A coqui ``GPTTrainerConfig`` for a base folder, as coqui's XTTS fine-tuning recipe builds it."""
+    from TTS.tts.configs.xtts_config import XttsAudioConfig, XttsConfig
+    from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTArgs, GPTTrainerConfig
+
+    try:
+        xcfg = XttsConfig()
+        xcfg.load_json(str(folder / "config.json"))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BaseModelError(f"{folder / 'config.json'}: not a valid XTTS config ({exc})") from None
+    arch = xcfg.model_args.to_dict()
+    fields = set(GPTArgs.__dataclass_fields__)
+    args = GPTArgs(**{k: v for k, v in arch.items() if k in fields})
+    args.xtts_checkpoint = str(folder / "model.pth")
+    args.dvae_checkpoint = str(folder / "dvae.pth")
+    args.mel_norm_file = str(folder / "mel_stats.pth")
+    args.tokenizer_file = str(folder / "vocab.json")
+    args.gpt_checkpoint = ""
+    # the training sample limits follow the GPT's own context (coqui's recipe: 255995 samples ≈ 11.6 s)
+    args.max_wav_length = min(255995, (args.gpt_max_audio_tokens - 3) * args.gpt_code_stride_len)
+    args.max_text_length = min(200, args.gpt_max_text_tokens)
+    audio = XttsAudioConfig(
+        sample_rate=xcfg.audio.sample_rate,
+        dvae_sample_rate=getattr(xcfg.audio, "dvae_sample_rate", xcfg.audio.sample_rate),
+        output_sample_rate=xcfg.audio.output_sample_rate,
+    )
+    return GPTTrainerConfig(
+        model_args=args, audio=audio, run_eval=True, mixed_precision=False, languages=list(xcfg.languages)
+    )
+
+
+@dataclass
+class LoadedBase:
+    """A base model ready for fine-tuning: coqui's GPTTrainer (GPT, DVAE, mel extractors, tokenizer)."""
+
+    folder: Path
+    trainer: nn.Module  # TTS.tts.layers.xtts.trainer.gpt_trainer.GPTTrainer
+    fingerprint: str
+
+    @property
+    def gpt(self) -> nn.Module:
+        return self.trainer.xtts.gpt
+
+    @property
+    def tokenizer(self):
+        return self.trainer.xtts.tokenizer
+
+    @property
+    def config(self):
+        return self.trainer.config
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.gpt.gpt.h)
+
+
+def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase:
+    """Load a base folder (the tiny embedded base or a real XTTS v2 release) for fine-tuning."""
+    from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTTrainer
+
+    folder = Path(folder)
+    check_base_folder(folder)
+    config = trainer_config(folder)
+    try:
+        dvae_state = torch.load(folder / "dvae.pth", map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or non-torch file
+        raise BaseModelError(f"{folder / 'dvae.pth'}: cannot be read as a torch file ({exc})") from None
+    # GPTTrainer loads model.pth with strict=False and ignores what is missing; we load it ourselves, the
+    # same way (Xtts.get_compatible_checkpoint_state_dict), to report a model.pth without GPT weights.
+    model_pth, config.model_args.xtts_checkpoint = config.model_args.xtts_checkpoint, ""
+    with _gpt_trainer_builds_dvae(dvae_kwargs_from_state(dvae_state)):
+        try:
+            trainer = GPTTrainer(config)
+            state = trainer.xtts.get_compatible_checkpoint_state_dict(model_pth)
+        except (RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError) as exc:
+            raise BaseModelError(f"{folder}: cannot load the base model ({exc})") from None
+    config.model_args.xtts_checkpoint = model_pth
+    try:
+        loaded = trainer.xtts.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that disagree with config.json
+        raise BaseModelError(f"{folder / 'model.pth'}: does not match config.json ({str(exc)[:300]})") from None
+    missing = [k for k in loaded.missing_keys if k.startswith("gpt.")]
+    if missing:
+        raise BaseModelError(f"{folder / 'model.pth'}: no GPT weights for {missing[0]} (and {len(missing) - 1} more)")
+    # The HiFi-GAN decoder is only needed to synthesise audio, never to fine-tune the GPT.
+    trainer.xtts.hifigan_decoder = None
+    trainer.eval()
+    trainer.to(device)
+    return LoadedBase(folder=folder, trainer=trainer, fingerprint=base_fingerprint(folder))
+
+
+# --- freezing ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    total: int
+    trainable: int
+
+    @property
+    def share(self) -> float:
+        return self.trainable / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"trainable {_human(self.trainable)} / {_human(self.total)} ({100 * self.share:.1f}%)"
+
+
+def _human(n: int) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}K"
+    return str(n)
+
+
+def frozen_modules(gpt: nn.Module, freeze_depth: int, options: ModelConfig) -> dict[str, nn.Module]:
+    """The GPT submodules to freeze, by name. ``freeze_depth`` freezes transformer blocks 0..N-1."""
+    blocks = gpt.gpt.h
+    if not 0 <= freeze_depth <= len(blocks):
+        raise ValueError(f"freeze_depth must be between 0 and {len(blocks)} (the GPT's layers), got {freeze_depth}")
+    chosen: dict[str, nn.Module] = {f"gpt.h.{i}": blocks[i] for i in range(freeze_depth)}
+    if options.freeze_conditioning:
+        chosen["conditioning_encoder"] = gpt.conditioning_encoder
+        if getattr(gpt, "conditioning_perceiver", None) is not None:
+            chosen["conditioning_perceiver"] = gpt.conditioning_perceiver
+    flags = {
+        "text_embedding": options.freeze_text_embedding,
+        "text_head": options.freeze_text_head,
+        "mel_embedding": options.freeze_mel_embedding,
+        "mel_head": options.freeze_mel_head,
+    }
+    chosen.update({name: getattr(gpt, name) for name, on in flags.items() if on})
+    return chosen
+
+
+def apply_freezing(gpt: nn.Module, freeze_depth: int, options: ModelConfig) -> ParamCounts:
+    """Set ``requires_grad`` on the GPT: everything trainable except :func:`frozen_modules`."""
+    for p in gpt.parameters():
+        p.requires_grad_(True)
+    for module in frozen_modules(gpt, freeze_depth, options).values():
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return count_parameters(gpt)
+
+
+def count_parameters(module: nn.Module) -> ParamCounts:
+    params = list(module.parameters())
+    return ParamCounts(
+        total=sum(p.numel() for p in params), trainable=sum(p.numel() for p in params if p.requires_grad)
+    )

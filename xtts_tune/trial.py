@@ -1,0 +1,457 @@
+"""One trial: a short, real fine-tune of the XTTS GPT with some layers frozen, evaluated on the validation split.
+
+The loop is explicit (in the spirit of Hugging Face ``accelerate``): AdamW over the trainable parameters,
+gradient accumulation and clipping, evaluation every ``eval_every`` optimizer steps and at each epoch end,
+early stopping, the best weights kept and written atomically, and the whole curve recorded. Losses come from
+coqui's own ``GPTTrainer.train_step`` / ``eval_step`` (``loss_mel_ce`` + weighted ``loss_text_ce``).
+
+We do not run coqui's ``Trainer.fit()``: it turns every exception (a prune too) into ``sys.exit(1)``, samples
+clips with replacement, and recomputes DVAE codes every step; this loop reuses cached features
+(:mod:`xtts_tune.features`), draws each training clip once per epoch, and lets a callback stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xtts_tune.augmentation import choose_variant
+from xtts_tune.config import StudyConfig, TrainConfig
+from xtts_tune.data import (
+    Clip,
+    Split,
+    dataset_fingerprint,
+    load_clips,
+    load_or_create_split,
+    validate_clips,
+)
+from xtts_tune.features import FeatureStore, collate, to_device
+from xtts_tune.model import LoadedBase, ParamCounts, apply_freezing, load_base, resolve_base_path
+
+logger = logging.getLogger(__name__)
+
+
+# --- early stopping ------------------------------------------------------------------------------------
+
+
+class EarlyStopping:
+    """Stop after ``patience`` evaluations without an improvement of at least ``min_delta`` (absolute).
+
+    ``min_delta`` is absolute, in loss units (as in Keras and Lightning): with the guide's min_delta 0.01,
+    3.412 → 3.350 is an improvement (−0.062) and 3.350 → 3.380 is not. The best value and step are the
+    lowest validation loss seen, whether or not it beat the previous best by ``min_delta``.
+    """
+
+    def __init__(self, patience: int, min_delta: float):
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.best_index: int | None = None
+        self._reference = math.inf  # the value an improvement must beat by min_delta
+        self.bad_evals = 0
+
+    def update(self, value: float, index: int) -> bool:
+        """Record one validation loss; return True when training should stop."""
+        if not math.isfinite(value):
+            self.bad_evals += 1
+            return self.bad_evals >= self.patience
+        if value < self.best:
+            self.best, self.best_index = value, index
+        if value < self._reference - self.min_delta:
+            self._reference = value
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        return self.bad_evals >= self.patience
+
+
+# --- data prepared once per study ----------------------------------------------------------------------
+
+
+@dataclass
+class PreparedData:
+    """Validated clips, the saved split and the feature cache: built once, shared by every trial."""
+
+    clips: dict[str, Clip]
+    split: Split
+    fingerprint: str
+    features: FeatureStore
+    split_path: Path
+
+
+def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
+    """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
+    if cfg.data.demo_target and not cfg.data_path.exists():
+        from xtts_tune.demo_data import ensure_demo_target
+
+        logger.info("generating the demo target voice into %s", cfg.data_path)
+        ensure_demo_target(cfg.data_path)
+    clips = load_clips(cfg.data, Path(cfg.root))
+    args = base.trainer.args
+    validate_clips(
+        clips,
+        base.tokenizer,
+        sample_rate=base.config.audio.sample_rate,
+        max_wav_length=args.max_wav_length,
+        max_text_tokens=args.max_text_length,
+        min_seconds=cfg.data.min_seconds,
+        silence_rms=cfg.data.silence_rms,
+        dataset=cfg.data_path,
+        progress=progress,
+    )
+    by_id = {c.id: c for c in clips}
+    if len(by_id) != len(clips):
+        raise ValueError(f"{cfg.data_path}: clip ids are not unique")
+    split_path = cfg.output_path / "split.json"
+    split = load_or_create_split(list(by_id), cfg.data, split_path)
+    store = FeatureStore(
+        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.output_path / "cache", use_cache=use_cache
+    )
+    return PreparedData(by_id, split, dataset_fingerprint(clips), store, split_path)
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrialResult:
+    curve: list[dict]
+    best_val_loss: float
+    best_step: int
+    best_epoch: float
+    steps: int
+    planned_steps: int
+    stop_reason: str  # "completed" | "early_stopped" | "stopped_by_callback" | "max_steps"
+    checkpoint_path: Path | None
+    curve_path: Path
+    params: ParamCounts
+    wall_seconds: float
+    compute_seconds: float
+    skipped_batches: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason in ("early_stopped", "stopped_by_callback")
+
+    def summary(self) -> dict:
+        return {
+            "best_val_loss": self.best_val_loss,
+            "best_step": self.best_step,
+            "best_epoch": self.best_epoch,
+            "steps": self.steps,
+            "planned_steps": self.planned_steps,
+            "stop_reason": self.stop_reason,
+            "checkpoint_path": str(self.checkpoint_path) if self.checkpoint_path else None,
+            "curve_path": str(self.curve_path),
+            "trainable_params": self.params.trainable,
+            "total_params": self.params.total,
+            "trainable_share": self.params.share,
+            "wall_seconds": self.wall_seconds,
+            "compute_seconds": self.compute_seconds,
+            "skipped_batches": self.skipped_batches,
+        }
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def atomic_write_json(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
+    tmp.replace(path)
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+EvalCallback = Callable[[dict], bool | None]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def optimizer_for(gpt: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the trainable GPT parameters; with ``weight_decay_weights_only`` biases, norms and
+    embeddings get no decay (coqui's ``optimizer_wd_only_on_weights``)."""
+    decay, no_decay = [], []
+    norm_or_emb = (nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.BatchNorm1d)
+    for module in gpt.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if train.weight_decay_weights_only and (name.endswith("bias") or isinstance(module, norm_or_emb)):
+                no_decay.append(p)
+            else:
+                decay.append(p)
+    groups = [{"params": decay, "weight_decay": train.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    # betas and eps from coqui's XTTS fine-tuning recipe
+    return torch.optim.AdamW(groups, lr=train.learning_rate, betas=(0.9, 0.96), eps=1e-8)
+
+
+class _Trial:
+    def __init__(self, cfg, base, data, run_dir, callback, progress):
+        self.cfg, self.train = cfg, cfg.train
+        self.base, self.data = base, data
+        self.run_dir = run_dir
+        self.callback, self.progress = callback, progress
+        self.device = next(base.gpt.parameters()).device
+        self.trainer = base.trainer
+        self.args = base.trainer.args
+        self.silence = data.features.silence_frame()
+        self.curve: list[dict] = []
+        self.timings: dict[str, float] = {"forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0}
+        self.skipped = 0
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.train.precision)
+        self.amp_dtype = amp if (amp is not None and self.device.type == "cuda") else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def features(self, ids: list[str], rng: random.Random | None):
+        out = []
+        for cid in ids:
+            variant = choose_variant(rng, self.train.augment_prob, self.train.augment_variants) if rng else None
+            out.append(
+                self.data.features.get(
+                    cid, variant, seed=self.train.seed, level_range=tuple(self.train.noise_level_range)
+                )
+            )
+        return out
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        gpt = self.base.gpt
+        was_training = gpt.training
+        gpt.eval()
+        totals = {"loss": 0.0, "loss_mel_ce": 0.0, "loss_text_ce": 0.0}
+        n = 0
+        val = self.data.split.val
+        for i in range(0, len(val), self.train.batch_size):
+            ids = val[i : i + self.train.batch_size]
+            batch = collate(self.features(ids, None), args=self.args, silence=self.silence, rng=None, is_eval=True)
+            with self.autocast():
+                _, losses = self.trainer.eval_step(to_device(batch, self.device), None)
+            for k in totals:
+                totals[k] += float(losses[k]) * len(ids)
+            n += len(ids)
+        gpt.train(was_training)
+        self.timings["evaluation"] += time.perf_counter() - t0
+        return {k: v / n for k, v in totals.items()}
+
+    def run(self) -> TrialResult:
+        train, gpt = self.train, self.base.gpt
+        started = time.perf_counter()
+        torch.manual_seed(train.seed)
+        rng = random.Random(train.seed)
+        params = apply_freezing(gpt, train.freeze_depth, self.cfg.model)
+        trainable = [p for p in gpt.parameters() if p.requires_grad]
+        opt = optimizer_for(gpt, train)
+        train_ids = list(self.data.split.train)
+        micro = math.ceil(len(train_ids) / train.batch_size)
+        steps_per_epoch = max(1, math.ceil(micro / train.grad_accum_steps))
+        planned = steps_per_epoch * train.max_epochs
+        if train.max_steps:
+            planned = min(planned, train.max_steps)
+        logger.info("%s; %d optimizer steps planned (%d per epoch)", params, planned, steps_per_epoch)
+        if self.progress:
+            self.progress({"event": "start", "params": params, "planned_steps": planned})
+
+        stopper = EarlyStopping(train.patience, train.min_delta)
+        best_state: dict[str, torch.Tensor] | None = None
+        trainable_names = [n for n, p in gpt.named_parameters() if p.requires_grad]
+        step, epoch, stop_reason = 0, 0, "completed"
+        train_losses: list[float] = []
+        last_grad_norm = float("nan")
+
+        def record(epoch_pos: float) -> bool:
+            nonlocal best_state
+            val = self.evaluate()
+            rec = {
+                "step": step,
+                "epoch": round(epoch_pos, 4),
+                "train_loss": (sum(train_losses) / len(train_losses)) if train_losses else None,
+                "val_loss": val["loss"],
+                "val_loss_mel_ce": val["loss_mel_ce"],
+                "val_loss_text_ce": val["loss_text_ce"],
+                "lr": opt.param_groups[0]["lr"],
+                "grad_norm": last_grad_norm if step else None,
+                "elapsed_s": round(time.perf_counter() - started, 3),
+            }
+            train_losses.clear()
+            self.curve.append(rec)
+            improved_before = stopper.best
+            stop = stopper.update(rec["val_loss"], len(self.curve) - 1)
+            if rec["val_loss"] < improved_before:
+                best_state = {n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters() if n in trainable_names}
+            rec["best_val_loss"] = stopper.best
+            atomic_write_json({"curve": self.curve, "trainable_share": params.share}, self.run_dir / "curve.json")
+            if self.progress:
+                self.progress({"event": "eval", **rec})
+            asked = bool(self.callback(rec)) if self.callback else False
+            return stop, asked
+
+        gpt.train()
+        try:
+            if train.eval_at_start:
+                stop, asked = record(0.0)
+                if asked:
+                    stop_reason = "stopped_by_callback"
+            while stop_reason == "completed" and epoch < train.max_epochs and step < planned:
+                order = train_ids[:]
+                rng.shuffle(order)
+                batches = [order[i : i + train.batch_size] for i in range(0, len(order), train.batch_size)]
+                for start in range(0, len(batches), train.grad_accum_steps):
+                    group = batches[start : start + train.grad_accum_steps]
+                    t0 = time.perf_counter()
+                    used = 0
+                    for ids in group:
+                        batch = collate(self.features(ids, rng), args=self.args, silence=self.silence, rng=rng, is_eval=False)
+                        with self.autocast():
+                            _, losses = self.trainer.train_step(to_device(batch, self.device), None)
+                        loss = losses["loss"]
+                        if not torch.isfinite(loss):
+                            # coqui's masking approach can mask every mel target of a batch of short clips:
+                            # loss_mel_ce is then NaN. Skip that micro-batch instead of poisoning the weights.
+                            self.skipped += 1
+                            continue
+                        scaled = loss / len(group)
+                        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                        train_losses.append(float(loss))
+                        used += 1
+                    self.timings["forward_backward"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    if used:
+                        if self.scaler:
+                            self.scaler.unscale_(opt)
+                        clip = train.grad_clip_norm if train.grad_clip_norm > 0 else float("inf")
+                        last_grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, clip))
+                        if train.warmup_steps:
+                            for g in opt.param_groups:
+                                g["lr"] = train.learning_rate * min(1.0, (step + 1) / train.warmup_steps)
+                        if self.scaler:
+                            self.scaler.step(opt)
+                            self.scaler.update()
+                        else:
+                            opt.step()
+                    opt.zero_grad(set_to_none=True)
+                    self.timings["optimizer"] += time.perf_counter() - t0
+                    step += 1
+                    epoch_pos = epoch + min(1.0, (start + len(group)) / len(batches))
+                    last_of_epoch = start + train.grad_accum_steps >= len(batches)
+                    if self.progress:
+                        self.progress(
+                            {"event": "step", "step": step, "epoch": epoch_pos, "planned_steps": planned,
+                             "train_loss": train_losses[-1] if train_losses else None}
+                        )
+                    if step % train.eval_every == 0 or last_of_epoch or step >= planned:
+                        stop, asked = record(epoch_pos)
+                        if asked:
+                            stop_reason = "stopped_by_callback"
+                        elif stop:
+                            stop_reason = "early_stopped"
+                    if stop_reason != "completed" or step >= planned:
+                        break
+                epoch += 1
+            if stop_reason == "completed" and train.max_steps and step >= train.max_steps and step < steps_per_epoch * train.max_epochs:
+                stop_reason = "max_steps"
+        finally:
+            self.data.features.save()
+            checkpoint = None
+            if best_state is not None and train.save_checkpoint:
+                full = {k: v.detach().cpu() for k, v in gpt.state_dict().items()}
+                full.update(best_state)
+                checkpoint = self.run_dir / "best_gpt.pth"
+                atomic_torch_save(full, checkpoint)
+        best_i = stopper.best_index if stopper.best_index is not None else 0
+        best = self.curve[best_i] if self.curve else {"step": 0, "epoch": 0.0}
+        compute = sum(self.timings.values())
+        result = TrialResult(
+            curve=self.curve,
+            best_val_loss=stopper.best,
+            best_step=int(best["step"]),
+            best_epoch=float(best["epoch"]),
+            steps=step,
+            planned_steps=planned,
+            stop_reason=stop_reason,
+            checkpoint_path=checkpoint,
+            curve_path=self.run_dir / "curve.json",
+            params=params,
+            wall_seconds=time.perf_counter() - started,
+            compute_seconds=compute,
+            skipped_batches=self.skipped,
+            timings=dict(self.timings),
+        )
+        atomic_write_json(
+            {"curve": self.curve, "trainable_share": params.share, "summary": result.summary(),
+             "config": self.cfg.to_dict()},
+            self.run_dir / "curve.json",
+        )
+        return result
+
+
+def run_trial(
+    cfg: StudyConfig,
+    *,
+    base: LoadedBase | None = None,
+    data: PreparedData | None = None,
+    run_dir: Path | None = None,
+    callback: EvalCallback | None = None,
+    progress: Callable[[dict], None] | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
+) -> TrialResult:
+    """Fine-tune the base model's GPT with ``cfg.train``; return the curve, best loss and checkpoint.
+
+    ``base`` and ``data`` may be passed in to share them between trials (the study does); the GPT is reset
+    to ``initial_state`` (default: the weights it has on entry) and left in that state afterwards.
+    ``callback`` gets each evaluation record and returns True to stop the trial (pruning).
+    """
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    if base is None:
+        base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
+    if cfg.train.freeze_depth > base.num_layers:
+        from xtts_tune.config import ConfigError
+
+        raise ConfigError(
+            f"{cfg.source}: train.freeze_depth is {cfg.train.freeze_depth} but the base model has "
+            f"{base.num_layers} GPT layers; use 0..{base.num_layers}"
+        )
+    if data is None:
+        data = prepare_data(cfg, base)
+    run_dir = run_dir or cfg.output_path / time.strftime("trial-%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = initial_state or copy.deepcopy(base.gpt.state_dict())
+    base.gpt.load_state_dict(state)
+    try:
+        return _Trial(cfg, base, data, run_dir, callback, progress).run()
+    finally:
+        base.gpt.load_state_dict(state)
+        for p in base.gpt.parameters():
+            p.requires_grad_(True)
