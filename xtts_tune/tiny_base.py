@@ -39,7 +39,7 @@ class TinyBaseSpec:
     dvae_codebook_dim: int = 64
     dvae_steps: int = 1500
     dvae_batch: int = 16
-    gpt_epochs: int = 40
+    gpt_epochs: int = 15
     gpt_batch: int = 16
     gpt_learning_rate: float = 1e-3
     seed: int = 0

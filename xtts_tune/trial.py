@@ -343,7 +343,7 @@ class _Trial:
                             continue
                         scaled = loss / len(group)
                         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-                        train_losses.append(float(loss))
+                        train_losses.append(loss.item())
                         used += 1
                     self.timings["forward_backward"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
@@ -432,8 +432,8 @@ def run_trial(
     to ``initial_state`` (default: the weights it has on entry) and left in that state afterwards.
     ``callback`` gets each evaluation record and returns True to stop the trial (pruning).
     """
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
+    # importing coqui's XTTS trainer dataset module calls torch.set_num_threads(1); undo that here
+    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
     if base is None:
         base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
     if cfg.train.freeze_depth > base.num_layers:
