@@ -46,6 +46,8 @@ class DataConfig:
     val_count: int = 0
     """If > 0, use exactly this many validation clips instead of ``val_fraction``."""
     split_seed: int = 0
+    split_file: str = ""
+    """Use this saved split (clip ids) instead of ``<output_dir>/split.json`` (export sets it)."""
     demo_target: bool = False
     """Generate the demo target voice with espeak-ng when ``path`` is missing."""
     min_seconds: float = 0.5
@@ -148,6 +150,8 @@ class StudyConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: dict[str, Any] = field(default_factory=dict)
     diagnosis: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Written by ``xtts-tune export``: where this config came from. Informational."""
     source: str = field(default="<defaults>", repr=False, compare=False)
     """The file this config came from (for error messages); not a YAML key."""
     root: str = field(default=".", repr=False, compare=False)
@@ -280,7 +284,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "--s
                 valid = list(_fields(StudyConfig)) + [k for cls in _SECTIONS.values() for k in _fields(cls)]
                 raise _unknown_key(parts[0], valid, f"{where} {text}", None)
             parts = [owners[-1], parts[0]]  # train wins over data for shared names (none today)
-        if len(parts) == 2 and parts[0] in ("search", "diagnosis"):
+        if len(parts) == 2 and parts[0] in ("search", "diagnosis", "provenance"):
             raw.setdefault(parts[0], {})[parts[1]] = value
         elif len(parts) == 2:
             if parts[0] not in _SECTIONS:

@@ -122,7 +122,9 @@ class FeatureStore:
         codes = self.trainer.dvae.get_codebook_indices(self.trainer.torch_mel_spectrogram_dvae(dvae_wav))[0]
         self.timings["dvae_codes"] += time.perf_counter() - t
         text = torch.tensor(self.trainer.xtts.tokenizer.encode(clip.text, clip.language), dtype=torch.long)
-        return ClipFeatures(text=text, codes=codes.long().cpu(), mel=mel.float().cpu(), wav_length=int(wav.shape[-1]))
+        # the cache stores mels in fp16; round here too so a cached and a fresh clip give identical batches
+        mel = mel.half().float().cpu()
+        return ClipFeatures(text=text, codes=codes.long().cpu(), mel=mel, wav_length=int(wav.shape[-1]))
 
     def save(self) -> None:
         """Write the cache atomically (other workers may read it at the same time)."""

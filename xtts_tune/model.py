@@ -198,7 +198,14 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
     # GPTTrainer loads model.pth with strict=False and ignores what is missing; we load it ourselves, the
     # same way (Xtts.get_compatible_checkpoint_state_dict), to report a model.pth without GPT weights.
     model_pth, config.model_args.xtts_checkpoint = config.model_args.xtts_checkpoint, ""
-    with _gpt_trainer_builds_dvae(dvae_kwargs_from_state(dvae_state)):
+    dvae_kwargs = dvae_kwargs_from_state(dvae_state)
+    audio_tokens = config.model_args.gpt_num_audio_tokens
+    if dvae_kwargs["num_tokens"] + 2 != audio_tokens:
+        raise BaseModelError(
+            f"{folder}: dvae.pth has {dvae_kwargs['num_tokens']} codes but config.json's gpt_num_audio_tokens is "
+            f"{audio_tokens} (it must be the codes + 2 for start/stop); the files come from different models"
+        )
+    with _gpt_trainer_builds_dvae(dvae_kwargs):
         try:
             trainer = GPTTrainer(config)
             state = trainer.xtts.get_compatible_checkpoint_state_dict(model_pth)

@@ -114,7 +114,7 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     by_id = {c.id: c for c in clips}
     if len(by_id) != len(clips):
         raise ValueError(f"{cfg.data_path}: clip ids are not unique")
-    split_path = cfg.output_path / "split.json"
+    split_path = cfg.resolve(cfg.data.split_file) if cfg.data.split_file else cfg.output_path / "split.json"
     split = load_or_create_split(list(by_id), cfg.data, split_path)
     store = FeatureStore(
         base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.output_path / "cache", use_cache=use_cache

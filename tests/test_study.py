@@ -1,0 +1,601 @@
+"""Tests for the Optuna study (xtts_tune.study).
+
+Fast unit tests check the ``search``/``diagnosis`` YAML validation, the guide config's clamping, storage
+errors and checkpoint retention. The ``slow`` tests run real (tiny) studies on the demo target voice:
+pruning, resume, fingerprint mismatch, a SIGKILLed worker, two workers on one SQLite file, Ctrl-C, top-K
+retention and a real optuna-dashboard server.
+
+``XTTS_TUNE_TEST_BASE`` may point the slow tests at another base folder (default: the embedded tiny base).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from xtts_tune.config import ConfigError, config_from_dict
+from xtts_tune.study import (
+    CHECKPOINT_NAME,
+    RETENTION_NAME,
+    SearchSettings,
+    SearchSummary,
+    StorageError,
+    StudyMismatchError,
+    StudyNotFoundError,
+    TrialRow,
+    apply_retention,
+    dashboard_command,
+    default_storage,
+    diagnosis_thresholds,
+    load_study,
+    open_storage,
+    run_search,
+)
+
+BASE_MODEL = os.environ.get("XTTS_TUNE_TEST_BASE", "embedded")
+SOURCE = "studies/test.yaml"
+LAYERS = 4  # the tiny base's GPT layers (checked in the slow tests)
+
+SPACE = {
+    "freeze_depth": {"low": 0, "high": 4},
+    "learning_rate": {"low": 1.0e-6, "high": 3.0e-3, "log": True},
+    "weight_decay": {"low": 0.0, "high": 0.2},
+    "augment_prob": {"low": 0.0, "high": 0.5},
+}
+
+
+def cfg_for(search: dict | None = None, diagnosis: dict | None = None, **top):
+    raw = {"study_name": "t", **top, "search": search or {}, "diagnosis": diagnosis or {}}
+    cfg = config_from_dict(raw, source=SOURCE, root="/nonexistent-root")
+    cfg.validate()
+    return cfg
+
+
+# ------------------------------------------------------------------------------------- unit tests (fast)
+
+
+def test_default_space_covers_the_four_knobs_and_the_guide_is_clamped_into_it():
+    settings = SearchSettings.from_config(cfg_for())
+    settings.resolve(LAYERS, SOURCE)
+    space = settings.space.params
+    assert list(space) == ["freeze_depth", "learning_rate", "weight_decay", "augment_prob"]
+    assert (space["freeze_depth"].low, space["freeze_depth"].high) == (0, LAYERS)
+    assert space["learning_rate"].log
+    guide = settings.space.guide_params(LAYERS, cfg_for().train)
+    # the guide: train the last two blocks, lr 5e-7 (below the default range: clamped up), wd 0.1, aug 0.3
+    assert guide == {"freeze_depth": 2, "learning_rate": 1e-5, "weight_decay": 0.1, "augment_prob": 0.3}
+    assert settings.keep_top_k == 3 and settings.heartbeat_interval == 30 and settings.grace_period == 90
+    assert settings.pruner.type == "median"
+
+
+def test_guide_clamping_to_ranges_steps_and_choices():
+    search = {
+        "space": {
+            "freeze_depth": {"low": 0, "high": 4, "step": 3},  # grid 0, 3: the guide's 2 becomes 3
+            "learning_rate": {"low": 1.0e-4, "high": 1.0e-3, "log": True},
+            "weight_decay": {"low": 0.15, "high": 0.2},
+            "augment_prob": {"choices": [0.0, 0.5]},  # nearest to 0.3
+            "grad_accum_steps": {"choices": [1, 2]},  # not in the guide: the train section's value
+            "max_epochs": 2,  # fixed
+        }
+    }
+    cfg = cfg_for(search, train={"grad_accum_steps": 2})
+    settings = SearchSettings.from_config(cfg)
+    settings.resolve(LAYERS, SOURCE)
+    guide = settings.space.guide_params(LAYERS, cfg.train)
+    assert guide == {
+        "freeze_depth": 3,
+        "learning_rate": 1e-4,
+        "weight_decay": 0.15,
+        "augment_prob": 0.5,
+        "grad_accum_steps": 2,
+    }
+    assert settings.space.fixed == {"max_epochs": 2}
+    train = settings.space.train_config(cfg.train, guide)
+    assert (train.max_epochs, train.freeze_depth, train.augment_prob) == (2, 3, 0.5)
+    # a narrow freeze-depth range below the guide's depth
+    narrow = SearchSettings.from_config(cfg_for({"space": {"freeze_depth": {"low": 0, "high": 1}}}))
+    narrow.resolve(LAYERS, SOURCE)
+    assert narrow.space.guide_params(LAYERS, cfg.train) == {"freeze_depth": 1}
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"space": {"learnin_rate": {"low": 1e-5, "high": 1e-3}}}, "did you mean 'search.space.learning_rate'"),
+        ({"space": {"learning_rate": {"low": 1e-3, "high": 1e-4}}}, "low (0.001) must be less than high (0.0001)"),
+        ({"space": {"weight_decay": {"low": 0.1, "high": 0.1}}}, "must be less than high"),
+        ({"space": {"learning_rate": {"low": 0.0, "high": 1e-3, "log": True}}}, "a log range needs low > 0"),
+        ({"space": {"weight_decay": {"low": 0.0, "hgh": 0.2}}}, "did you mean 'search.space.weight_decay.high'"),
+        ({"space": {"weight_decay": {"low": 0.0}}}, "needs 'high'"),
+        ({"space": {"augment_prob": {"low": 0.0, "high": 1.5}}}, "train.augment_prob must be in [0, 1]"),
+        ({"space": {"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True, "step": 1e-4}}}, "cannot be combined"),
+        ({"space": {"freeze_depth": {"low": 0.5, "high": 3}}}, "'search.space.freeze_depth.low' must be of type int"),
+        ({"space": {"noise_level_range": {"low": 0.0, "high": 0.1}}}, "can only be fixed"),
+        ({"space": {"precision": {"low": 0, "high": 1}}}, "search it with {choices: [...]}"),
+        ({"space": {"precision": {"choices": ["fp32", "fp64"]}}}, "train.precision must be fp32, bf16 or fp16"),
+        ({"space": {"batch_size": {"choices": []}}}, "must be a non-empty list"),
+        ({"space": {"batch_size": "big"}}, "'search.space.batch_size' must be of type int"),
+        ({"sampler": {"seeed": 1}}, "did you mean 'search.sampler.seed'"),
+        ({"pruner": {"type": "medain"}}, "did you mean 'median'"),
+        ({"pruner": {"type": "median", "n_warmup": 3}}, "did you mean 'search.pruner.n_warmup_steps'"),
+        ({"pruner": {"type": "percentile"}}, "type 'percentile' needs percentile"),
+        ({"pruner": {"type": "percentile", "percentile": 150}}, "search.pruner:"),
+        ({"keep_topk": 2}, "did you mean 'search.keep_top_k'"),
+        ({"keep_top_k": -1}, "search.keep_top_k must be >= 0"),
+        ({"heartbeat_interval": 10, "grace_period": 5}, "must be longer than search.heartbeat_interval"),
+        ({"enqueue": [{"learning_rate": 1.0}]}, "search.enqueue[0].learning_rate = 1.0 is outside the space"),
+        ({"enqueue": [{"batch_size": 4}]}, "'batch_size' is not searched"),
+        ({"enqueue": [{"learnig_rate": 1e-4}]}, "did you mean 'search.enqueue[0].learning_rate'"),
+        ({"enqueue": {"learning_rate": 1e-4}}, "search.enqueue must be a list"),
+    ],
+)
+def test_search_section_mistakes_are_config_errors_naming_file_and_key(search, message):
+    with pytest.raises(ConfigError) as err:
+        SearchSettings.from_config(cfg_for(search))
+    assert str(err.value).startswith(SOURCE)
+    assert message in str(err.value)
+
+
+def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
+    for search, message in [
+        ({"space": {"freeze_depth": {"low": 0, "high": 6}}}, "within 0..4 (the base model's GPT layers), got 6"),
+        ({"space": {"freeze_depth": {"choices": [1, 5]}}}, "within 0..4"),
+        ({"space": {"freeze_depth": 7}}, "has 4 GPT layers"),
+        ({"enqueue": [{"freeze_depth": 6}]}, "search.enqueue[0].freeze_depth = 6 is outside the space"),
+    ]:
+        settings = SearchSettings.from_config(cfg_for(search))  # fine until the base is known
+        with pytest.raises(ConfigError, match=r"^studies/test\.yaml: ") as err:
+            settings.resolve(LAYERS, SOURCE)
+        assert message in str(err.value)
+
+
+def test_diagnosis_section_is_validated():
+    assert diagnosis_thresholds(cfg_for(diagnosis={"overfit_rise_rel": 0.05})).overfit_rise_rel == 0.05
+    with pytest.raises(ConfigError, match="did you mean 'diagnosis.overfit_rise_rel'"):
+        diagnosis_thresholds(cfg_for(diagnosis={"overfit_rise_rell": 0.05}))
+    with pytest.raises(ConfigError, match="diagnosis.spike_factor must be greater than 1"):
+        diagnosis_thresholds(cfg_for(diagnosis={"spike_factor": 0.5}))
+
+
+def test_storage_errors_name_the_url_and_hide_passwords(tmp_path):
+    with pytest.raises(StorageError, match="nosuchdialect://x"):
+        open_storage("nosuchdialect://x")
+    (tmp_path / "file").write_text("not a folder")
+    bad = f"sqlite:///{tmp_path / 'file' / 'study.db'}"
+    with pytest.raises(StorageError) as err:
+        open_storage(bad)
+    assert bad in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(StorageError) as err:
+        open_storage("postgresql://user:secret@127.0.0.1:1/db")
+    assert "secret" not in str(err.value) and "127.0.0.1:1/db" in str(err.value)
+    with pytest.raises(StudyNotFoundError, match="no study database"):
+        load_study("demo", f"sqlite:///{tmp_path / 'missing.db'}")
+
+
+def test_sqlite_storage_uses_wal_and_missing_studies_are_named(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sub' / 's.db'}"
+    storage = open_storage(url, heartbeat_interval=5, grace_period=10)
+    assert storage.get_heartbeat_interval() == 5
+    with sqlite3.connect(tmp_path / "sub" / "s.db") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    optuna.create_study(study_name="other", storage=storage)
+    with pytest.raises(StudyNotFoundError, match="no study named 'demo' .* studies there: other"):
+        load_study("demo", url)
+
+
+def test_default_storage_and_dashboard_command(tmp_path):
+    cfg = config_from_dict({"study_name": "demo"}, root=tmp_path)
+    url = default_storage(cfg)
+    assert url == f"sqlite:///{tmp_path.resolve() / 'studies' / 'demo.db'}"
+    argv = dashboard_command(url, port=8123, artifact_dir=tmp_path)
+    assert Path(argv[0]).name == "optuna-dashboard"
+    assert argv[1:] == [url, "--host", "127.0.0.1", "--port", "8123", "--artifact-dir", str(tmp_path)]
+    assert "--artifact-dir" not in dashboard_command(url)  # no database yet: nothing to look up
+
+
+def test_retention_keeps_the_top_k_checkpoints_by_best_validation_loss(tmp_path):
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def made(number, state, best):
+        folder = tmp_path / f"trial-{number:04d}"
+        folder.mkdir()
+        (folder / CHECKPOINT_NAME).write_bytes(b"x" * 10)
+        attrs = {"checkpoint_path": str(folder / CHECKPOINT_NAME)}
+        if best is not None:
+            attrs["best_val_loss"] = best
+        t = optuna.trial.create_trial(
+            state=state, params={"x": 0.5}, distributions=dist, user_attrs=attrs,
+            value=best if state == TrialState.COMPLETE else None,
+        )
+        t.number = number
+        return t
+
+    trials = [
+        made(0, TrialState.COMPLETE, 3.0),
+        made(1, TrialState.PRUNED, 2.0),  # a pruned trial keeps its best score
+        made(2, TrialState.COMPLETE, 2.5),
+        made(3, TrialState.FAIL, None),
+        made(4, TrialState.COMPLETE, 4.0),
+    ]
+    assert apply_retention(trials, tmp_path, keep_top_k=2) == [1, 2]
+    kept = sorted(int(p.parent.name[-4:]) for p in tmp_path.glob(f"*/{CHECKPOINT_NAME}"))
+    assert kept == [1, 2]
+    note = json.loads((tmp_path / "trial-0000" / RETENTION_NAME).read_text())
+    assert note["checkpoint_deleted"] is True and note["bytes_freed"] == 10
+
+
+def test_summary_renders_a_table_and_next_steps():
+    rows = [
+        TrialRow(0, "COMPLETE", {"learning_rate": 1e-5, "freeze_depth": 2}, 4.5, 6, 6, "healthy", True),
+        TrialRow(1, "PRUNED", {"learning_rate": 3e-3, "freeze_depth": 0}, 4.9, 2, 6, "overfitting", False),
+        TrialRow(2, "FAIL", {}, None, None, None, None, False),
+    ]
+    s = SearchSummary("demo", "sqlite:///x.db", rows, 0, 4.5, rows[0].params, 8, 12, 2048, "runs/demo/trials")
+    text = s.render()
+    assert "   0* COMPLETE" in text and "PRUNED" in text and "overfitting" in text
+    assert "8/12 optimizer steps (33% saved" in text
+    assert "make dashboard STUDY=demo" in text
+    assert "xtts-tune report --study demo" in text and "xtts-tune export --study demo" in text
+    assert s.to_dict()["compute_saved"] == pytest.approx(1 / 3)
+
+
+# ------------------------------------------------------------------------------------- end to end (slow)
+
+
+def study_raw(name: str, target: Path, out: Path, **search) -> dict:
+    return {
+        "study_name": name,
+        "base_model": BASE_MODEL,
+        "output_dir": str(out),
+        "data": {"path": str(target), "val_count": 8},
+        "model": {"freeze_conditioning": True},
+        "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "max_epochs": 1, "augment_variants": 1},
+        "search": {"space": SPACE, "sampler": {"seed": 0}, **search},
+    }
+
+
+def make_cfg(raw: dict, root: Path):
+    cfg = config_from_dict(raw, source=str(root / "study.yaml"), root=root)
+    cfg.validate()
+    return cfg
+
+
+def clone_output(src: Path, dst: Path) -> None:
+    """Reuse the split and the feature cache of an earlier study (same data and base): no recomputation."""
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "split.json", dst / "split.json")
+    shutil.copytree(src / "cache", dst / "cache")
+
+
+def copy_db(src_url: str, dst: Path) -> str:
+    src = sqlite3.connect(src_url.removeprefix("sqlite:///"))
+    out = sqlite3.connect(dst)
+    src.backup(out)
+    src.close()
+    out.close()
+    return f"sqlite:///{dst}"
+
+
+def snapshot(url: str, name: str) -> dict:
+    study = load_study(name, url)
+    trials = [
+        (t.number, t.state.name, t.values, t.params, t.intermediate_values, t.user_attrs, t.system_attrs)
+        for t in study.get_trials()
+    ]
+    storage = study._storage
+    return {
+        "trials": trials,
+        "user_attrs": study.user_attrs,
+        "system_attrs": storage.get_study_system_attrs(study._study_id),
+    }
+
+
+WORKER = r"""
+import json, sys
+from xtts_tune.config import load_config
+from xtts_tune.study import run_search
+
+cfg = load_config(sys.argv[1])
+def progress(event):
+    if event["event"] in ("trial_start", "trial_end"):
+        print(json.dumps({"event": event["event"], "number": event["number"]}), flush=True)
+summary = run_search(cfg, n_trials=int(sys.argv[3]), storage=sys.argv[2], progress=progress)
+print(json.dumps({"event": "done", "trials_run": summary.trials_run, "interrupted": summary.interrupted}), flush=True)
+"""
+
+
+def spawn_worker(raw: dict, folder: Path, url: str, n_trials: int, tag: str) -> subprocess.Popen:
+    path = folder / f"{tag}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(path), url, str(n_trials)],
+        stdout=subprocess.PIPE,
+        stderr=open(folder / f"{tag}.stderr", "w"),
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def worker_events(proc: subprocess.Popen, timeout: float) -> list[dict]:
+    out, _ = proc.communicate(timeout=timeout)
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    from xtts_tune.demo_data import ensure_demo_target
+
+    return ensure_demo_target(tmp_path_factory.mktemp("demo") / "target")
+
+
+@pytest.fixture(scope="module")
+def base():
+    from xtts_tune.model import load_base, resolve_base_path
+
+    loaded = load_base(resolve_base_path(BASE_MODEL))
+    assert loaded.num_layers == LAYERS
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, target, base):
+    """A 3-trial study with pruning: trial 0 the guide's config, then a strong config (high lr, nothing
+    frozen) and a hopeless one (lr 1e-6, every block frozen) that the median pruner stops at step 2."""
+    root = tmp_path_factory.mktemp("study")
+    raw = study_raw(
+        "demo",
+        target,
+        root / "out",
+        pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+        enqueue=[{"learning_rate": 3.0e-3, "freeze_depth": 0}, {"learning_rate": 1.0e-6, "freeze_depth": 4}],
+        keep_top_k=2,
+    )
+    cfg = make_cfg(raw, root)
+    url = f"sqlite:///{root / 'demo.db'}"
+    events: list[dict] = []
+    t0 = time.perf_counter()
+    summary = run_search(cfg, n_trials=3, storage=url, progress=events.append, base=base)
+    return SimpleNamespace(
+        root=root, raw=raw, cfg=cfg, url=url, summary=summary, events=events, seconds=time.perf_counter() - t0
+    )
+
+
+@pytest.mark.slow
+def test_demo_study_with_pruning_finishes(demo):
+    study = load_study("demo", demo.url)
+    trials = [t for t in study.get_trials() if t.number < 3]
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert trials[2].state == TrialState.PRUNED  # lr 1e-6 with every block frozen: far above the median
+    assert trials[2].user_attrs["steps"] < trials[2].user_attrs["planned_steps"]
+    eval_steps = {0, 2, 4}
+    for t in trials:
+        curve = t.user_attrs["curve"]
+        steps = [r["step"] for r in curve]
+        # intermediate values are the validation losses at the evaluation steps
+        assert set(t.intermediate_values) == set(steps) <= eval_steps
+        assert all(t.intermediate_values[r["step"]] == pytest.approx(r["val_loss"]) for r in curve)
+        best = min(r["val_loss"] for r in curve)
+        assert t.user_attrs["best_val_loss"] == pytest.approx(best)
+        if t.state == TrialState.COMPLETE:
+            assert t.value == pytest.approx(best)  # the objective is the best, not the last, loss
+        a = t.user_attrs
+        for key in ("best_step", "best_epoch", "trainable_share", "trainable_params", "total_params",
+                    "wall_seconds", "checkpoint_path", "seed", "stop_reason", "train_config"):
+            assert key in a, key
+        assert a["train_config"]["learning_rate"] == pytest.approx(t.params["learning_rate"])
+        assert a["diagnosis"]["verdict"] in ("healthy", "overfitting", "underfitting", "unstable")
+        assert Path(a["run_dir"]).name == f"trial-{t.number:04d}"
+    # trial 0 is the guide's config clamped to the space (lr 5e-7 -> 1e-6; last two of 4 blocks trained)
+    assert trials[0].params == {"freeze_depth": 2, "learning_rate": 1e-6, "weight_decay": 0.1, "augment_prob": 0.3}
+    assert trials[0].user_attrs["enqueued"] == "guide"
+    # study attributes
+    attrs = study.user_attrs
+    assert set(attrs["fingerprint"]) == {"dataset", "split", "base_model"}
+    assert attrs["config"]["study_name"] == "demo" and attrs["xtts_tune_version"]
+    # summary and progress events
+    s = demo.summary
+    assert [r.number for r in s.rows] == [0, 1, 2] and not s.interrupted and s.trials_run == [0, 1, 2]
+    assert s.best_number == 1 and s.total_steps < s.planned_steps and s.disk_bytes > 0
+    kinds = [e["event"] for e in demo.events]
+    assert kinds.count("trial_start") == 3 and kinds.count("trial_end") == 3
+    start = next(e for e in demo.events if e["event"] == "trial_start")
+    assert start["number"] == 0 and start["n_trials"] == 3 and start["params"] == trials[0].params
+    assert any(e["event"] == "eval" and e["number"] == 1 for e in demo.events)
+    end = [e for e in demo.events if e["event"] == "trial_end"][-1]
+    assert end["state"] == "PRUNED" and end["best_so_far"] == pytest.approx(s.best_value)
+    assert "make dashboard STUDY=demo" in s.render()
+    print(f"3-trial demo study: {demo.seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_top_k_checkpoints_are_kept_and_the_others_deleted(demo):
+    study = load_study("demo", demo.url)
+    finished = [t for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    ranked = sorted(finished, key=lambda t: t.user_attrs["best_val_loss"])
+    trials_dir = demo.cfg.output_path / "trials"
+    for i, t in enumerate(ranked):
+        folder = trials_dir / f"trial-{t.number:04d}"
+        assert (folder / "curve.json").is_file()  # curves always stay
+        if i < 2:
+            assert (folder / CHECKPOINT_NAME).is_file()
+        else:
+            assert not (folder / CHECKPOINT_NAME).exists()
+            assert json.loads((folder / RETENTION_NAME).read_text())["checkpoint_deleted"] is True
+
+
+@pytest.mark.slow
+def test_resuming_with_a_changed_dataset_fails_and_changes_nothing(demo, base, tmp_path):
+    changed = tmp_path / "target"
+    shutil.copytree(demo.raw["data"]["path"], changed)
+    meta = changed / "metadata.csv"
+    meta.write_text("".join(meta.read_text().splitlines(keepends=True)[1:]))  # one clip fewer
+    raw = {**demo.raw, "data": {**demo.raw["data"], "path": str(changed)}}
+    before = snapshot(demo.url, "demo")
+    split_before = (demo.cfg.output_path / "split.json").read_bytes()
+    with pytest.raises(StudyMismatchError) as err:
+        run_search(make_cfg(raw, demo.root), n_trials=1, storage=demo.url, base=base)
+    message = str(err.value)
+    assert "dataset" in message and "changed" in message and "study_name" in message
+    assert demo.cfg.study_name in message and "train/validation split" not in message
+    assert snapshot(demo.url, "demo") == before
+    assert (demo.cfg.output_path / "split.json").read_bytes() == split_before
+
+
+@pytest.mark.slow
+def test_running_again_continues_the_study(demo, base):
+    before = load_study("demo", demo.url).get_trials()
+    summary = run_search(demo.cfg, n_trials=1, storage=demo.url, base=base)
+    after = load_study("demo", demo.url).get_trials()
+    assert len(after) == len(before) + 1
+    assert summary.trials_run == [len(before)]  # numbers continue
+    assert [(t.number, t.state, t.params, t.user_attrs) for t in after[: len(before)]] == [
+        (t.number, t.state, t.params, t.user_attrs) for t in before
+    ]
+    assert after[-1].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert sum(r.checkpoint for r in summary.rows) == 2  # top-K still holds
+
+
+@pytest.mark.slow
+def test_dashboard_serves_the_study_its_notes_and_curve_artifacts(demo):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = dashboard_command(demo.url, host="127.0.0.1", port=port)
+    assert "--artifact-dir" in argv  # found through the study's user attributes
+    log = open(demo.root / "dashboard.log", "w")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def get(path: str):
+        with urllib.request.urlopen(base_url + path, timeout=10) as r:
+            return r.read()
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = json.loads(get("/api/studies"))["study_summaries"]
+                break
+            except OSError:
+                assert proc.poll() is None, (demo.root / "dashboard.log").read_text()
+                assert time.monotonic() < deadline, "optuna-dashboard did not start in 60 s"
+                time.sleep(0.5)
+        (study,) = [s for s in studies if s["study_name"] == "demo"]
+        detail = json.loads(get(f"/api/studies/{study['study_id']}"))
+        by_number = {t["number"]: t for t in detail["trials"]}
+        for number in (0, 1, 2):
+            trial = by_number[number]
+            body = trial["note"]["body"]
+            assert body.startswith(f"## Trial {number} · ") and "**Verdict: " in body and "| step |" in body
+            (artifact,) = trial["artifacts"]
+            data = json.loads(get(f"/artifacts/{study['study_id']}/{trial['trial_id']}/{artifact['artifact_id']}"))
+            assert [r["step"] for r in data["curve"]] == sorted(int(v["step"]) for v in trial["intermediate_values"])
+        assert "PRUNED" in by_number[2]["note"]["body"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_sigkilled_worker_leaves_its_trial_failed_and_its_params_are_rerun(demo, base, tmp_path):
+    url = copy_db(demo.url, tmp_path / "kill.db")
+    out = tmp_path / "out"
+    clone_output(demo.cfg.output_path, out)
+    raw = {**demo.raw, "output_dir": str(out), "search": {**demo.raw["search"], "heartbeat_interval": 1, "grace_period": 2}}
+    before = [t for t in load_study("demo", url).get_trials() if t.state.is_finished()]
+    proc = spawn_worker(raw, tmp_path, url, 1, "killed")
+    killed = None
+    deadline = time.monotonic() + 180
+    try:
+        while killed is None:  # wait until the worker is inside a trial (its first evaluation written)
+            assert proc.poll() is None, (tmp_path / "killed.stderr").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker never started a trial"
+            running = load_study("demo", url).get_trials(states=(TrialState.RUNNING,))
+            if running and (out / "trials" / f"trial-{running[0].number:04d}" / "curve.json").is_file():
+                killed = running[0]
+            else:
+                time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert load_study("demo", url).get_trials()[killed.number].state == TrialState.RUNNING
+    time.sleep(4)  # past the grace period (SQLite timestamps have a 1 s resolution)
+    summary = run_search(make_cfg(raw, tmp_path), n_trials=1, storage=url, base=base)
+    trials = load_study("demo", url).get_trials()
+    assert trials[killed.number].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert retry.number > killed.number and retry.params == killed.params
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert summary.trials_run == [retry.number]
+    for t in before:  # every previously finished trial is intact
+        now = trials[t.number]
+        assert (now.state, now.values, now.params, now.intermediate_values, now.user_attrs) == (
+            t.state, t.values, t.params, t.intermediate_values, t.user_attrs
+        )
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study(demo, tmp_path):
+    url = f"sqlite:///{tmp_path / 'pair.db'}"
+    out = tmp_path / "out"
+    clone_output(demo.cfg.output_path, out)
+    raw = study_raw("pair", Path(demo.raw["data"]["path"]), out)
+    raw["train"]["num_threads"] = 1  # two processes on two cores
+    workers = [spawn_worker(raw, tmp_path, url, 2, f"w{i}") for i in range(2)]
+    runs = []
+    for i, proc in enumerate(workers):
+        events = worker_events(proc, timeout=400)
+        assert proc.returncode == 0, (tmp_path / f"w{i}.stderr").read_text()[-3000:]
+        (done,) = [e for e in events if e["event"] == "done"]
+        assert len(done["trials_run"]) == 2  # each worker runs its own n_trials
+        runs.append(set(done["trials_run"]))
+    assert not runs[0] & runs[1]
+    trials = load_study("pair", url).get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3] == sorted(runs[0] | runs[1])
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert all("curve" in t.user_attrs for t in trials)
+    assert [t.number for t in trials if t.user_attrs.get("enqueued") == "guide"] == [0]  # enqueued once
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the workers sampled different configs
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_running_trial_and_returns_the_summary(demo, base, tmp_path):
+    url = f"sqlite:///{tmp_path / 'ctrlc.db'}"
+    out = tmp_path / "out"
+    clone_output(demo.cfg.output_path, out)
+    cfg = make_cfg(study_raw("ctrlc", Path(demo.raw["data"]["path"]), out), tmp_path)
+
+    def progress(event):
+        if event["event"] == "eval" and event["step"] >= 2:
+            raise KeyboardInterrupt
+
+    summary = run_search(cfg, n_trials=3, storage=url, progress=progress, base=base)
+    assert summary.interrupted and summary.trials_run == [0]
+    assert "interrupted" in summary.render()
+    trials = load_study("ctrlc", url).get_trials()
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"] is True
+    assert [r["step"] for r in trials[0].user_attrs["curve"]] == [0, 2]
+    (queued,) = trials[1:]  # its params are queued to run again
+    assert queued.state == TrialState.WAITING and queued.params == trials[0].params

@@ -1,0 +1,111 @@
+import json
+import math
+
+import pytest
+import torch
+
+from xtts_tune.trial import EarlyStopping, run_trial
+
+
+def _feed(stopper, values):
+    for i, v in enumerate(values):
+        if stopper.update(v, i):
+            return i
+    return None
+
+
+def test_early_stopping_guide_bad_configuration():
+    stopper = EarlyStopping(patience=1, min_delta=0.01)
+    stopped_at = _feed(stopper, [3.412, 3.427, 3.607])
+    assert stopped_at == 1 and stopper.best_index == 0 and stopper.best == 3.412
+
+
+def test_early_stopping_guide_good_configuration():
+    stopper = EarlyStopping(patience=1, min_delta=0.01)
+    stopped_at = _feed(stopper, [3.412, 3.350, 3.380])
+    assert stopped_at == 2 and stopper.best_index == 1 and stopper.best == 3.350
+
+
+def test_min_delta_is_absolute():
+    # 3.412 -> 3.405 is better, but by less than 0.01: it is kept as best yet counts against patience
+    stopper = EarlyStopping(patience=1, min_delta=0.01)
+    assert _feed(stopper, [3.412, 3.405]) == 1 and stopper.best_index == 1
+    # a relative reading (1 % of 3.412 = 0.034) would stop on -0.02; the absolute one does not
+    stopper = EarlyStopping(patience=1, min_delta=0.01)
+    assert _feed(stopper, [3.412, 3.392]) is None
+    assert _feed(EarlyStopping(patience=2, min_delta=0.0), [1.0, float("nan"), float("nan")]) == 2
+
+
+def test_frozen_parameters_are_bit_identical_and_trainable_ones_learn(fresh_base, demo_target, tmp_path, make_config):
+    gpt = fresh_base.gpt
+    before = {n: p.detach().clone() for n, p in gpt.named_parameters()}
+    cfg = make_config(demo_target, tmp_path / "run", freeze_depth=3, max_steps=3, eval_every=3)
+    grads = {}
+    hooks = [p.register_hook(lambda g, n=n: grads.setdefault(n, g)) for n, p in gpt.named_parameters()]
+    try:
+        result = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "run")
+    finally:
+        for h in hooks:
+            h.remove()
+    after = torch.load(result.checkpoint_path, map_location="cpu", weights_only=True)
+    frozen_prefixes = ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver.")
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    frozen = {n for n in before if n.startswith(frozen_prefixes)}
+    assert not changed & frozen
+    assert not frozen & set(grads)  # frozen parameters never received a gradient
+    assert any(n.startswith("gpt.h.3.") for n in changed) and "mel_head.weight" in changed
+    expected_trainable = sum(p.numel() for n, p in gpt.named_parameters() if n not in frozen)
+    assert result.params.trainable == expected_trainable
+    saved = json.loads(result.curve_path.read_text())
+    assert saved["summary"]["trainable_params"] == expected_trainable
+
+
+def test_same_seed_same_curve_and_checkpoint_loads_in_coqui(fresh_base, demo_target, tmp_path, make_config):
+    cfg = make_config(demo_target, tmp_path / "a", augment_prob=0.5, max_steps=4, eval_every=2)
+    a = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "a")
+    b = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "b")
+    keys = ("step", "train_loss", "val_loss", "val_loss_mel_ce", "val_loss_text_ce", "grad_norm")
+    assert [[r[k] for k in keys] for r in a.curve] == [[r[k] for k in keys] for r in b.curve]
+    assert [r["step"] for r in a.curve] == [0, 2, 4]
+    other = make_config(demo_target, tmp_path / "c", augment_prob=0.5, max_steps=4, eval_every=2, seed=1)
+    c = run_trial(other, base=fresh_base, run_dir=tmp_path / "c")
+    assert [r["train_loss"] for r in c.curve] != [r["train_loss"] for r in a.curve]
+    # the best checkpoint is a plain GPT state dict: coqui's GPTTrainer loads it as gpt_checkpoint
+    state = torch.load(a.checkpoint_path, map_location="cpu", weights_only=True)
+    assert fresh_base.gpt.load_state_dict(state, strict=True)
+
+
+def test_augmentation_never_touches_validation_clips(fresh_base, demo_target, tmp_path, make_config, monkeypatch):
+    from xtts_tune.trial import prepare_data
+
+    cfg = make_config(demo_target, tmp_path / "run", augment_prob=1.0, max_steps=2, eval_every=1)
+    data = prepare_data(cfg, fresh_base)
+    calls = []
+    original = data.features.get
+    monkeypatch.setattr(data.features, "get", lambda cid, variant=None, **kw: calls.append((cid, variant)) or original(cid, variant, **kw))
+    run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "run")
+    val = set(data.split.val)
+    assert {v for c, v in calls if c in val} == {None}
+    assert all(v is not None for c, v in calls if c not in val)  # augment_prob 1.0: every training draw is noisy
+
+
+def test_callback_can_stop_and_nan_batches_are_skipped(fresh_base, demo_target, tmp_path, make_config, monkeypatch):
+    seen = []
+    cfg = make_config(demo_target, tmp_path / "run", max_steps=6, eval_every=2)
+    original = fresh_base.trainer.train_step
+    calls = {"n": 0}
+
+    def flaky(batch, criterion):
+        calls["n"] += fresh_base.gpt.training
+        out, losses = original(batch, criterion)
+        if calls["n"] == 1:  # what coqui's masking approach gives when every mel target is masked
+            losses = dict(losses, loss=losses["loss"] * float("nan"))
+        return out, losses
+
+    monkeypatch.setattr(fresh_base.trainer, "train_step", flaky)
+    result = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "run", callback=lambda rec: seen.append(rec) or rec["step"] >= 2)
+    assert result.stop_reason == "stopped_by_callback" and result.steps == 2
+    assert [r["step"] for r in seen] == [0, 2]
+    assert result.skipped_batches == 1
+    assert all(math.isfinite(r["val_loss"]) for r in result.curve)
+    assert all(torch.isfinite(p).all() for p in fresh_base.gpt.parameters())
