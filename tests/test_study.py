@@ -338,17 +338,20 @@ def worker_events(proc: subprocess.Popen, timeout: float) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    from xtts_tune.demo_data import ensure_demo_target
-
-    return ensure_demo_target(tmp_path_factory.mktemp("demo") / "target")
+def target(demo_target):  # conftest's session-wide demo voice
+    return demo_target
 
 
 @pytest.fixture(scope="module")
-def base():
-    from xtts_tune.model import load_base, resolve_base_path
+def base(request):
+    """The embedded tiny base (conftest's session-wide one), or XTTS_TUNE_TEST_BASE's. run_search leaves
+    its weights as they were."""
+    if BASE_MODEL == "embedded":
+        loaded = request.getfixturevalue("tiny_base")
+    else:
+        from xtts_tune.model import load_base, resolve_base_path
 
-    loaded = load_base(resolve_base_path(BASE_MODEL))
+        loaded = load_base(resolve_base_path(BASE_MODEL))
     assert loaded.num_layers == LAYERS
     return loaded
 

@@ -747,7 +747,7 @@ def _expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
         logger.info("generating the demo target voice into %s", cfg.data_path)
         ensure_demo_target(cfg.data_path)
     clips = load_clips(cfg.data, Path(cfg.root))
-    split_path = cfg.output_path / "split.json"
+    split_path = _split_path(cfg)
     if split_path.is_file():
         saved = json.loads(split_path.read_text())
         split_fp = split_fingerprint(saved["train"], saved["val"])
@@ -755,6 +755,12 @@ def _expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
         split = make_split(sorted({c.id for c in clips}), cfg.data)
         split_fp = split_fingerprint(split.train, split.val)
     return {"dataset": dataset_fingerprint(clips), "split": split_fp, "base_model": base_fp}
+
+
+def _split_path(cfg: StudyConfig) -> Path:
+    """Where prepare_data reads or writes the split (``data.split_file`` or ``<output_dir>/split.json``)."""
+    split_file = getattr(cfg.data, "split_file", "")
+    return cfg.resolve(split_file) if split_file else cfg.output_path / "split.json"
 
 
 def _check_fingerprint(study_name: str, url: str, stored: dict | None, current: dict, cfg: StudyConfig) -> None:
@@ -765,7 +771,7 @@ def _check_fingerprint(study_name: str, url: str, stored: dict | None, current: 
         return
     what = {
         "dataset": f"dataset {cfg.data_path}",
-        "split": f"train/validation split ({cfg.output_path / 'split.json'})",
+        "split": f"train/validation split ({_split_path(cfg)})",
         "base_model": f"base model {cfg.base_model}",
     }
     details = "; ".join(f"{what[k]} changed (stored {stored.get(k)}, now {current.get(k)})" for k in changed)
@@ -964,7 +970,8 @@ def apply_retention(trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int
 def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str, Any]) -> str:
     """The Markdown note the dashboard shows for a trial: verdict, reasons, numbers and the curve."""
     diag = attrs.get("diagnosis") or {}
-    lines = [f"## Trial {number} · {state}", ""]
+    title = f"{state} at step {attrs.get('steps')}" if state == "PRUNED" else state
+    lines = [f"## Trial {number} · {title}", ""]
     if diag:
         lines.append(f"**Verdict: {diag.get('verdict')}**")
         lines += [f"- {r}" for r in diag.get("reasons", [])]
@@ -978,7 +985,8 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
         f"| best validation loss | {best:.4f} at step {attrs.get('best_step')} (epoch {attrs.get('best_epoch')}) |"
         if best is not None
         else "| best validation loss | - |",
-        f"| optimizer steps | {attrs.get('steps')} of {attrs.get('planned_steps')} planned ({attrs.get('stop_reason')}) |",
+        f"| optimizer steps | {attrs.get('steps')} of {attrs.get('planned_steps')} planned "
+        f"({_STOP_REASONS.get(attrs.get('stop_reason'), attrs.get('stop_reason'))}) |",
         f"| trainable parameters | {attrs.get('trainable_params'):,} of {attrs.get('total_params'):,} "
         f"({100 * (attrs.get('trainable_share') or 0):.1f}%) |",
         f"| wall time | {attrs.get('wall_seconds', 0):.1f} s |",
@@ -1002,6 +1010,14 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
     if len(shown) < len(curve):
         lines.append(f"\n({len(shown)} of {len(curve)} evaluations shown; the full curve is the trial's artifact)")
     return "\n".join(lines)
+
+
+_STOP_REASONS = {
+    "completed": "ran to the end",
+    "max_steps": "reached max_steps",
+    "early_stopped": "early stopping",
+    "stopped_by_callback": "pruned",
+}
 
 
 def _subsample(n: int, most: int, best_step: Any, curve: list[dict]) -> list[int]:
@@ -1070,6 +1086,8 @@ class _Search:
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             trial.set_user_attr("stop_reason", "interrupted")
+            with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
+                curve = json.loads((run_dir / "curve.json").read_text())["curve"]
             trial.set_user_attr("curve", _json_safe(curve))
             trial.set_user_attr("train_config", dataclasses.asdict(train))
             raise

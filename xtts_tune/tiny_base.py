@@ -17,7 +17,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,7 +43,6 @@ class TinyBaseSpec:
     gpt_batch: int = 16
     gpt_learning_rate: float = 1e-3
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def write_vocab(path: Path) -> int:
@@ -232,12 +231,18 @@ def _restart_dead_codes(dvae, z: torch.Tensor, dead: torch.Tensor, gen: torch.Ge
 
 def build_tiny_base(base_corpus: Path, out: Path, spec: TinyBaseSpec | None = None, progress=None) -> dict:
     """Build the tiny base folder at ``out`` from an LJSpeech-style corpus; return a summary of the build."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tiny-base-") as work:
+        return _build(base_corpus, out, spec or TinyBaseSpec(), Path(work), progress)
+
+
+def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, progress) -> dict:
     from xtts_tune.config import DataConfig, ModelConfig, StudyConfig, TrainConfig
     from xtts_tune.data import load_clips, read_wav
     from xtts_tune.model import load_base
     from xtts_tune.trial import run_trial
 
-    spec = spec or TinyBaseSpec()
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(spec.seed)
@@ -268,7 +273,7 @@ def build_tiny_base(base_corpus: Path, out: Path, spec: TinyBaseSpec | None = No
     base = load_base(out)
     cfg = StudyConfig(
         study_name="tiny-base",
-        output_dir=str(out.parent / f".{out.name}-pretrain"),
+        output_dir=str(work_dir),
         data=data_cfg,
         model=ModelConfig(freeze_conditioning=False),
         train=TrainConfig(
@@ -296,7 +301,7 @@ def build_tiny_base(base_corpus: Path, out: Path, spec: TinyBaseSpec | None = No
         "gpt_best_val_loss": result.best_val_loss,
         "gpt_steps": result.steps,
         "clips": len(clips),
-        "spec": {k: v for k, v in spec.__dict__.items() if k != "extra"},
+        "spec": dict(spec.__dict__),
     }
     (out / "BUILD.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -1,0 +1,54 @@
+"""The command line as a user runs it: real subprocesses, real output."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "xtts_tune.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def study_yaml(tmp_path: Path, data: Path, **train) -> Path:
+    doc = yaml.safe_load((ROOT / "studies" / "demo.yaml").read_text())
+    doc["data"].update(path=str(data), demo_target=False)
+    doc["output_dir"] = str(tmp_path / "runs")
+    doc["train"].update(max_steps=2, eval_every=1, **train)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_trial_command_prints_share_evaluations_and_paths(demo_target, tmp_path):
+    config = study_yaml(tmp_path, demo_target)
+    out = run_cli("trial", "--config", str(config), "--set", "learning_rate=3e-4", "--set", "freeze_depth=2",
+                  "--run-dir", str(tmp_path / "trial"))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "trainable " in text and "%)" in text
+    assert text.count("eval  step") == 3  # step 0, 1, 2
+    assert f"best checkpoint: {tmp_path / 'trial' / 'best_gpt.pth'}" in text
+    assert f"curve (JSON):    {tmp_path / 'trial' / 'curve.json'}" in text
+    assert (tmp_path / "trial" / "best_gpt.pth").is_file()
+    assert "Traceback" not in out.stderr
+
+
+def test_user_mistakes_are_one_line_errors_without_traceback(demo_target, tmp_path):
+    config = study_yaml(tmp_path, demo_target)
+    bad = run_cli("trial", "--config", str(config), "--set", "learning_rat=1e-4")
+    assert bad.returncode == 2 and "did you mean 'learning_rate'" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    deep = run_cli("trial", "--config", str(config), "--set", "freeze_depth=9")
+    assert deep.returncode == 2 and "freeze_depth is 9" in deep.stderr and "0..4" in deep.stderr
+    missing = run_cli("trial", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
+    base = run_cli("trial", "--config", str(config), "--set", f"base_model={tmp_path}")
+    assert base.returncode == 2 and "missing config.json" in base.stderr
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.pth"))
