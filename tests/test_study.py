@@ -152,6 +152,46 @@ def test_search_section_mistakes_are_config_errors_naming_file_and_key(search, m
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "pruner, kind",
+    [
+        (None, optuna.pruners.MedianPruner),
+        ({"type": "median", "n_startup_trials": 3, "n_warmup_steps": 10}, optuna.pruners.MedianPruner),
+        ({"type": "percentile", "percentile": 25.0}, optuna.pruners.PercentilePruner),
+        ({"type": "successive_halving", "min_resource": 2, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner),
+        ({"type": "hyperband", "min_resource": 2, "max_resource": 40}, optuna.pruners.HyperbandPruner),
+        ({"type": "none"}, optuna.pruners.NopPruner),
+        ("none", optuna.pruners.NopPruner),
+        ({"type": "median", "patience": 2}, optuna.pruners.PatientPruner),
+    ],
+)
+def test_pruner_types_and_arguments(pruner, kind):
+    search = {} if pruner is None else {"pruner": pruner}
+    assert isinstance(SearchSettings.from_config(cfg_for(search)).make_pruner(), kind)
+
+
+def test_sampler_is_multivariate_tpe_and_reproducible_per_trial_number():
+    settings = SearchSettings.from_config(cfg_for({"sampler": {"seed": 7, "n_startup_trials": 2}}))
+    settings.resolve(LAYERS, SOURCE)
+
+    def proposals(n):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=settings.make_sampler())
+        out = []
+        for _ in range(n):
+            trial = study.ask()
+            params = settings.space.suggest(trial)
+            study.tell(trial, params["learning_rate"] * 1000 + params["freeze_depth"])
+            out.append(params)
+        return out
+
+    sampler = settings.make_sampler()
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._multivariate
+    first, again = proposals(4), proposals(4)
+    assert first == again  # same seed, same trial numbers: same configs (random startup and TPE)
+    assert len({tuple(p.items()) for p in first}) == 4
+
+
 def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
     for search, message in [
         ({"space": {"freeze_depth": {"low": 0, "high": 6}}}, "within 0..4 (the base model's GPT layers), got 6"),

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
@@ -295,7 +296,8 @@ class PrunerSettings:
     def build(self) -> optuna.pruners.BasePruner:
         pruner = PRUNERS[self.type](**self.kwargs)
         if self.patience is not None:
-            pruner = optuna.pruners.PatientPruner(pruner, patience=self.patience, min_delta=self.min_delta)
+            with _quiet_experimental():
+                pruner = optuna.pruners.PatientPruner(pruner, patience=self.patience, min_delta=self.min_delta)
         return pruner
 
 
@@ -568,7 +570,7 @@ class _TrialSeededTPESampler(optuna.samplers.TPESampler):
         super().before_trial(study, trial)
         if self._base_seed is None:
             return
-        derived = (self._base_seed * 1_000_003 + trial.number) % (2**32)
+        derived = int(np.random.SeedSequence([self._base_seed, trial.number]).generate_state(1)[0])
         for holder in (self, getattr(self, "_random_sampler", None)):
             rng = getattr(holder, "_rng", None)
             if rng is not None and hasattr(rng, "rng"):
