@@ -19,7 +19,7 @@ def test_sane_config_beats_the_base_and_aggressive_config_overfits(fresh_base, d
     assert sane.best_val_loss < base_val - 0.01, (base_val, sane.best_val_loss)
 
     aggressive_cfg = make_config(
-        demo_target, tmp_path / "aggressive", freeze_depth=0, learning_rate=3e-3, weight_decay=0.0, max_epochs=8,
+        demo_target, tmp_path / "aggressive", freeze_depth=0, learning_rate=3e-3, weight_decay=0.0, max_epochs=12,
         max_steps=0, eval_every=15, patience=100, augment_prob=0.0, grad_clip_norm=0.0,
     )
     aggressive = run_trial(aggressive_cfg, base=fresh_base, run_dir=tmp_path / "aggressive")

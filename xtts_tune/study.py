@@ -1221,6 +1221,7 @@ def _open_or_create_study(
             study.set_user_attr("xtts_tune_version", _tool_version())
             study.set_user_attr("artifact_dir", str((cfg.output_path / ARTIFACTS_DIR).resolve()))
             study.set_user_attr("output_dir", str(cfg.output_path.resolve()))
+            study.set_user_attr("project_root", str(Path(cfg.root).resolve()))
             study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
             if settings.enqueue_guide and settings.space.params:
                 study.enqueue_trial(
