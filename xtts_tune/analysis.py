@@ -13,6 +13,13 @@ Rules of the recommendation (:func:`recommend`):
   whose verdict is ``overfitting`` or ``unstable`` is never picked, even when it is the lowest.
 - Candidates within ``noise`` (relative, default :data:`DEFAULT_SEED_NOISE`, 1 %) of the winner
   cannot be told apart from one seed: the next steps then suggest ``xtts-tune confirm``.
+- When the study's ``confirmations`` user attribute (written by ``xtts-tune confirm``, see
+  :mod:`xtts_tune.confirm`) holds runs of candidates with other seeds, the confirmed candidates are
+  ranked by their *mean* best validation loss over the original run and the confirmation runs. An
+  unconfirmed candidate competes (by its one value) only if its value is below every confirmed
+  candidate's original value (e.g. a trial added after ``confirm`` ran); otherwise a confirmed
+  candidate already beat it on one seed. A confirmed candidate with a confirmation run that gave no
+  finite validation loss is not recommended (it is unstable under another seed).
 - When more than half (:data:`MAJORITY`) of the diagnosed finished trials overfit, the next
   steps say to lower the learning-rate range or freeze more layers; when more than half
   underfit, to raise it or unfreeze more layers (the guide's troubleshooting).
@@ -50,7 +57,9 @@ __all__ = [
     "UNKNOWN",
     "VERDICTS",
     "BandRate",
+    "CONFIRMATIONS",
     "ComputeSaved",
+    "Confirmation",
     "NoRecommendationError",
     "OverfittingRates",
     "Recommendation",
@@ -63,6 +72,7 @@ __all__ = [
     "overfitting_rates",
     "parameter_importances",
     "recommend",
+    "study_confirmations",
     "study_thresholds",
     "trial_verdicts",
 ]
@@ -79,6 +89,9 @@ DEFAULT_SEED_NOISE = 0.01
 """Relative difference in validation loss below which two trials are within seed noise."""
 MAJORITY = 0.5
 """Share of finished trials above which an overfitting/underfitting trend gets advice."""
+CONFIRMATIONS = "confirmations"
+"""Study user attribute of ``xtts-tune confirm``: ``{"<trial number>": [{"seed", "best_val_loss",
+"best_step", ...}, ...]}``, the trial's runs with other seeds."""
 FINISHED = ("COMPLETE", "PRUNED")
 FREEZE_DEPTH = "freeze_depth"
 LEARNING_RATE = "learning_rate"
@@ -184,9 +197,69 @@ class Recommendation:
     within_noise: list[int] = field(default_factory=list)
     """Other candidates whose validation loss is within ``noise`` of this one."""
     noise: float = DEFAULT_SEED_NOISE
+    mean_val_loss: float | None = None
+    """Mean best validation loss over the original and confirmation runs (when confirmed)."""
+    std_val_loss: float | None = None
+    """Sample standard deviation of those runs (when confirmed)."""
+    n_seeds: int = 1
+    """Runs behind ``mean_val_loss`` (1: ranked by the original run's ``val_loss`` alone)."""
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(dataclasses.asdict(self))
+
+
+@dataclass
+class Confirmation:
+    """A candidate's best validation losses over its original run and its confirmation runs.
+
+    ``runs`` are the stored confirmation entries (other seeds), sorted by seed, each with ``seed``,
+    ``best_val_loss`` (``None`` when the run gave no finite loss) and ``best_step``.
+    """
+
+    number: int
+    original: float
+    original_seed: int | None
+    runs: list[dict[str, Any]]
+
+    @property
+    def values(self) -> list[float]:
+        """The original value, then each confirmation run's finite best validation loss."""
+        return [self.original] + [r["best_val_loss"] for r in self.runs if r["best_val_loss"] is not None]
+
+    @property
+    def failed_seeds(self) -> list[int]:
+        """Seeds whose confirmation run gave no finite validation loss."""
+        return [r["seed"] for r in self.runs if r["best_val_loss"] is None]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        """Mean best validation loss over the runs (``inf`` when a run gave no finite loss)."""
+        return math.inf if self.failed_seeds else statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over the runs (0 for a single run)."""
+        values = self.values
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def describe(self) -> str:
+        """``"3.0412 ± 0.0105 over 4 seeds"``."""
+        return f"{self.mean:.4f} ± {self.std:.4f} over {self.n} seeds"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe({
+            "number": self.number,
+            "original": self.original,
+            "original_seed": self.original_seed,
+            "runs": self.runs,
+            "mean": self.mean,
+            "std": self.std,
+            "n": self.n,
+        })
 
 
 class NoRecommendationError(ValueError):
@@ -239,6 +312,38 @@ def study_thresholds(study: optuna.Study) -> DiagnosisThresholds:
     thresholds = DiagnosisThresholds(**{k: v for k, v in section.items() if k in known})
     thresholds.validate()
     return thresholds
+
+
+def study_confirmations(study: optuna.Study) -> dict[int, list[dict[str, Any]]]:
+    """The study's ``confirmations`` attribute as ``{trial number: [run, ...]}``, runs sorted by seed.
+
+    Each run is ``{"seed": int, "best_val_loss": float | None, "best_step": int | None}`` plus any
+    other stored keys; a non-finite loss becomes ``None``. Malformed entries are skipped with a warning.
+    """
+    raw = study.user_attrs.get(CONFIRMATIONS)
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for key, entries in raw.items():
+        number = _int(int(key)) if isinstance(key, str) and key.strip().isdigit() else _int(key)
+        if number is None or not isinstance(entries, list):
+            logger.warning("ignoring malformed confirmations of %r in study %r", key, study.study_name)
+            continue
+        runs: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            seed = _int(entry.get("seed")) if isinstance(entry, Mapping) else None
+            if seed is None:
+                logger.warning("ignoring a confirmation of trial %d without a seed: %r", number, entry)
+                continue
+            runs[seed] = {
+                **entry,
+                "seed": seed,
+                "best_val_loss": _float(entry.get("best_val_loss")),
+                "best_step": _int(entry.get("best_step")),
+            }
+        if runs:
+            out[number] = [runs[s] for s in sorted(runs)]
+    return out
 
 
 def trial_verdicts(study: optuna.Study) -> list[TrialVerdict]:
@@ -508,6 +613,12 @@ def _recommend(
     if not eligible:
         raise NoRecommendationError(_all_rejected(name, ranked, trend))
 
+    confirmations = _candidate_confirmations(study, by_number, eligible)
+    if confirmations:
+        return _recommend_confirmed(
+            study, by_number, ranked, eligible, confirmations, noise, thresholds, trend, verdicts
+        )
+
     best = eligible[0]
     trial = by_number[best.number]
     close = [v for v in eligible[1:] if v.value - best.value <= noise * abs(best.value)]
@@ -527,6 +638,188 @@ def _recommend(
         within_noise=[v.number for v in close],
         noise=noise,
     )
+
+
+def _candidate_confirmations(
+    study: optuna.Study, by_number: Mapping[int, FrozenTrial], eligible: Sequence[TrialVerdict]
+) -> dict[int, Confirmation]:
+    """The stored confirmation runs of the eligible candidates (none: rank by one run as before)."""
+    stored = study_confirmations(study)
+    out = {}
+    for v in eligible:
+        if v.number in stored:
+            trial = by_number[v.number]
+            seed = _int(trial.user_attrs.get("seed"))
+            if seed is None:
+                seed = _int(_train_config(study, trial).get("seed"))
+            out[v.number] = Confirmation(v.number, float(v.value), seed, stored[v.number])
+    return out
+
+
+def _recommend_confirmed(
+    study: optuna.Study,
+    by_number: Mapping[int, FrozenTrial],
+    ranked: Sequence[TrialVerdict],
+    eligible: Sequence[TrialVerdict],
+    confirmations: Mapping[int, Confirmation],
+    noise: float,
+    thresholds: DiagnosisThresholds,
+    trend: list[str],
+    verdicts: Sequence[TrialVerdict],
+) -> Recommendation:
+    """The recommendation when candidates were re-run with other seeds: rank them by the mean."""
+    name = study.study_name
+    good = {n: c for n, c in confirmations.items() if not c.failed_seeds}
+    failed = {n: c for n, c in confirmations.items() if c.failed_seeds}
+    if good:
+        # an unconfirmed candidate competes only if no confirmed one beat it on one seed already
+        lowest = min(v.value for v in eligible if v.number in confirmations)
+        pool = [v for v in eligible if v.number in good or (v.number not in confirmations and v.value < lowest)]
+    else:
+        pool = [v for v in eligible if v.number not in failed]
+    if not pool:
+        listed = ", ".join(f"trial {n} (seed {c.failed_seeds[0]})" for n, c in sorted(failed.items()))
+        raise NoRecommendationError(
+            f"study {name!r}: every candidate that could be recommended gave no finite validation loss "
+            f"with another seed ({listed}); it is unstable: lower the learning rate or add warm-up steps."
+        )
+
+    def score(v: TrialVerdict) -> float:
+        return good[v.number].mean if v.number in good else v.value
+
+    best = min(pool, key=lambda v: (score(v), v.value, v.number))
+    target = score(best)
+    close = sorted(
+        (
+            v for v in eligible
+            if v.number != best.number and v.number not in failed and score(v) - target <= noise * abs(target)
+        ),
+        key=lambda v: (score(v), v.number),
+    )
+    trial = by_number[best.number]
+    conf = good.get(best.number)
+
+    reasons = [_confirmed_first_sentence(best, conf, good, pool)]
+    leader = eligible[0]
+    if leader.number != best.number and leader.number in good:
+        lc = good[leader.number]
+        reasons.append(
+            f"Trial {leader.number} had the lowest single-run validation loss ({leader.value:.4f}) but its "
+            f"mean is {lc.describe()}, {_diff(lc.mean, target)} worse than trial {best.number}'s."
+        )
+    for number, c in sorted(good.items(), key=lambda item: (item[1].mean, item[0])):
+        if number in (best.number, leader.number):
+            continue
+        reasons.append(
+            f"Trial {number} was confirmed too: {c.describe()} (original run {c.original:.4f}), "
+            f"{_diff(c.mean, target)} worse."
+        )
+    for number, c in sorted(failed.items()):
+        seeds = ", ".join(str(s) for s in c.failed_seeds)
+        reasons.append(
+            f"Trial {number} (original run {c.original:.4f}) was not chosen because its run with seed "
+            f"{seeds} gave no finite validation loss: it is unstable with another seed."
+        )
+    reasons.append(_verdict_sentence(best))
+    reasons.extend(_skipped_sentences(best, ranked))
+    if close:
+        listed = ", ".join(
+            f"trial {v.number} ({good[v.number].describe()})" if v.number in good else f"trial {v.number} "
+            f"({v.value:.4f}, one seed)"
+            for v in close
+        )
+        what = "mean" if conf else "value"
+        reasons.append(
+            f"{_plural(len(close), 'candidate')} within the {noise:.0%} seed noise of its {what}: {listed}."
+        )
+    reasons.append(_stop_sentence(best))
+    if conf:
+        steps = [f"{r['best_step']} (seed {r['seed']})" for r in conf.runs if r["best_step"] is not None]
+        if steps:
+            reasons.append(f"Its confirmation runs were best at step {', '.join(steps)}.")
+    share = _share_sentence(trial, best, thresholds.max_trainable_share)
+    if share:
+        reasons.append(share)
+
+    steps = _confirmed_next_steps(name, best, close, eligible, confirmations)
+    steps.extend(_next_steps(name, [], trend, verdicts))
+    return Recommendation(
+        study_name=name,
+        trial_number=best.number,
+        params=dict(trial.params),
+        train_config=_train_config(study, trial),
+        stop_step=best.best_step,
+        stop_epoch=best.best_epoch,
+        val_loss=float(best.value),
+        verdict=best.verdict,
+        reasons=reasons,
+        next_steps=steps,
+        within_noise=[v.number for v in close],
+        noise=noise,
+        mean_val_loss=conf.mean if conf else None,
+        std_val_loss=conf.std if conf else None,
+        n_seeds=conf.n if conf else 1,
+    )
+
+
+def _confirmed_first_sentence(
+    best: TrialVerdict,
+    conf: Confirmation | None,
+    good: Mapping[int, Confirmation],
+    pool: Sequence[TrialVerdict],
+) -> str:
+    if conf is None:
+        if good:
+            return (
+                f"Trial {best.number} (validation loss {best.value:.4f}, one seed) has a lower validation "
+                f"loss than the original run of every candidate confirmed with other seeds, and a lower "
+                f"one than their means; it has not been confirmed with other seeds itself."
+            )
+        return (
+            f"Trial {best.number} has the lowest validation loss ({best.value:.4f}, one seed) of the "
+            f"candidates whose confirmation runs did not fail."
+        )
+    runs = ", ".join(
+        f"seed {r['seed']}: {r['best_val_loss']:.4f}" for r in conf.runs if r["best_val_loss"] is not None
+    )
+    seed = f" with seed {conf.original_seed}" if conf.original_seed is not None else ""
+    among = (
+        f"of the {len(good)} candidates confirmed with other seeds"
+        if len(good) > 1
+        else "and is the only candidate confirmed with other seeds"
+    )
+    if len(good) == 1:
+        first = f"Trial {best.number} was ranked by its mean best validation loss, {conf.describe()}, {among}"
+    else:
+        first = f"Trial {best.number} has the lowest mean best validation loss {among}: {conf.describe()}"
+    return f"{first} (original run {conf.original:.4f}{seed}; {runs})."
+
+
+def _confirmed_next_steps(
+    name: str,
+    best: TrialVerdict,
+    close: Sequence[TrialVerdict],
+    eligible: Sequence[TrialVerdict],
+    confirmations: Mapping[int, Confirmation],
+) -> list[str]:
+    rank = {v.number: i + 1 for i, v in enumerate(eligible)}
+    seeds = max((len(c.runs) for c in confirmations.values()), default=0) or 3
+    unconfirmed = [v.number for v in (best, *close) if v.number not in confirmations]
+    if unconfirmed:
+        top = max(rank[n] for n in unconfirmed)
+        listed = ", ".join(str(n) for n in unconfirmed)
+        return [
+            f"Confirm with other seeds: xtts-tune confirm --study {name} --top {top} --seeds {seeds} "
+            f"(trial {listed} {'is' if len(unconfirmed) == 1 else 'are'} not confirmed yet; "
+            "runs already stored are skipped)."
+        ]
+    if close:
+        top = max(rank[v.number] for v in (best, *close))
+        return [
+            f"Their means are within the seed noise: more seeds would tell them apart: xtts-tune confirm "
+            f"--study {name} --top {top} --seeds {seeds + 2} (runs already stored are skipped)."
+        ]
+    return []
 
 
 def _nothing_complete(name: str, verdicts: Sequence[TrialVerdict]) -> str:

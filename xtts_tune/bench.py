@@ -59,12 +59,15 @@ def epoch_breakdown(config: Path, *, cache: bool, augment_prob: float, epochs: i
 
 def _print_breakdown(title: str, r: dict) -> None:
     print(f"\n{title}")
-    print(f"  seconds per epoch        {r['wall_per_epoch']:8.2f}   ({r['steps_per_epoch']:.0f} optimizer steps)")
+    print(f"  {'seconds per epoch':<32} {r['wall_per_epoch']:8.2f}   ({r['steps_per_epoch']:.0f} optimizer steps)")
     steps = max(r["steps_per_epoch"], 1)
-    for name in ("audio_loading", "dvae_codes", "conditioning_mels", "forward_backward", "optimizer", "evaluation"):
-        v = r["parts_per_epoch"].get(name, 0.0)
-        print(f"  {name:<24} {v:8.2f} s/epoch  {1000 * v / steps:8.1f} ms/step")
-    print(f"  feature cache            {r['cache_hits']} hits, {r['cache_misses']} misses"
+    names = ("batch_preparation", "  audio_loading", "  dvae_codes", "  conditioning_mels",
+             "forward_backward", "optimizer", "evaluation")
+    for name in names:
+        v = r["parts_per_epoch"].get(name.strip(), 0.0)
+        label = name if not name.startswith(" ") else f"  of which {name.strip()}"
+        print(f"  {label:<32} {v:8.2f} s/epoch  {1000 * v / steps:8.1f} ms/step")
+    print(f"  {'feature cache':<32} {r['cache_hits']} hits, {r['cache_misses']} misses"
           f" (one-off precompute {r['precompute_seconds']:.1f} s)")
 
 

@@ -92,6 +92,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         errors += [analysis.NoRecommendationError] if hasattr(analysis, "NoRecommendationError") else []
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from xtts_tune.confirm import ConfirmError
+
+        errors.append(ConfirmError)
+    except ImportError:  # pragma: no cover
+        pass
     return tuple(errors)
 
 
@@ -268,6 +274,44 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_confirm(args) -> int:
+    from xtts_tune.confirm import confirm_top_trials
+
+    name, storage = _storage_for(args)
+    print(f"confirm: study '{name}', top {args.top} candidates, {args.seeds} other seeds each")
+    result = confirm_top_trials(
+        name, storage, top=args.top, seeds=args.seeds, progress=_confirm_progress(), config_path=args.config
+    )
+    print(result.render())
+    return 0
+
+
+def _confirm_progress():
+    state: dict = {}
+
+    def on_event(event: dict) -> None:
+        kind = event.get("event")
+        if kind == "confirm_start":
+            state["p"] = Progress(prefix=f"[trial {event['number']} seed {event['seed']}] ")
+            print(f"— run {event['index']}/{event['total']}: trial {event['number']} with seed {event['seed']}")
+        elif kind == "confirm_end":
+            print(
+                f"[trial {event['number']} seed {event['seed']}] best val {_fmt(event.get('best_val_loss'))} "
+                f"at step {event.get('best_step')}  ({event.get('verdict') or 'no verdict'})"
+            )
+        elif kind == "eval" and "p" in state:  # evaluation lines only: one run is short
+            state["p"](event)
+
+    return on_event
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 # --- parser --------------------------------------------------------------------------------------------
 
 
@@ -311,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dashboard", cmd_dashboard, "open optuna-dashboard on the study's storage"),
         ("report", cmd_report, "write the study's HTML report"),
         ("export", cmd_export, "export the recommended config to YAML"),
+        ("confirm", cmd_confirm, "re-run the top candidates with other seeds; recommend by the mean"),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--study", help="study name (default: from --config)")
@@ -319,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "dashboard":
             sp.add_argument("--host", default="127.0.0.1")
             sp.add_argument("--port", type=int, default=8080)
+        elif name == "confirm":
+            sp.add_argument("--top", type=_positive_int, default=3, help="candidates to confirm (best first)")
+            sp.add_argument("--seeds", type=_positive_int, default=3, help="other seeds per candidate")
         else:
             sp.add_argument("--out")
         if name == "export":

@@ -619,10 +619,12 @@ def _sqlite_path(url: str) -> Path | None:
 
 @contextlib.contextmanager
 def _storage_lock(url: str) -> Iterator[None]:
-    """An exclusive file lock next to an SQLite database (serialises study creation between local workers)."""
+    """An exclusive file lock next to an SQLite database, or a PostgreSQL advisory lock on a PostgreSQL one
+    (serialises table and study creation between workers, local or on other machines)."""
     path = _sqlite_path(url)
     if path is None:
-        yield
+        with _postgresql_lock(url):
+            yield
         return
     import fcntl
 
@@ -633,6 +635,34 @@ def _storage_lock(url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+_PG_LOCK_KEY = 0x7874_7473_7475_6E65  # "xtts-tune": one advisory lock per database
+
+
+@contextlib.contextmanager
+def _postgresql_lock(url: str) -> Iterator[None]:
+    """Hold a session-level ``pg_advisory_lock`` for a PostgreSQL URL (nothing for other databases).
+    Without it, workers opening a fresh database at once race in Optuna's CREATE TABLE and fail."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:  # not a URL: open_storage reports it
+        backend = None
+    if backend != "postgresql":
+        yield
+        return
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as con:  # closing the connection releases the lock whatever happens
+            con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            yield
+    finally:
+        engine.dispose()
 
 
 def open_storage(

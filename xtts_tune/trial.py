@@ -222,7 +222,9 @@ class _Trial:
         self.args = base.trainer.args
         self.silence = data.features.silence_frame()
         self.curve: list[dict] = []
-        self.timings: dict[str, float] = {"forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0}
+        self.timings: dict[str, float] = {
+            "batch_preparation": 0.0, "forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0
+        }
         self.skipped = 0
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.train.precision)
         self.amp_dtype = amp if (amp is not None and self.device.type == "cuda") else None
@@ -332,7 +334,11 @@ class _Trial:
                     t0 = time.perf_counter()
                     used = 0
                     for ids in group:
+                        t1 = time.perf_counter()
                         batch = collate(self.features(ids, rng), args=self.args, silence=self.silence, rng=rng, is_eval=False)
+                        prep = time.perf_counter() - t1
+                        self.timings["batch_preparation"] += prep
+                        t0 += prep  # forward_backward counts the model only
                         with self.autocast():
                             _, losses = self.trainer.train_step(to_device(batch, self.device), None)
                         loss = losses["loss"]
@@ -391,7 +397,7 @@ class _Trial:
                 atomic_torch_save(full, checkpoint)
         best_i = stopper.best_index if stopper.best_index is not None else 0
         best = self.curve[best_i] if self.curve else {"step": 0, "epoch": 0.0}
-        compute = sum(self.timings.values())
+        compute = sum(v for k, v in self.timings.items() if k != "batch_preparation")
         result = TrialResult(
             curve=self.curve,
             best_val_loss=stopper.best,

@@ -1,0 +1,403 @@
+"""Confirm the top candidates of a study with other seeds, so the recommendation can use the mean.
+
+One seed cannot tell apart trials whose validation losses are within the seed noise of each other.
+:func:`confirm_top_trials` (``xtts-tune confirm --study NAME --top 3 --seeds 3``) takes the ``top``
+COMPLETE trials with the lowest validation loss whose verdict is neither overfitting nor unstable (the
+candidates of :func:`xtts_tune.analysis.recommend`) and trains each one again with ``seeds`` other seeds
+(the trial's seed + 1, + 2, ...): the trial's full train config (its ``train_config`` attribute with its
+params applied), the study's base model, dataset and saved train/validation split. The base model is
+loaded and the data prepared once; the study's fingerprint (dataset, split, base model) is checked first,
+so a moved or changed dataset is refused before anything trains.
+
+Each run is written to ``<output_dir>/confirm/trial-XXXX-seed-S`` (its ``curve.json``; no checkpoint:
+the final model is trained from the export) and stored, as soon as it ends, in the study's user
+attribute ``confirmations``::
+
+    {"<trial number>": [{"seed": 1, "best_val_loss": 3.02, "best_step": 40, "verdict": "healthy",
+                         "run_dir": "..."}, ...]}
+
+merged with what is there: a (trial, seed) run already stored is not run again, so re-running with more
+seeds or a larger ``top`` only trains what is missing, and an interrupted confirm continues where it
+stopped. :func:`xtts_tune.analysis.recommend` then ranks the confirmed candidates by their mean best
+validation loss over the original run and these runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from xtts_tune.analysis import (
+    CONFIRMATIONS,
+    REJECTED,
+    Confirmation,
+    NoRecommendationError,
+    Recommendation,
+    _train_config,
+    recommend,
+    study_confirmations,
+    study_thresholds,
+    trial_verdicts,
+)
+from xtts_tune.config import StudyConfig, config_from_dict
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CONFIRM_DIR",
+    "ConfirmError",
+    "ConfirmResult",
+    "SeedRun",
+    "TrialConfirmation",
+    "confirm_top_trials",
+    "confirmation_candidates",
+    "confirmation_config",
+]
+
+CONFIRM_DIR = "confirm"
+"""Folder under the study's ``output_dir`` that holds the confirmation runs."""
+
+ProgressFn = Callable[[dict], None]
+
+
+class ConfirmError(ValueError):
+    """The study cannot be confirmed (bad arguments, nothing to confirm, no stored config)."""
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SeedRun:
+    """One confirmation run: a candidate trained again with another seed."""
+
+    seed: int
+    best_val_loss: float | None
+    best_step: int | None
+    verdict: str | None = None
+    run_dir: str | None = None
+    new: bool = False
+    """Run by this call (False: stored by an earlier ``confirm``)."""
+
+    def to_attr(self) -> dict[str, Any]:
+        """The entry stored in the study's ``confirmations`` attribute."""
+        return {
+            "seed": self.seed,
+            "best_val_loss": self.best_val_loss,
+            "best_step": self.best_step,
+            "verdict": self.verdict,
+            "run_dir": self.run_dir,
+        }
+
+
+@dataclass
+class TrialConfirmation:
+    """A candidate's original run and every confirmation run stored for it."""
+
+    number: int
+    params: dict[str, Any]
+    original_seed: int
+    original_value: float
+    runs: list[SeedRun] = field(default_factory=list)
+
+    @property
+    def stats(self) -> Confirmation:
+        return Confirmation(
+            self.number,
+            self.original_value,
+            self.original_seed,
+            [{"seed": r.seed, "best_val_loss": r.best_val_loss, "best_step": r.best_step} for r in self.runs],
+        )
+
+    @property
+    def mean(self) -> float:
+        """Mean best validation loss over the original and confirmation runs (inf if a run failed)."""
+        return self.stats.mean
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation of those runs."""
+        return self.stats.std
+
+    @property
+    def n(self) -> int:
+        """Runs with a finite loss behind the mean, the original included."""
+        return self.stats.n
+
+
+@dataclass
+class ConfirmResult:
+    """What :func:`confirm_top_trials` ran and the recommendation that follows."""
+
+    study_name: str
+    storage: str
+    confirm_dir: Path
+    trials: list[TrialConfirmation]
+    recommendation: Recommendation | None
+    no_recommendation: str | None
+    runs_done: int
+    runs_skipped: int
+    wall_seconds: float
+
+    def render(self) -> str:
+        """A small table (one row per confirmed trial) and the recommendation with its first reasons."""
+        seeds = sorted({r.seed for t in self.trials for r in t.runs})
+        head = f"{'trial':>5}  {'original':>14}  " + "  ".join(f"{'seed ' + str(s):>10}" for s in seeds)
+        head += f"  {'mean ± std':>17}  {'n':>2}"
+        lines = [
+            f"study '{self.study_name}': {len(self.trials)} candidate(s) confirmed with other seeds "
+            f"({self.runs_done} run(s) trained, {self.runs_skipped} already stored) in {self.wall_seconds:.0f} s",
+            head,
+            "-" * len(head),
+        ]
+        chosen = self.recommendation.trial_number if self.recommendation else None
+        for t in self.trials:
+            by_seed = {r.seed: r for r in t.runs}
+            cells = []
+            for s in seeds:
+                r = by_seed.get(s)
+                cells.append(f"{'-' if r is None else _loss(r.best_val_loss):>10}")
+            original = f"{t.original_value:.4f} (s{t.original_seed})"
+            stats = f"{_loss(t.mean)} ± {t.std:.4f}"
+            mark = "*" if t.number == chosen else " "
+            lines.append(f"{t.number:>4}{mark}  {original:>14}  {'  '.join(cells)}  {stats:>17}  {t.n:>2}")
+        if self.recommendation is not None:
+            rec = self.recommendation
+            basis = (
+                f"mean {rec.mean_val_loss:.4f} ± {rec.std_val_loss:.4f} over {rec.n_seeds} seeds"
+                if rec.mean_val_loss is not None
+                else f"validation loss {rec.val_loss:.4f}, one seed"
+            )
+            lines.append(f"recommended: trial {rec.trial_number} ({basis}), stop at step {rec.stop_step}")
+            lines += [f"  - {r}" for r in rec.reasons[:3]]
+            lines += [f"  next: {s}" for s in rec.next_steps]
+        else:
+            lines.append(f"no recommendation: {self.no_recommendation}")
+        lines.append(f"runs: {self.confirm_dir}")
+        return "\n".join(lines)
+
+
+def _loss(value: float | None) -> str:
+    if value is None:
+        return "failed"
+    return f"{value:.4f}" if math.isfinite(value) else "inf"
+
+
+# --- public API ---------------------------------------------------------------------------------------
+
+
+def confirmation_candidates(study: optuna.Study, top: int) -> list[int]:
+    """The numbers of the ``top`` COMPLETE trials with the lowest value whose verdict is neither
+    overfitting nor unstable (the recommendation's candidates), best first."""
+    eligible = sorted(
+        (
+            v for v in trial_verdicts(study)
+            if v.state == "COMPLETE" and v.value is not None and v.verdict not in REJECTED
+        ),
+        key=lambda v: (v.value, v.number),
+    )
+    return [v.number for v in eligible[:top]]
+
+
+def confirmation_config(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, *, config_path: str | Path | None = None
+) -> StudyConfig:
+    """The study's stored config with the trial's full train config, located by the study's
+    ``project_root`` and ``output_dir`` attributes (so the saved split and feature cache are found)."""
+    stored = study.user_attrs.get("config")
+    if not isinstance(stored, Mapping):
+        raise ConfirmError(
+            f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)"
+        )
+    raw = copy.deepcopy(dict(stored))
+    raw["train"] = _train_config(study, trial)
+    output_dir = study.user_attrs.get("output_dir")
+    if output_dir:
+        raw["output_dir"] = str(output_dir)
+    root = study.user_attrs.get("project_root")
+    if not root:
+        root = _config_root(Path(config_path)) if config_path else Path.cwd()
+    source = str(config_path) if config_path else f"study '{study.study_name}' (stored config)"
+    cfg = config_from_dict(raw, source=source, root=root)
+    cfg.validate()
+    return cfg
+
+
+def confirm_top_trials(
+    study_name: str,
+    storage: str | optuna.storages.BaseStorage,
+    *,
+    top: int = 3,
+    seeds: int = 3,
+    progress: ProgressFn | None = None,
+    config_path: str | Path | None = None,
+    base=None,
+) -> ConfirmResult:
+    """Re-run the study's top ``top`` candidates with ``seeds`` other seeds; store and rank by the mean.
+
+    Args:
+        study_name: The study.
+        storage: Its SQLAlchemy URL (or an Optuna storage).
+        top: How many candidates (best first; overfitting and unstable trials are never candidates).
+        seeds: Other seeds per candidate: the trial's seed + 1 .. + ``seeds``.
+        progress: Receives ``{"event": "confirm_start", "number", "seed", "index", "total"}``, the
+            trial's own events (``start``, ``step``, ``eval``) with ``number`` and ``seed`` added, and
+            ``{"event": "confirm_end", "number", "seed", "best_val_loss", "best_step", "verdict"}``.
+        config_path: The study YAML, if known: named in error messages, and the project root when the
+            study has no ``project_root`` attribute. The study's *stored* config is what runs.
+        base: A loaded base model (:class:`~xtts_tune.model.LoadedBase`) to reuse; its weights are left
+            as they were.
+
+    Raises:
+        ConfirmError: ``top`` or ``seeds`` below 1, no candidate, or no stored config.
+        StudyMismatchError: The dataset, split or base model differs from the study's.
+    """
+    from xtts_tune.diagnosis import diagnose
+    from xtts_tune.model import load_base, resolve_base_path
+    from xtts_tune.study import _check_fingerprint, _expected_fingerprint, _storage_lock, load_study
+    from xtts_tune.trial import pick_device, prepare_data, run_trial
+
+    for name, value in (("top", top), ("seeds", seeds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfirmError(f"confirm: {name} must be a whole number >= 1, got {value!r}")
+    started = time.perf_counter()
+    url = storage if isinstance(storage, str) else str(getattr(storage, "url", storage))
+    study = load_study(study_name, storage)
+    numbers = confirmation_candidates(study, top)
+    if not numbers:
+        try:
+            recommend(study)
+            why = "it has no candidate"
+        except NoRecommendationError as exc:
+            why = str(exc)
+        raise ConfirmError(f"nothing to confirm in study '{study_name}': {why}")
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    configs = {n: confirmation_config(study, trials[n], config_path=config_path) for n in numbers}
+    first = configs[numbers[0]]
+    confirm_dir = first.output_path / CONFIRM_DIR
+    stored = study_confirmations(study)
+
+    plan: list[tuple[int, int]] = []
+    originals: dict[int, int] = {}
+    for n in numbers:
+        originals[n] = _original_seed(trials[n], configs[n])
+        have = {r["seed"] for r in stored.get(n, [])}
+        plan += [(n, originals[n] + k) for k in range(1, seeds + 1) if originals[n] + k not in have]
+    skipped = len(numbers) * seeds - len(plan)
+    logger.info("confirming trials %s: %d run(s) to train, %d already stored", numbers, len(plan), skipped)
+
+    if plan:
+        if base is None:
+            base = load_base(
+                resolve_base_path(first.base_model, Path(first.root)), device=pick_device(first.train.device)
+            )
+        expected = study.user_attrs.get("fingerprint")
+        current = _expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
+        _check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
+        data = prepare_data(first, base)
+        thresholds = study_thresholds(study)
+        initial_state = copy.deepcopy(base.gpt.state_dict())
+        for index, (n, seed) in enumerate(plan, start=1):
+            cfg = configs[n]
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, save_checkpoint=False))
+            run_dir = confirm_dir / f"trial-{n:04d}-seed-{seed}"
+            if run_dir.exists():  # left by an interrupted confirm: its run was never stored
+                shutil.rmtree(run_dir)
+            _emit(progress, {"event": "confirm_start", "number": n, "seed": seed, "index": index, "total": len(plan)})
+
+            def on_progress(event: dict, n=n, seed=seed) -> None:
+                _emit(progress, {**event, "number": n, "seed": seed})
+
+            result = run_trial(
+                cfg, base=base, data=data, run_dir=run_dir, initial_state=initial_state,
+                progress=on_progress if progress is not None else None,
+            )
+            try:
+                verdict = diagnose(result.curve, thresholds=thresholds, trainable_share=result.params.share).verdict
+            except ValueError as exc:
+                logger.info("trial %d seed %d: no diagnosis: %s", n, seed, exc)
+                verdict = None
+            loss = result.best_val_loss
+            run = SeedRun(
+                seed=seed,
+                best_val_loss=float(loss) if math.isfinite(loss) else None,
+                best_step=int(result.best_step),
+                verdict=verdict,
+                run_dir=str(run_dir),
+                new=True,
+            )
+            with _storage_lock(url) if isinstance(storage, str) else contextlib.nullcontext():
+                _store(study, n, run)
+            _emit(progress, {"event": "confirm_end", "number": n, **run.to_attr()})
+
+    stored = study_confirmations(study)
+    new = {(n, s) for n, s in plan}
+    confirmed = []
+    for n in numbers:
+        runs = [
+            SeedRun(
+                seed=r["seed"], best_val_loss=r["best_val_loss"], best_step=r["best_step"],
+                verdict=r.get("verdict"), run_dir=r.get("run_dir"), new=(n, r["seed"]) in new,
+            )
+            for r in stored.get(n, [])
+        ]
+        value = float(trials[n].value)
+        confirmed.append(TrialConfirmation(n, dict(trials[n].params), originals[n], value, runs))
+    try:
+        rec, why = recommend(study), None
+    except NoRecommendationError as exc:
+        rec, why = None, str(exc)
+    return ConfirmResult(
+        study_name=study_name,
+        storage=url,
+        confirm_dir=confirm_dir,
+        trials=confirmed,
+        recommendation=rec,
+        no_recommendation=why,
+        runs_done=len(plan),
+        runs_skipped=skipped,
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _original_seed(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> int:
+    seed = trial.user_attrs.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed
+    return int(cfg.train.seed)
+
+
+def _store(study: optuna.Study, number: int, run: SeedRun) -> None:
+    """Merge one run into the study's ``confirmations`` attribute (read fresh: other writers may exist)."""
+    current = study.user_attrs.get(CONFIRMATIONS)
+    merged = {str(k): list(v) for k, v in current.items()} if isinstance(current, Mapping) else {}
+    key = str(number)
+    entries = [e for e in merged.get(key, []) if not (isinstance(e, Mapping) and e.get("seed") == run.seed)]
+    entries.append(run.to_attr())
+    merged[key] = sorted(entries, key=lambda e: e.get("seed", 0) if isinstance(e, Mapping) else 0)
+    study.set_user_attr(CONFIRMATIONS, merged)
+
+
+def _config_root(path: Path) -> Path:
+    """The project root of a study YAML, as :func:`xtts_tune.config.load_config` resolves it."""
+    folder = path.resolve().parent
+    return folder.parent if folder.name == "studies" else folder
+
+
+def _emit(progress: ProgressFn | None, event: dict) -> None:
+    if progress is not None:
+        progress(event)
