@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-install
 STUDY  ?= demo
 TRIALS ?= 20
+WORKERS ?= 1
 STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
@@ -41,8 +42,28 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# WORKERS=N runs N workers in parallel on one storage (each runs TRIALS trials; worker i gets GPU i mod
+# the GPU count when nvidia-smi lists GPUs), waits for all, fails if any failed, then writes the report and
+# export once. Ctrl-C stops every worker cleanly (each marks its running trial interrupted and requeues it).
+# On several machines run one `xtts-tune search --storage postgresql://...` per GPU instead.
+search: SHELL := /bin/bash
 search: $(STAMP)
+ifeq ($(WORKERS),1)
 	$(BIN)/xtts-tune search --config studies/$(STUDY).yaml --trials $(TRIALS) $(if $(STORAGE),--storage '$(STORAGE)')
+else
+	@gpus=$$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true); pids=""; \
+	for i in $$(seq 0 $$(($(WORKERS) - 1))); do \
+	  dev=""; if [ "$${gpus:-0}" -gt 0 ]; then dev="CUDA_VISIBLE_DEVICES=$$((i % gpus))"; fi; \
+	  echo "worker $$i: $${dev:+$$dev }xtts-tune search --config studies/$(STUDY).yaml --trials $(TRIALS) --no-report"; \
+	  (trap - INT; exec env $$dev $(BIN)/xtts-tune search --config studies/$(STUDY).yaml --trials $(TRIALS) \
+	    --no-report $(if $(STORAGE),--storage '$(STORAGE)')) & pids="$$pids $$!"; \
+	done; \
+	trap '' INT; trap 'kill -INT $$pids 2>/dev/null' TERM; \
+	failed=0; for p in $$pids; do wait $$p || failed=$$((failed + 1)); done; \
+	if [ $$failed -gt 0 ]; then echo "$$failed of $(WORKERS) workers failed or were interrupted" >&2; exit 1; fi
+	$(BIN)/xtts-tune report --config studies/$(STUDY).yaml $(if $(STORAGE),--storage '$(STORAGE)')
+	-$(BIN)/xtts-tune export --config studies/$(STUDY).yaml $(if $(STORAGE),--storage '$(STORAGE)')
+endif
 
 dashboard: $(STAMP)
 	$(BIN)/xtts-tune dashboard --config studies/$(STUDY).yaml --port $(PORT) $(if $(STORAGE),--storage '$(STORAGE)')

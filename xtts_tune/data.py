@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,7 +252,7 @@ def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Sp
         return split
     split = make_split(clip_ids, cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # several workers may create it at once
     tmp.write_text(json.dumps(split.to_dict(), indent=1))
     tmp.replace(path)
     return split
