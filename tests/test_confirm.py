@@ -103,6 +103,18 @@ def test_an_unconfirmed_trial_competes_only_when_it_beat_every_confirmed_one(tmp
     assert rec.next_steps[0].startswith("Confirm with other seeds: xtts-tune confirm --study demo --top 1 --seeds 2")
 
 
+def test_means_within_the_noise_ask_for_more_seeds(tmp_path: Path) -> None:
+    study = close_study(tmp_path / "s.db")
+    study.set_user_attr("confirmations", {"0": runs((1, 3.02), (2, 3.03)), "1": runs((1, 3.00), (2, 3.01))})
+    rec = recommend(study)
+    assert rec.trial_number == 1 and rec.within_noise == [0]  # 3.0100 vs 3.0167
+    assert "1 candidate is within the 1% seed noise of its mean: trial 0 (3.0167 ± 0.0153 over 3 seeds)." in rec.reasons
+    assert rec.next_steps[0] == (
+        "Their means are within the seed noise; tell them apart with more seeds: "
+        "xtts-tune confirm --study demo --top 2 --seeds 4 (runs already stored are skipped)."
+    )
+
+
 def test_a_confirmation_run_without_a_finite_loss_rules_the_trial_out(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
     study.set_user_attr("confirmations", {"0": runs((1, None), (2, 3.0)), "1": runs((1, 3.05), (2, 3.06))})
@@ -183,7 +195,7 @@ def test_confirm_a_real_tiny_study(demo_target, tiny_base, tmp_path: Path) -> No
     run_search(cfg, n_trials=2, storage=url, base=tiny_base)
     study = load_study("confirm", url)
     candidates = confirmation_candidates(study, 2)
-    assert candidates, [t.user_attrs.get("verdict") for t in study.trials]
+    assert len(candidates) == 2, [t.user_attrs.get("verdict") for t in study.trials]  # both sane configs
     before = {k: v.detach().clone() for k, v in tiny_base.gpt.state_dict().items()}
     events: list[dict] = []
 

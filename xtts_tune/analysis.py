@@ -652,7 +652,9 @@ def _candidate_confirmations(
             seed = _int(trial.user_attrs.get("seed"))
             if seed is None:
                 seed = _int(_train_config(study, trial).get("seed"))
-            out[v.number] = Confirmation(v.number, float(v.value), seed, stored[v.number])
+            runs = [r for r in stored[v.number] if r["seed"] != seed]  # the original run counts once
+            if runs:
+                out[v.number] = Confirmation(v.number, float(v.value), seed, runs)
     return out
 
 
@@ -699,13 +701,18 @@ def _recommend_confirmed(
     trial = by_number[best.number]
     conf = good.get(best.number)
 
-    reasons = [_confirmed_first_sentence(best, conf, good, pool)]
+    reasons = [_confirmed_first_sentence(best, conf, good, bool(failed))]
     leader = eligible[0]
     if leader.number != best.number and leader.number in good:
         lc = good[leader.number]
         reasons.append(
             f"Trial {leader.number} had the lowest single-run validation loss ({leader.value:.4f}) but its "
             f"mean is {lc.describe()}, {_diff(lc.mean, target)} worse than trial {best.number}'s."
+        )
+    elif leader.number != best.number and leader.number not in confirmations:
+        reasons.append(
+            f"Trial {leader.number} had the lowest single-run validation loss ({leader.value:.4f}) but was "
+            f"not confirmed with other seeds, and trial {best.number}'s mean ({target:.4f}) is lower."
         )
     for number, c in sorted(good.items(), key=lambda item: (item[1].mean, item[0])):
         if number in (best.number, leader.number):
@@ -766,7 +773,7 @@ def _confirmed_first_sentence(
     best: TrialVerdict,
     conf: Confirmation | None,
     good: Mapping[int, Confirmation],
-    pool: Sequence[TrialVerdict],
+    any_failed: bool,
 ) -> str:
     if conf is None:
         if good:
@@ -783,16 +790,18 @@ def _confirmed_first_sentence(
         f"seed {r['seed']}: {r['best_val_loss']:.4f}" for r in conf.runs if r["best_val_loss"] is not None
     )
     seed = f" with seed {conf.original_seed}" if conf.original_seed is not None else ""
-    among = (
-        f"of the {len(good)} candidates confirmed with other seeds"
-        if len(good) > 1
-        else "and is the only candidate confirmed with other seeds"
+    detail = f"(original run {conf.original:.4f}{seed}; {runs})"
+    if len(good) > 1:
+        return (
+            f"Trial {best.number} has the lowest mean best validation loss of the {len(good)} candidates "
+            f"confirmed with other seeds: {conf.describe()} {detail}."
+        )
+    only = (
+        "the only confirmed candidate whose runs with other seeds all gave a finite loss"
+        if any_failed
+        else "the only candidate confirmed with other seeds"
     )
-    if len(good) == 1:
-        first = f"Trial {best.number} was ranked by its mean best validation loss, {conf.describe()}, {among}"
-    else:
-        first = f"Trial {best.number} has the lowest mean best validation loss {among}: {conf.describe()}"
-    return f"{first} (original run {conf.original:.4f}{seed}; {runs})."
+    return f"Trial {best.number} has a mean best validation loss of {conf.describe()} {detail}; it is {only}."
 
 
 def _confirmed_next_steps(
@@ -816,7 +825,7 @@ def _confirmed_next_steps(
     if close:
         top = max(rank[v.number] for v in (best, *close))
         return [
-            f"Their means are within the seed noise: more seeds would tell them apart: xtts-tune confirm "
+            f"Their means are within the seed noise; tell them apart with more seeds: xtts-tune confirm "
             f"--study {name} --top {top} --seeds {seeds + 2} (runs already stored are skipped)."
         ]
     return []

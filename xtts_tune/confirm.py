@@ -169,7 +169,7 @@ class ConfirmResult:
                 r = by_seed.get(s)
                 cells.append(f"{'-' if r is None else _loss(r.best_val_loss):>10}")
             original = f"{t.original_value:.4f} (s{t.original_seed})"
-            stats = f"{_loss(t.mean)} ± {t.std:.4f}"
+            stats = f"{t.mean:.4f} ± {t.std:.4f}" if math.isfinite(t.mean) else "a run failed"
             mark = "*" if t.number == chosen else " "
             lines.append(f"{t.number:>4}{mark}  {original:>14}  {'  '.join(cells)}  {stats:>17}  {t.n:>2}")
         if self.recommendation is not None:
