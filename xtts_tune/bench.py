@@ -54,6 +54,7 @@ def epoch_breakdown(config: Path, *, cache: bool, augment_prob: float, epochs: i
             "cache_hits": data.features.hits,
             "cache_misses": data.features.misses,
             "precompute_seconds": warm,
+            "overhead": result.wall_seconds / result.compute_seconds if result.compute_seconds else float("nan"),
         }
 
 
@@ -69,6 +70,7 @@ def _print_breakdown(title: str, r: dict) -> None:
         print(f"  {label:<32} {v:8.2f} s/epoch  {1000 * v / steps:8.1f} ms/step")
     print(f"  {'feature cache':<32} {r['cache_hits']} hits, {r['cache_misses']} misses"
           f" (one-off precompute {r['precompute_seconds']:.1f} s)")
+    print(f"  {'overhead (trial wall / compute)':<32} {r['overhead']:8.2f}   (forward, backward, optimizer, evaluation)")
 
 
 def search_figures(config: Path, trials: int) -> dict:
