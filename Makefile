@@ -77,7 +77,7 @@ export: $(STAMP)
 demo-data: $(STAMP)
 	$(BIN)/xtts-tune demo-data data/demo
 
-# Rebuild the embedded tiny base (about 15 minutes on a 2-core CPU).
+# Rebuild the embedded tiny base (about 30 minutes on a 2-core CPU).
 demo-base: $(STAMP)
 	$(BIN)/xtts-tune build-base --out xtts_tune/assets/tiny_base --data data/demo
 
