@@ -52,3 +52,16 @@ def test_user_mistakes_are_one_line_errors_without_traceback(demo_target, tmp_pa
     base = run_cli("trial", "--config", str(config), "--set", f"base_model={tmp_path}")
     assert base.returncode == 2 and "missing config.json" in base.stderr
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.pth"))
+
+
+def test_export_of_a_missing_trial_is_a_one_line_error(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    study.set_user_attr("config", {"study_name": "s"})
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    out = run_cli("export", "--study", "s", "--storage", url, "--trial", "5", "--out", str(tmp_path / "b.yaml"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == "error: study 's' has no COMPLETE trial number 5; complete trials: 0"
+    assert not (tmp_path / "b.yaml").exists()

@@ -624,8 +624,21 @@ def _recommend(
     close = [v for v in eligible[1:] if v.value - best.value <= noise * abs(best.value)]
     reasons = _reasons(best, trial, ranked, eligible, close, noise, trials, thresholds)
     steps = _next_steps(name, close, trend, verdicts)
+    return _recommendation(study, trial, best, reasons, steps, close, noise)
+
+
+def _recommendation(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    best: TrialVerdict,
+    reasons: list[str],
+    next_steps: list[str],
+    close: Sequence[TrialVerdict],
+    noise: float,
+    confirmation: Confirmation | None = None,
+) -> Recommendation:
     return Recommendation(
-        study_name=name,
+        study_name=study.study_name,
         trial_number=best.number,
         params=dict(trial.params),
         train_config=_train_config(study, trial),
@@ -634,9 +647,12 @@ def _recommend(
         val_loss=float(best.value),
         verdict=best.verdict,
         reasons=reasons,
-        next_steps=steps,
+        next_steps=next_steps,
         within_noise=[v.number for v in close],
         noise=noise,
+        mean_val_loss=confirmation.mean if confirmation else None,
+        std_val_loss=confirmation.std if confirmation else None,
+        n_seeds=confirmation.n if confirmation else 1,
     )
 
 
@@ -750,23 +766,7 @@ def _recommend_confirmed(
 
     steps = _confirmed_next_steps(name, best, close, eligible, confirmations)
     steps.extend(_next_steps(name, [], trend, verdicts))
-    return Recommendation(
-        study_name=name,
-        trial_number=best.number,
-        params=dict(trial.params),
-        train_config=_train_config(study, trial),
-        stop_step=best.best_step,
-        stop_epoch=best.best_epoch,
-        val_loss=float(best.value),
-        verdict=best.verdict,
-        reasons=reasons,
-        next_steps=steps,
-        within_noise=[v.number for v in close],
-        noise=noise,
-        mean_val_loss=conf.mean if conf else None,
-        std_val_loss=conf.std if conf else None,
-        n_seeds=conf.n if conf else 1,
-    )
+    return _recommendation(study, trial, best, reasons, steps, close, noise, conf)
 
 
 def _confirmed_first_sentence(

@@ -74,31 +74,20 @@ def _quiet_third_party() -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean a user mistake: printed as one line, no traceback."""
+    from xtts_tune.analysis import NoRecommendationError
     from xtts_tune.config import ConfigError
+    from xtts_tune.confirm import ConfirmError
     from xtts_tune.data import DataError
     from xtts_tune.demo_data import DemoDataError
+    from xtts_tune.export import ExportError
     from xtts_tune.model import BaseModelError
+    from xtts_tune.study import StorageError, StudyMismatchError
 
-    errors: list[type[BaseException]] = [ConfigError, DataError, BaseModelError, DemoDataError, FileNotFoundError]
-    try:
-        from xtts_tune import study
-
-        errors += [getattr(study, n) for n in ("StudyMismatchError", "StorageError") if hasattr(study, n)]
-    except ImportError:  # pragma: no cover - the study module is optional for the trial command
-        pass
-    try:
-        from xtts_tune import analysis
-
-        errors += [analysis.NoRecommendationError] if hasattr(analysis, "NoRecommendationError") else []
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from xtts_tune.confirm import ConfirmError
-
-        errors.append(ConfirmError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+    return (
+        ConfigError, DataError, BaseModelError, DemoDataError, FileNotFoundError, StudyMismatchError,
+        StorageError, NoRecommendationError, ConfirmError, ExportError,
+    )
 
 
 # --- commands ------------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ from xtts_tune.trial import TrialResult, atomic_torch_save, run_trial
 logger = logging.getLogger(__name__)
 
 
+class ExportError(ValueError):
+    """The study cannot be exported as asked; the message names the study and the fix."""
+
+
 def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(train config dict, provenance) of the recommended trial or of ``trial_number``."""
     from xtts_tune.analysis import recommend
@@ -43,7 +47,11 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
     else:
         matches = [t for t in study.trials if t.number == trial_number]
         if not matches or matches[0].state != optuna.trial.TrialState.COMPLETE:
-            raise ValueError(f"study '{study.study_name}' has no COMPLETE trial number {trial_number}")
+            done = [t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            raise ExportError(
+                f"study '{study.study_name}' has no COMPLETE trial number {trial_number}; "
+                f"complete trials: {', '.join(map(str, done)) or 'none'}"
+            )
         trial = matches[0]
         reasons = [f"trial {trial_number} chosen by hand"]
     attrs = trial.user_attrs
@@ -72,7 +80,7 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     """Write the winning config as a study YAML (and, with ``fmt="coqui"``, coqui GPTTrainerConfig fields)."""
     stored = study.user_attrs.get("config")
     if not stored:
-        raise ValueError(f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)")
+        raise ExportError(f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)")
     train, provenance = _trial_config(study, trial_number)
     known = set(TrainConfig.__dataclass_fields__)
     # relative paths in the stored config are relative to the study's project root: make them absolute so
