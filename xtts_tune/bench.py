@@ -73,6 +73,70 @@ def _print_breakdown(title: str, r: dict) -> None:
     print(f"  {'overhead (trial wall / compute)':<32} {r['overhead']:8.2f}   (forward, backward, optimizer, evaluation)")
 
 
+def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
+    """The same fine-tune through coqui's stock ``Trainer`` and through our trial loop (issue: target ≥ 1.5×).
+
+    Same base weights, split, freezing, optimizer settings, batch size, accumulation, seed and number of
+    optimizer steps; validation once per epoch in both (the stock Trainer's schedule); no augmentation (the
+    stock path has none). Ours is timed twice: with the feature cache cold (a study's first trial, which
+    computes every clip's features) and warm (every later trial). A second seed of our loop gives the
+    seed-to-seed noise the loss differences are compared with.
+    """
+    from xtts_tune.stock_trainer import run_stock_trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [f"output_dir={tmp}", f"max_epochs={epochs}", "eval_every=100000", "augment_prob=0",
+                     "patience=100000", "eval_at_start=false", "max_steps=0", f"seed={seed}"]
+        cfg = load_config(config, overrides)
+        torch.set_num_threads(os.cpu_count() or 1)
+        base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)))
+        data = prepare_data(cfg, base)
+        state = copy.deepcopy(base.gpt.state_dict())
+        stock = run_stock_trainer(cfg, base=base, data=data, output_dir=Path(tmp) / "stock")
+
+        def ours(run: str, c=cfg):
+            t = time.perf_counter()
+            r = run_trial(c, base=base, data=data, run_dir=Path(tmp) / run, initial_state=state)
+            return r, time.perf_counter() - t
+
+        cold, cold_wall = ours("cold")  # computes and caches every clip's features on the way
+        warm, warm_wall = ours("warm")
+        other_seed, _ = ours("seed", load_config(config, overrides[:-1] + [f"seed={seed + 1}"]))
+
+    def per_epoch(values: list[float], n: int) -> list[float]:
+        k = len(values) / n
+        return [sum(values[round(i * k): round((i + 1) * k)]) / max(1, round((i + 1) * k) - round(i * k)) for i in range(n)]
+
+    val = lambda r: [c["val_loss"] for c in r.curve]  # noqa: E731
+    train = lambda r: [c["train_loss"] for c in r.curve]  # noqa: E731
+    stock_train = per_epoch([x for x in stock.train_losses if x == x], epochs)
+    return {
+        "epochs": epochs,
+        "steps": {"stock": stock.steps, "ours": warm.steps},
+        "seconds": {"stock": stock.wall_seconds, "ours_cold": cold_wall, "ours_warm": warm_wall},
+        "steps_per_second": {"stock": stock.steps_per_second, "ours_cold": cold.steps / cold_wall,
+                             "ours_warm": warm.steps / warm_wall},
+        "val_loss": {"stock": stock.eval_losses, "ours": val(warm), "ours_other_seed": val(other_seed)},
+        "train_loss": {"stock": stock_train, "ours": train(warm), "ours_other_seed": train(other_seed)},
+        "max_val_difference": max(abs(a - b) for a, b in zip(stock.eval_losses, val(warm))),
+        "seed_noise": max(abs(a - b) for a, b in zip(val(other_seed), val(warm))),
+    }
+
+
+def _print_stock(r: dict) -> None:
+    sps = r["steps_per_second"]
+    print(f"\nagainst coqui's stock Trainer (same fine-tune, {r['epochs']} epochs, {r['steps']['stock']} optimizer steps each)")
+    print(f"  {'stock Trainer.fit()':<34} {r['seconds']['stock']:7.1f} s   {sps['stock']:6.2f} steps/s")
+    print(f"  {'our loop, feature cache cold':<34} {r['seconds']['ours_cold']:7.1f} s   {sps['ours_cold']:6.2f} steps/s")
+    print(f"  {'our loop, feature cache warm':<34} {r['seconds']['ours_warm']:7.1f} s   {sps['ours_warm']:6.2f} steps/s")
+    print(f"  {'epoch':<8}{'stock val':>11}{'ours val':>11}{'ours seed+1':>13}{'stock train':>13}{'ours train':>12}")
+    for i in range(r["epochs"]):
+        print(f"  {i + 1:<8}{r['val_loss']['stock'][i]:11.4f}{r['val_loss']['ours'][i]:11.4f}"
+              f"{r['val_loss']['ours_other_seed'][i]:13.4f}{r['train_loss']['stock'][i]:13.4f}{r['train_loss']['ours'][i]:12.4f}")
+    print(f"  largest stock-vs-ours validation difference {r['max_val_difference']:.4f}"
+          f" (two seeds of our loop differ by up to {r['seed_noise']:.4f})")
+
+
 def search_figures(config: Path, trials: int) -> dict:
     """``make search TRIALS=N`` on the demo (wall time, steps), then the same N configurations unpruned."""
     from xtts_tune.study import load_study, run_search
