@@ -109,3 +109,47 @@ def test_callback_can_stop_and_nan_batches_are_skipped(fresh_base, demo_target, 
     assert result.skipped_batches == 1
     assert all(math.isfinite(r["val_loss"]) for r in result.curve)
     assert all(torch.isfinite(p).all() for p in fresh_base.gpt.parameters())
+
+
+def _coqui_val_loss(base, data, cfg):
+    """The validation loss through GPTTrainer.eval_step itself, batch by batch, as coqui computes it."""
+    from xtts_tune.features import collate
+
+    gpt = base.gpt
+    gpt.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(data.split.val), cfg.train.batch_size):
+            ids = data.split.val[i : i + cfg.train.batch_size]
+            batch = collate([data.features.get(c) for c in ids], args=base.trainer.args,
+                            silence=data.features.silence_frame(), rng=None, is_eval=True)
+            _, losses = base.trainer.eval_step(batch, None)
+            total += float(losses["loss"]) * len(ids)
+            n += len(ids)
+    return total / n
+
+
+@pytest.mark.parametrize("freeze_conditioning", [True, False])
+def test_cached_validation_conditioning_gives_coqui_eval_loss(fresh_base, demo_target, tmp_path, make_config,
+                                                              freeze_conditioning):
+    from xtts_tune.trial import prepare_data
+
+    cfg = make_config(demo_target, tmp_path / "out", max_steps=2, eval_every=1, eval_at_start=True)
+    cfg.model.freeze_conditioning = freeze_conditioning
+    data = prepare_data(cfg, fresh_base)
+    reference = _coqui_val_loss(fresh_base, data, cfg)
+    state = {k: v.clone() for k, v in fresh_base.gpt.state_dict().items()}
+
+    first = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "a", initial_state=state)
+    # the cache is filled only when the conditioning is frozen (else it changes with training)
+    assert bool(data.style_cache) is freeze_conditioning
+    second = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "b", initial_state=state)
+    assert first.curve[0]["val_loss"] == pytest.approx(reference, rel=1e-5)
+    assert [r["val_loss"] for r in second.curve] == pytest.approx([r["val_loss"] for r in first.curve], rel=1e-6)
+    # after training steps, the cached path still equals coqui's eval_step on the trained weights
+    trained = torch.load(first.checkpoint_path, weights_only=True) if first.checkpoint_path else None
+    if trained is not None:
+        fresh_base.gpt.load_state_dict(trained)
+        best = min(r["val_loss"] for r in first.curve)
+        assert _coqui_val_loss(fresh_base, data, cfg) == pytest.approx(best, rel=1e-5)
+        fresh_base.gpt.load_state_dict(state)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -89,6 +90,8 @@ class PreparedData:
     fingerprint: str
     features: FeatureStore
     split_path: Path
+    # validation conditioning latents, shared by the trials of a study (see _Trial.evaluate)
+    style_cache: dict = field(default_factory=dict, repr=False)
 
 
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
@@ -226,6 +229,7 @@ class _Trial:
             "batch_preparation": 0.0, "forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0
         }
         self.skipped = 0
+        self.cond_digest: str | None = None
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.train.precision)
         self.amp_dtype = amp if (amp is not None and self.device.type == "cuda") else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -246,6 +250,44 @@ class _Trial:
             )
         return out
 
+    def conditioning_digest(self) -> str | None:
+        """A digest of the conditioning encoder's (and perceiver's) weights when they are frozen, else None."""
+        gpt = self.base.gpt
+        modules = [gpt.conditioning_encoder, getattr(gpt, "conditioning_perceiver", None)]
+        params = [p for m in modules if m is not None for p in m.parameters()]
+        if any(p.requires_grad for p in params):
+            return None
+        h = hashlib.sha1()
+        for p in params:
+            h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    def eval_losses(self, ids: list[str], batch: dict) -> dict[str, torch.Tensor]:
+        """GPTTrainer.eval_step's losses for one validation batch, with the conditioning latents cached.
+
+        Validation conditioning slices are fixed (coqui's eval slice), so with the conditioning encoder and
+        perceiver frozen their output for a validation batch is the same at every evaluation of every trial
+        of the study. On the tiny base they are most of an evaluation's compute (they run over ~500 mel
+        frames; the GPT over ~100 tokens), so we compute them once and pass them as the GPT's
+        ``cond_latents``. The rest is GPTTrainer.train_step's loss, as eval_step computes it (cond_idxs None).
+        """
+        gpt, args = self.base.gpt, self.args
+        key = None
+        if self.cond_digest is not None:
+            key = (self.cond_digest, str(self.device), str(self.amp_dtype), tuple(ids))
+        latents = self.data.style_cache.get(key) if key else None
+        if latents is None:
+            latents = gpt.get_style_emb(batch["cond_mels"]).transpose(1, 2)
+            if key:
+                self.data.style_cache[key] = latents
+        loss_text, loss_mel, _ = gpt(
+            batch["text_inputs"], batch["text_lengths"], batch["audio_codes"], batch["wav_lengths"],
+            cond_mels=batch["cond_mels"], cond_idxs=None, cond_lens=batch["cond_lens"], cond_latents=latents,
+        )
+        text = loss_text * args.gpt_loss_text_ce_weight
+        mel = loss_mel * args.gpt_loss_mel_ce_weight
+        return {"loss_text_ce": text, "loss_mel_ce": mel, "loss": text + mel}
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -259,7 +301,7 @@ class _Trial:
             ids = val[i : i + self.train.batch_size]
             batch = collate(self.features(ids, None), args=self.args, silence=self.silence, rng=None, is_eval=True)
             with self.autocast():
-                _, losses = self.trainer.eval_step(to_device(batch, self.device), None)
+                losses = self.eval_losses(ids, to_device(batch, self.device))
             for k in totals:
                 totals[k] += float(losses[k]) * len(ids)
             n += len(ids)
@@ -273,6 +315,7 @@ class _Trial:
         torch.manual_seed(train.seed)
         rng = random.Random(train.seed)
         params = apply_freezing(gpt, train.freeze_depth, self.cfg.model)
+        self.cond_digest = self.conditioning_digest()
         trainable = [p for p in gpt.parameters() if p.requires_grad]
         opt = optimizer_for(gpt, train)
         train_ids = list(self.data.split.train)
