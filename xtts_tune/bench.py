@@ -18,7 +18,7 @@ import torch
 
 from xtts_tune.config import load_config
 from xtts_tune.model import load_base, resolve_base_path
-from xtts_tune.trial import prepare_data, run_trial
+from xtts_tune.trial import prepare_data, run_trial, validation_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,15 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
         base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)))
         data = prepare_data(cfg, base)
         state = copy.deepcopy(base.gpt.state_dict())
-        stock = run_stock_trainer(cfg, base=base, data=data, output_dir=Path(tmp) / "stock")
+        other_cfg = load_config(config, overrides[:-1] + [f"seed={seed + 1}"])
+
+        def stock_run(c, name):
+            r = run_stock_trainer(c, base=base, data=data, output_dir=Path(tmp) / name, keep_epoch_states=True)
+            # the stock-trained weights of each epoch, measured the way our trials measure validation loss
+            return r, [validation_loss(c, base=base, data=data, state=s)["loss"] for s in r.epoch_states]
+
+        stock, stock_val = stock_run(cfg, "stock")
+        _, stock_other_val = stock_run(other_cfg, "stock-seed")
 
         def ours(run: str, c=cfg):
             t = time.perf_counter()
@@ -101,7 +109,7 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
 
         cold, cold_wall = ours("cold")  # computes and caches every clip's features on the way
         warm, warm_wall = ours("warm")
-        other_seed, _ = ours("seed", load_config(config, overrides[:-1] + [f"seed={seed + 1}"]))
+        other_seed, _ = ours("seed", other_cfg)
 
     def per_epoch(values: list[float], n: int) -> list[float]:
         k = len(values) / n
@@ -116,10 +124,12 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
         "seconds": {"stock": stock.wall_seconds, "ours_cold": cold_wall, "ours_warm": warm_wall},
         "steps_per_second": {"stock": stock.steps_per_second, "ours_cold": cold.steps / cold_wall,
                              "ours_warm": warm.steps / warm_wall},
-        "val_loss": {"stock": stock.eval_losses, "ours": val(warm), "ours_other_seed": val(other_seed)},
+        "val_loss": {"stock": stock_val, "stock_own_eval": stock.eval_losses, "stock_other_seed": stock_other_val,
+                     "ours": val(warm), "ours_other_seed": val(other_seed)},
         "train_loss": {"stock": stock_train, "ours": train(warm), "ours_other_seed": train(other_seed)},
-        "max_val_difference": max(abs(a - b) for a, b in zip(stock.eval_losses, val(warm))),
+        "max_val_difference": max(abs(a - b) for a, b in zip(stock_val, val(warm))),
         "seed_noise": max(abs(a - b) for a, b in zip(val(other_seed), val(warm))),
+        "stock_seed_noise": max(abs(a - b) for a, b in zip(stock_other_val, stock_val)),
     }
 
 
@@ -129,12 +139,17 @@ def _print_stock(r: dict) -> None:
     print(f"  {'stock Trainer.fit()':<34} {r['seconds']['stock']:7.1f} s   {sps['stock']:6.2f} steps/s")
     print(f"  {'our loop, feature cache cold':<34} {r['seconds']['ours_cold']:7.1f} s   {sps['ours_cold']:6.2f} steps/s")
     print(f"  {'our loop, feature cache warm':<34} {r['seconds']['ours_warm']:7.1f} s   {sps['ours_warm']:6.2f} steps/s")
-    print(f"  {'epoch':<8}{'stock val':>11}{'ours val':>11}{'ours seed+1':>13}{'stock train':>13}{'ours train':>12}")
+    print("  validation loss after each epoch, every column measured by our evaluator (per-clip features);")
+    print("  coqui's own figure for its run is in brackets (it depends on how the validation batches are padded)")
+    print(f"  {'epoch':<7}{'stock':>9}{'(coqui)':>10}{'stock seed+1':>14}{'ours':>9}{'ours seed+1':>13}"
+          f"{'train: stock':>14}{'ours':>8}")
     for i in range(r["epochs"]):
-        print(f"  {i + 1:<8}{r['val_loss']['stock'][i]:11.4f}{r['val_loss']['ours'][i]:11.4f}"
-              f"{r['val_loss']['ours_other_seed'][i]:13.4f}{r['train_loss']['stock'][i]:13.4f}{r['train_loss']['ours'][i]:12.4f}")
-    print(f"  largest stock-vs-ours validation difference {r['max_val_difference']:.4f}"
-          f" (two seeds of our loop differ by up to {r['seed_noise']:.4f})")
+        v, t = r["val_loss"], r["train_loss"]
+        print(f"  {i + 1:<7}{v['stock'][i]:9.4f}{'(' + format(v['stock_own_eval'][i], '.4f') + ')':>10}"
+              f"{v['stock_other_seed'][i]:14.4f}{v['ours'][i]:9.4f}{v['ours_other_seed'][i]:13.4f}"
+              f"{t['stock'][i]:14.4f}{t['ours'][i]:8.4f}")
+    print(f"  largest stock-vs-ours validation difference {r['max_val_difference']:.4f}; seed to seed, the stock"
+          f" Trainer differs by up to {r['stock_seed_noise']:.4f}, our loop by up to {r['seed_noise']:.4f}")
 
 
 def search_figures(config: Path, trials: int) -> dict:
@@ -147,7 +162,9 @@ def search_figures(config: Path, trials: int) -> dict:
         t = time.perf_counter()
         pruned = run_search(cfg, n_trials=trials, storage=url)
         wall = time.perf_counter() - t
-        configs = [t.params for t in load_study("bench_pruned", url).trials]
+        finished = load_study("bench_pruned", url).trials
+        configs = [t.params for t in finished]
+        compute = sum(t.user_attrs.get("compute_seconds", 0.0) for t in finished)
         # the same configurations, every one run to completion: no pruner, no early stopping
         full_cfg = load_config(config, [f"output_dir={tmp}/full", "study_name=bench_full", "patience=100000"])
         full_cfg.search = dict(full_cfg.search, pruner={"type": "none"}, enqueue=configs, enqueue_guide=False)
@@ -159,6 +176,7 @@ def search_figures(config: Path, trials: int) -> dict:
         "wall": wall,
         "pruned_steps": pruned.total_steps,
         "pruned_best": pruned.best_value,
+        "compute": compute,
         "full_wall": full_wall,
         "full_steps": full.total_steps,
         "full_best": full.best_value,
@@ -207,29 +225,80 @@ def report_figures(n_trials: int = 100) -> dict:
     return {"trials": n_trials, "seconds": seconds, "bytes": size}
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def summary_table(rows: list[tuple[str, str, str]]) -> str:
+    """The one table ``make bench`` ends with: figure, value measured in this run, target."""
+    widths = [max(len(r[i]) for r in rows + [("figure", "value", "target")]) for i in range(3)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(("figure", "value", "target")), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def _device_line() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}"
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default=str(ROOT / "studies" / "demo.yaml"))
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2, help="epochs of each cache on/off measurement")
+    p.add_argument("--stock-epochs", type=int, default=3, help="epochs of the stock-Trainer comparison (0 skips it)")
     p.add_argument("--search-trials", type=int, default=20, help="0 skips the search figures")
-    args = p.parse_args(argv)
+    p.add_argument("--real-size", action="store_true",
+                   help="only the real-size XTTS v2 GPT figures (python -m xtts_tune.realsize; GPU figures on a GPU)")
+    args, rest = p.parse_known_args(argv)
+    if args.real_size:
+        from xtts_tune import realsize
+
+        return realsize.main(rest)
+    if rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING)
     from xtts_tune.cli import _quiet_third_party
 
     _quiet_third_party()
-    print(f"xtts-tune benchmark — demo study, {os.cpu_count()} CPU threads, torch {torch.__version__}")
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"xtts-tune benchmark at commit {_commit()} — demo study, {_device_line()}, torch {torch.__version__}")
+    table: list[tuple[str, str, str]] = []
+
+    if args.stock_epochs:
+        st = stock_comparison(Path(args.config), epochs=args.stock_epochs)
+        _print_stock(st)
+        sps = st["steps_per_second"]
+        table += [
+            ("our loop vs coqui's stock Trainer, steps/s (cache warm)", f"{sps['ours_warm'] / sps['stock']:.2f}x", ">= 1.5x"),
+            ("our loop vs coqui's stock Trainer, steps/s (cache cold)", f"{sps['ours_cold'] / sps['stock']:.2f}x", ""),
+            ("validation loss, stock vs ours (same seed), largest per-epoch gap", f"{st['max_val_difference']:.4f}",
+             f"within seed noise: stock {st['stock_seed_noise']:.4f}, ours {st['seed_noise']:.4f}"),
+        ]
+
     rows = {}
     for cache in (True, False):
         for aug in (0.0, 0.3):
             rows[(cache, aug)] = epoch_breakdown(Path(args.config), cache=cache, augment_prob=aug, epochs=args.epochs)
             _print_breakdown(f"feature cache {'on' if cache else 'off'}, augment_prob {aug}", rows[(cache, aug)])
-    print("\nratios (same run)")
     for aug in (0.0, 0.3):
         on, off = rows[(True, aug)], rows[(False, aug)]
-        print(f"  augment_prob {aug}: cached epoch is {off['wall_per_epoch'] / on['wall_per_epoch']:.2f}x faster than uncached")
+        table.append((f"cached vs uncached epoch, augment_prob {aug}",
+                      f"{off['wall_per_epoch'] / on['wall_per_epoch']:.2f}x", "> 1"))
+    table.append(("seconds per demo epoch, cache on, augment_prob 0.3", f"{rows[(True, 0.3)]['wall_per_epoch']:.1f} s", ""))
+    table.append(("trial overhead: wall / compute (cache on, augment_prob 0.3)", f"{rows[(True, 0.3)]['overhead']:.3f}", "<= 1.10"))
 
     rep = report_figures()
     print(f"\nreport for a {rep['trials']}-trial study: {rep['seconds']:.2f} s, {rep['bytes'] / 1e6:.1f} MB")
+    table.append((f"report build, {rep['trials']}-trial study", f"{rep['seconds']:.2f} s, {rep['bytes'] / 1e6:.1f} MB", ""))
 
     if args.search_trials:
         s = search_figures(Path(args.config), args.search_trials)
@@ -237,6 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  wall time with pruning     {s['wall'] / 60:6.1f} min, {s['pruned_steps']} optimizer steps, best {s['pruned_best']:.4f}")
         print(f"  same configs, no pruning   {s['full_wall'] / 60:6.1f} min, {s['full_steps']} optimizer steps, best {s['full_best']:.4f}")
         print(f"  pruned/unpruned steps      {s['pruned_steps'] / max(s['full_steps'], 1):6.2f}   (target: at most 0.40)")
+        table += [
+            (f"search wall time, {s['trials']} trials", f"{s['wall'] / 60:.1f} min", "< 10 min"),
+            ("search overhead: wall / trial compute (everything: model, data, cache, storage, checkpoints)",
+             f"{s['wall'] / s['compute']:.3f}" if s["compute"] else "n/a", "<= 1.10"),
+            ("optimizer steps, pruned / unpruned", f"{s['pruned_steps']}/{s['full_steps']} = "
+             f"{s['pruned_steps'] / max(s['full_steps'], 1):.2f}", "<= 0.40"),
+            ("best validation loss, pruned vs unpruned", f"{s['pruned_best']:.4f} vs {s['full_best']:.4f}", "equal"),
+        ]
+    print(f"\nsummary (commit {_commit()}, {_device_line()})")
+    print(summary_table(table))
     return 0
 
 

@@ -197,5 +197,10 @@ def collate(
     return batch
 
 
-def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
-    return {k: (v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move a batch to ``device``. To a GPU, from pinned (page-locked) memory with non-blocking copies, so
+    the copy overlaps the work already queued; on the CPU the batch is returned as it is."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    return {k: (v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}

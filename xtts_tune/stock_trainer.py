@@ -37,6 +37,9 @@ class StockResult:
     wall_seconds: float
     train_losses: list[float] = field(default_factory=list)  # one per training micro-batch, in order
     eval_losses: list[float] = field(default_factory=list)  # mean validation loss at the end of each epoch
+    # the GPT's weights at the end of each epoch (with keep_epoch_states), to measure them as trials do:
+    # coqui's own validation loss depends on the batch's padding (it computes DVAE codes of a padded batch)
+    epoch_states: list[dict[str, torch.Tensor]] = field(default_factory=list, repr=False)
     epochs: int = 0
 
     @property
@@ -69,6 +72,7 @@ def run_stock_trainer(
     data: PreparedData,
     output_dir: Path,
     num_loader_workers: int = 0,
+    keep_epoch_states: bool = False,
 ) -> StockResult:
     """Fine-tune ``base``'s GPT with ``cfg.train`` through coqui's ``Trainer.fit()``; the GPT is restored after.
 
@@ -146,6 +150,8 @@ def run_stock_trainer(
         total = sum(n for _, n in eval_batch)
         result.eval_losses.append(sum(v * n for v, n in eval_batch) / total if total else float("nan"))
         eval_batch.clear()
+        if keep_epoch_states:
+            result.epoch_states.append({k: v.detach().to("cpu", copy=True) for k, v in base.gpt.state_dict().items()})
 
     try:
         trainer = Trainer(

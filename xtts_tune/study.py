@@ -1154,6 +1154,7 @@ class _Search:
             "trainable_params": result.params.trainable,
             "total_params": result.params.total,
             "wall_seconds": round(result.wall_seconds, 3),
+            "compute_seconds": round(result.compute_seconds, 3),
             "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None,
             "curve_path": str(result.curve_path),
             "seed": train.seed,

@@ -465,6 +465,30 @@ class _Trial:
         return result
 
 
+def validation_loss(
+    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None
+) -> dict[str, float]:
+    """The validation losses of the GPT (or of the weights ``state``), measured exactly as trials measure them.
+
+    The GPT is left with the weights it had on entry.
+    """
+    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
+    gpt = base.gpt
+    saved = copy.deepcopy(gpt.state_dict()) if state is not None else None
+    try:
+        if state is not None:
+            gpt.load_state_dict(state)
+        apply_freezing(gpt, cfg.train.freeze_depth, cfg.model)  # decides whether the conditioning is cached
+        trial = _Trial(cfg, base, data, None, None, None)
+        trial.cond_digest = trial.conditioning_digest()
+        return trial.evaluate()
+    finally:
+        if saved is not None:
+            gpt.load_state_dict(saved)
+        for p in gpt.parameters():
+            p.requires_grad_(True)
+
+
 def run_trial(
     cfg: StudyConfig,
     *,

@@ -1,0 +1,596 @@
+"""Real-size benchmark: step time and peak memory of fine-tuning the full-size XTTS v2 GPT.
+
+The demo trains a tiny GPT; a real fine-tune trains the released XTTS v2 GPT (30 layers, model dim 1024,
+16 heads, 6,681 text tokens, 1,026 audio tokens, perceiver resampler). This module builds that exact shape
+from the released ``model_args`` (``xtts_v2_model_args.json``) and measures, for a few freeze depths, the
+seconds per optimizer step and the peak memory of one optimizer step: ``accum`` micro-batches of one ~11 s
+clip (coqui's longest training clip is 11.6 s), each through ``GPTTrainer.train_step`` → ``loss / accum``
+→ ``backward``, then gradient clipping and ``AdamW.step``, with the same freezing
+(:func:`xtts_tune.model.apply_freezing`), optimizer (:func:`xtts_tune.trial.optimizer_for`) and batch format
+(:func:`xtts_tune.features.collate`) that trials use.
+
+The weights are random: the released weights (model.pth ≈ 1.8 GB) cannot be downloaded on these machines.
+Time and memory of a training step depend on the shapes only, not on the values of the weights, so the
+figures hold for the released model; the losses do not, and are reported only to show they are finite.
+The text tokens, DVAE codes and conditioning mels are synthetic for the same reason (and the DVAE is not
+needed to time the GPT: trials compute codes once per clip, outside the step).
+
+Each freeze depth runs in its own child process (``python -m xtts_tune.realsize --one DEPTH``), because a
+process's peak resident memory (the CPU figure) only grows; on CUDA it also starts each figure from an
+empty allocator.
+
+Command line: ``python -m xtts_tune.realsize [--freeze-depths 0,24,28] [--steps N] [--accum N]
+[--clip-seconds S] [--device auto|cpu|cuda]``. On CUDA the defaults are 3 steps (1 warm-up + 2 timed) of
+batch 1 × accumulation 16; on CPU 1 step of accumulation 1, which only shows that the path works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from xtts_tune.config import ModelConfig, TrainConfig
+from xtts_tune.features import MEL_HOP, ClipFeatures, collate, to_device
+from xtts_tune.model import (
+    BaseModelError,
+    _gpt_trainer_builds_dvae,
+    apply_freezing,
+    count_parameters,
+    dvae_kwargs_from_state,
+    embedded_base_path,
+)
+from xtts_tune.trial import optimizer_for
+
+logger = logging.getLogger("xtts_tune.realsize")  # also when run as __main__
+
+ARCH_FILE = Path(__file__).resolve().parent / "resources" / "xtts_v2_model_args.json"
+"""The released XTTS v2 architecture (``model_args`` and ``audio`` of its config.json), shipped with the
+package (a copy of ``../shared/data/xtts_v2_model_args.json``; a test checks they agree)."""
+VOCAB_FILE = embedded_base_path() / "vocab.json"
+"""The tokenizer GPTTrainer is built with. Its size does not matter: the text embedding gets the released
+6,681 rows either way (:func:`_tokenizer_reports_tokens`); a real vocabulary only changes the [START]/[STOP]
+ids, which do not change the step's time or memory."""
+
+DEFAULT_FREEZE_DEPTHS = (0, 24, 28)
+DEFAULT_CLIP_SECONDS = 11.0
+# English read speech runs at ~15 characters per second (LJSpeech's clips average 15-16), so an 11 s clip
+# carries ~165 characters. XTTS's BPE vocabulary encodes English at ~1.8 characters per token including
+# the [en] and [SPACE] tokens (a 163-character LJSpeech sentence is 92 tokens with the real-format vocab),
+# i.e. ~9 text tokens per second of speech: ~100 tokens for an 11 s clip.
+TEXT_TOKENS_PER_SECOND = 9.0
+KIB = 1024
+GIB = 1024**3
+
+
+class ArchitectureError(BaseModelError):
+    """The architecture (or vocabulary) file is missing or unusable; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The fields of the released config.json that decide the GPT's shape and the audio rate."""
+
+    model_args: dict[str, Any]
+    sample_rate: int
+    languages: list[str]
+    path: Path
+
+
+def read_architecture(path: Path = ARCH_FILE) -> Architecture:
+    """Read ``xtts_v2_model_args.json``; raise :class:`ArchitectureError` naming the file if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchitectureError(
+            f"{path}: XTTS v2 architecture file not found (the real-size benchmark builds the GPT's shape from "
+            "its model_args; pass --arch-file with the model_args/audio of a released XTTS v2 config.json)"
+        )
+    try:
+        raw = json.loads(path.read_text())
+        return Architecture(
+            model_args=dict(raw["model_args"]),
+            sample_rate=int(raw["audio"]["sample_rate"]),
+            languages=list(raw.get("languages", ["en"])),
+            path=path,
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ArchitectureError(f"{path}: not an XTTS v2 model_args file ({type(exc).__name__}: {exc})") from None
+
+
+# --- building the real-size GPT through coqui's GPTTrainer --------------------------------------------
+
+
+def real_size_config(arch: Architecture, *, vocab_path: Path, layers: int | None = None):
+    """A coqui ``GPTTrainerConfig`` with the released architecture and no checkpoints (random weights).
+
+    ``layers`` overrides the number of transformer blocks (tests only; the real figure is the file's).
+    GPTTrainer insists on a DVAE checkpoint and mel normalisers: the embedded tiny base's serve, since the
+    step uses neither (codes and conditioning mels are synthetic).
+    """
+    from TTS.tts.configs.xtts_config import XttsAudioConfig
+    from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTArgs, GPTTrainerConfig
+
+    fields = set(GPTArgs.__dataclass_fields__)
+    args = GPTArgs(**{k: v for k, v in arch.model_args.items() if k in fields})
+    if layers is not None:
+        args.gpt_layers = layers
+    tiny = embedded_base_path()
+    args.tokenizer_file = str(vocab_path)
+    args.mel_norm_file = str(tiny / "mel_stats.pth")
+    args.dvae_checkpoint = str(tiny / "dvae.pth")
+    args.xtts_checkpoint = ""
+    args.gpt_checkpoint = ""
+    # the training sample limits, as xtts_tune.model.trainer_config sets them (coqui's recipe: 11.6 s)
+    args.max_wav_length = min(255995, (args.gpt_max_audio_tokens - 3) * args.gpt_code_stride_len)
+    args.max_text_length = min(200, args.gpt_max_text_tokens)
+    audio = XttsAudioConfig(sample_rate=arch.sample_rate, dvae_sample_rate=arch.sample_rate)
+    return GPTTrainerConfig(model_args=args, audio=audio, mixed_precision=False, languages=arch.languages)
+
+
+@contextlib.contextmanager
+def _tokenizer_reports_tokens(number_tokens: int) -> Iterator[None]:
+    """Make GPTTrainer's tokenizer report ``number_tokens`` text tokens while it initialises.
+
+    ``Xtts.init_models`` sizes the GPT's text embedding and head from the tokenizer's vocabulary (and takes
+    [START]/[STOP] from it). The real-format vocabulary we have is smaller than the released one (5,413 vs
+    6,681 tokens), so it would build a smaller text embedding than the real model's.
+    """
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.layers.xtts.trainer import gpt_trainer
+
+    class RealSizeTokenizer(VoiceBpeTokenizer):
+        def get_number_tokens(self) -> int:
+            return max(super().get_number_tokens(), number_tokens)
+
+    original = gpt_trainer.VoiceBpeTokenizer
+    gpt_trainer.VoiceBpeTokenizer = RealSizeTokenizer
+    try:
+        yield
+    finally:
+        gpt_trainer.VoiceBpeTokenizer = original
+
+
+def build_real_size_trainer(
+    arch_path: Path = ARCH_FILE,
+    *,
+    vocab_path: Path = VOCAB_FILE,
+    layers: int | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """coqui's ``GPTTrainer`` with the real XTTS v2 GPT shape and seeded random weights, on the CPU.
+
+    The HiFi-GAN decoder is dropped (as :func:`xtts_tune.model.load_base` does): fine-tuning never uses it.
+    """
+    from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTTrainer
+
+    arch = read_architecture(arch_path)
+    if not Path(vocab_path).is_file():
+        raise ArchitectureError(f"{vocab_path}: XTTS tokenizer vocabulary not found (VoiceBpeTokenizer's vocab.json)")
+    config = real_size_config(arch, vocab_path=Path(vocab_path), layers=layers)
+    dvae_state = torch.load(config.model_args.dvae_checkpoint, map_location="cpu", weights_only=True)
+    torch.manual_seed(seed)
+    t = time.perf_counter()
+    with _gpt_trainer_builds_dvae(dvae_kwargs_from_state(dvae_state)), _tokenizer_reports_tokens(
+        int(arch.model_args["gpt_number_text_tokens"])
+    ):
+        trainer = GPTTrainer(config)
+    trainer.xtts.hifigan_decoder = None
+    trainer.eval()
+    logger.info(
+        "built a %d-layer XTTS GPT with random weights in %.1f s (%s)",
+        len(trainer.xtts.gpt.gpt.h),
+        time.perf_counter() - t,
+        count_parameters(trainer.xtts.gpt),
+    )
+    return trainer
+
+
+# --- the synthetic clip and one optimizer step -------------------------------------------------------
+
+
+def text_tokens_for(clip_seconds: float, max_text_length: int) -> int:
+    """Text tokens of ``clip_seconds`` of English speech (see :data:`TEXT_TOKENS_PER_SECOND`)."""
+    return max(1, min(max_text_length, round(clip_seconds * TEXT_TOKENS_PER_SECOND)))
+
+
+def synthetic_clip(args, *, sample_rate: int, clip_seconds: float, seed: int) -> ClipFeatures:
+    """One clip's features with random values and real sizes: text tokens, DVAE codes and the clip's mel."""
+    wav_length = round(clip_seconds * sample_rate)
+    if wav_length > args.max_wav_length:
+        raise ValueError(
+            f"clip_seconds={clip_seconds} is longer than the longest training clip "
+            f"({args.max_wav_length / sample_rate:.2f} s; coqui's dataset drops longer clips)"
+        )
+    if wav_length < args.gpt_code_stride_len:
+        raise ValueError(f"clip_seconds={clip_seconds} is shorter than one DVAE code")
+    g = torch.Generator().manual_seed(seed)
+    n_text = text_tokens_for(clip_seconds, args.max_text_length)
+    return ClipFeatures(
+        text=torch.randint(0, args.gpt_number_text_tokens, (n_text,), generator=g),
+        # the DVAE emits one code per 1024 samples; its codes are the audio tokens below start/stop
+        codes=torch.randint(0, args.gpt_start_audio_token, (wav_length // args.gpt_code_stride_len,), generator=g),
+        mel=torch.randn(80, wav_length // MEL_HOP + 1, generator=g),
+        wav_length=wav_length,
+    )
+
+
+def silence_frame(trainer: nn.Module) -> torch.Tensor:
+    """The conditioning-mel frame of digital silence (the padding of a conditioning slice), on the CPU."""
+    mel = trainer.torch_mel_spectrogram_style_encoder
+    device = next(mel.buffers()).device
+    with torch.no_grad():
+        z = torch.zeros(1, 1, 32 * MEL_HOP, device=device)
+        return mel(z)[0][:, 16].float().cpu()
+
+
+def micro_batch(trainer: nn.Module, clip: ClipFeatures, silence: torch.Tensor, rng: random.Random, device) -> dict:
+    """A batch of one clip in ``GPTTrainer.train_step``'s format, with a random conditioning slice.
+
+    Built fresh per micro-batch: the GPT rescales ``cond_idxs`` in place.
+    """
+    return to_device(collate([clip], args=trainer.args, silence=silence, rng=rng, is_eval=False), device)
+
+
+@dataclass
+class Accumulated:
+    mean_loss: float  # over the micro-batches used (NaN if none)
+    used: int
+    skipped: int
+
+
+def accumulate(
+    trainer: nn.Module, batches: Sequence[dict], *, autocast_dtype: torch.dtype | None
+) -> Accumulated:
+    """Forward and backward of each micro-batch (loss / number of micro-batches), as trials do.
+
+    Like :mod:`xtts_tune.trial`, a micro-batch whose loss is not finite is skipped (coqui's masking approach
+    can mask every mel target of a short clip, which makes ``loss_mel_ce`` NaN).
+    """
+    device_type = next(trainer.xtts.gpt.parameters()).device.type
+    losses: list[float] = []
+    for batch in batches:
+        ctx = torch.autocast(device_type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+        with ctx:
+            _, out = trainer.train_step(batch, None)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            continue
+        (loss / len(batches)).backward()
+        losses.append(loss.item())
+    mean = sum(losses) / len(losses) if losses else float("nan")
+    return Accumulated(mean_loss=mean, used=len(losses), skipped=len(batches) - len(losses))
+
+
+def apply_update(opt: torch.optim.Optimizer, params: list[nn.Parameter], clip_norm: float) -> float:
+    """Clip the gradients, step the optimizer and clear the gradients; returns the gradient norm."""
+    norm = float(torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf")))
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return norm
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def default_steps(device: torch.device) -> int:
+    return 3 if device.type == "cuda" else 1
+
+
+def default_accum(device: torch.device) -> int:
+    return 16 if device.type == "cuda" else 1
+
+
+def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on a CUDA device that supports it; full fp32 otherwise."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """CUDA: peak allocated since the last reset. CPU: the process's peak resident set (it only grows)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * KIB  # KiB on Linux
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def check_freeze_depths(freeze_depths: Sequence[int], arch: Architecture, layers: int | None) -> None:
+    """Raise ValueError before building anything if a depth is outside 0..layers."""
+    n = layers if layers is not None else int(arch.model_args["gpt_layers"])
+    bad = [d for d in freeze_depths if not 0 <= d <= n]
+    if bad:
+        raise ValueError(f"freeze depth {bad[0]} is outside 0..{n} (the GPT's layers)")
+
+
+@dataclass
+class StepTimes:
+    seconds: list[float]  # per optimizer step, warm-up included
+    losses: list[float]  # mean micro-batch loss per step
+    skipped: int  # micro-batches with a non-finite loss
+
+    @property
+    def timed(self) -> list[float]:
+        """The steps that count: all but the warm-up, when there is more than one."""
+        return self.seconds[1:] if len(self.seconds) > 1 else self.seconds
+
+
+def time_steps(
+    trainer: nn.Module,
+    opt: torch.optim.Optimizer,
+    clip: ClipFeatures,
+    *,
+    steps: int,
+    accum: int,
+    clip_norm: float,
+    autocast_dtype: torch.dtype | None,
+    seed: int,
+) -> StepTimes:
+    """Run ``steps`` optimizer steps of ``accum`` micro-batches of ``clip``; time each (batches built before)."""
+    dev = next(trainer.xtts.gpt.parameters()).device
+    trainable = [p for p in trainer.xtts.gpt.parameters() if p.requires_grad]
+    silence = silence_frame(trainer)
+    rng = random.Random(seed)
+    out = StepTimes(seconds=[], losses=[], skipped=0)
+    for _ in range(steps):
+        batches = [micro_batch(trainer, clip, silence, rng, dev) for _ in range(accum)]
+        _synchronize(dev)
+        t = time.perf_counter()
+        done = accumulate(trainer, batches, autocast_dtype=autocast_dtype)
+        if done.used:
+            apply_update(opt, trainable, clip_norm)
+        _synchronize(dev)
+        out.seconds.append(time.perf_counter() - t)
+        out.losses.append(done.mean_loss)
+        out.skipped += done.skipped
+    return out
+
+
+def measure(
+    freeze_depth: int,
+    *,
+    steps: int | None = None,
+    accum: int | None = None,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
+    device: str = "auto",
+    layers: int | None = None,
+    arch_path: Path = ARCH_FILE,
+    vocab_path: Path = VOCAB_FILE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time ``steps`` optimizer steps of the real-size GPT at ``freeze_depth``, in this process.
+
+    The first step is a warm-up and is not timed when more than one step runs. Returns one record: the
+    parameter counts, seconds per optimizer step, micro-batches per second, peak memory, device and dtype.
+    ``layers`` overrides the number of GPT blocks (tests only).
+    """
+    dev = resolve_device(device)
+    steps = default_steps(dev) if steps is None else steps
+    accum = default_accum(dev) if accum is None else accum
+    if steps < 1 or accum < 1:
+        raise ValueError(f"steps and accum must be >= 1, got steps={steps}, accum={accum}")
+    check_freeze_depths([freeze_depth], read_architecture(arch_path), layers)
+    trainer = build_real_size_trainer(arch_path, vocab_path=vocab_path, layers=layers, seed=seed)
+    # importing coqui's XTTS trainer calls torch.set_num_threads(1); time with every core, as trials do
+    torch.set_num_threads(os.cpu_count() or 1)
+    gpt = trainer.xtts.gpt
+    train = TrainConfig(freeze_depth=freeze_depth, batch_size=1, grad_accum_steps=accum, seed=seed)
+    params = apply_freezing(gpt, freeze_depth, ModelConfig())
+    sample_rate = trainer.config.audio.sample_rate
+    clip = synthetic_clip(trainer.args, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed)
+    trainer.to(dev)
+    gpt.train()
+    opt = optimizer_for(gpt, train)
+    amp = autocast_dtype_for(dev)
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)  # the peak then counts weights + optimizer state + the step
+    run = time_steps(
+        trainer, opt, clip, steps=steps, accum=accum, clip_norm=train.grad_clip_norm, autocast_dtype=amp, seed=seed
+    )
+    seconds = sum(run.timed) / len(run.timed)
+    record = {
+        "freeze_depth": freeze_depth,
+        "layers": len(gpt.gpt.h),
+        "trainable_params": params.trainable,
+        "total_params": params.total,
+        "trainable_share": params.share,
+        "steps": steps,
+        "timed_steps": len(run.timed),
+        "accum": accum,
+        "batch_size": 1,
+        "clip_seconds": clip_seconds,
+        "text_tokens": int(clip.text.shape[0]),
+        "audio_codes": int(clip.codes.shape[0]),
+        "seconds_per_step": seconds,
+        "microbatches_per_second": accum / seconds,
+        "peak_memory_bytes": peak_memory_bytes(dev),
+        "peak_memory_kind": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS",
+        "device": dev.type,
+        "device_name": device_name(dev),
+        "dtype": "bfloat16 (autocast)" if amp == torch.bfloat16 else "float32",
+        "loss": run.losses[-1],
+        "skipped_microbatches": run.skipped,
+    }
+    logger.info(
+        "freeze depth %d: %.2f s per step of %d micro-batches, peak %.2f GiB",
+        freeze_depth, seconds, accum, record["peak_memory_bytes"] / GIB,
+    )
+    return record
+
+
+def _child_command(
+    freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
+    arch_path: Path,
+) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "xtts_tune.realsize", "--one", str(freeze_depth), "--steps", str(steps),
+        "--accum", str(accum), "--clip-seconds", repr(clip_seconds), "--device", device,
+        "--arch-file", str(arch_path),
+    ]
+    if layers is not None:
+        cmd += ["--layers", str(layers)]
+    return cmd
+
+
+def measure_in_child(
+    freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
+    arch_path: Path,
+) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process (a clean peak-memory figure); returns its record."""
+    cmd = _child_command(
+        freeze_depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=device, layers=layers,
+        arch_path=arch_path,
+    )
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    logger.info("measuring freeze depth %d in a child process", freeze_depth)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"real-size measurement of freeze depth {freeze_depth} failed ({done.returncode}):\n{tail}")
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"real-size measurement of freeze depth {freeze_depth} printed no record")
+    return json.loads(lines[-1])
+
+
+def real_size_figures(
+    freeze_depths: Sequence[int] = DEFAULT_FREEZE_DEPTHS,
+    *,
+    steps: int | None = None,
+    accum: int | None = None,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
+    device: str = "auto",
+    layers: int | None = None,
+    arch_path: Path = ARCH_FILE,
+) -> list[dict[str, Any]]:
+    """One :func:`measure` record per freeze depth, each measured in its own child process."""
+    # fail here, with the file's name or the bad depth, rather than in every child
+    check_freeze_depths(freeze_depths, read_architecture(arch_path), layers)
+    dev = resolve_device(device)
+    steps = default_steps(dev) if steps is None else steps
+    accum = default_accum(dev) if accum is None else accum
+    return [
+        measure_in_child(
+            depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=str(dev), layers=layers,
+            arch_path=Path(arch_path),
+        )
+        for depth in freeze_depths
+    ]
+
+
+# --- command line --------------------------------------------------------------------------------------
+
+
+def format_table(records: Sequence[dict[str, Any]]) -> str:
+    header = ("freeze", "trainable / total (share)", "s/step", "micro-b/s", "peak GiB", "device", "dtype")
+    rows = [header]
+    for r in records:
+        rows.append((
+            str(r["freeze_depth"]),
+            f"{r['trainable_params'] / 1e6:.1f}M / {r['total_params'] / 1e6:.1f}M ({100 * r['trainable_share']:.1f}%)",
+            f"{r['seconds_per_step']:.2f}",
+            f"{r['microbatches_per_second']:.2f}",
+            f"{r['peak_memory_bytes'] / GIB:.2f}",
+            r["device_name"],
+            r["dtype"],
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def describe_run(records: Sequence[dict[str, Any]], arch_path: Path) -> str:
+    r = records[0]
+    lines = [
+        f"XTTS v2 GPT, real size ({r['layers']} layers, from {arch_path}), random weights; "
+        f"batch 1 x accumulation {r['accum']}, one {r['clip_seconds']:g} s clip "
+        f"({r['text_tokens']} text tokens, {r['audio_codes']} audio codes); "
+        f"{r['steps']} step(s), {r['timed_steps']} timed; peak memory = {r['peak_memory_kind']}",
+    ]
+    skipped = sum(rec.get("skipped_microbatches", 0) for rec in records)
+    if skipped:
+        lines.append(f"{skipped} micro-batch(es) had a non-finite loss and were skipped, as trials skip them")
+    if r["device"] == "cpu":
+        lines.append(
+            f"CPU figures use accumulation {r['accum']} and only show that the path works; "
+            "real figures need a GPU (CUDA defaults: 3 steps, accumulation 16)."
+        )
+    return "\n".join(lines)
+
+
+def _depths(text: str) -> list[int]:
+    try:
+        depths = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        depths = []
+    if not depths:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,24,28, got {text!r}")
+    return depths
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m xtts_tune.realsize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--freeze-depths", type=_depths, default=list(DEFAULT_FREEZE_DEPTHS), help="e.g. 0,24,28")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (first is warm-up if > 1); CUDA 3, CPU 1")
+    p.add_argument("--accum", type=int, default=None, help="micro-batches of 1 clip per step; CUDA 16, CPU 1")
+    p.add_argument("--clip-seconds", type=float, default=DEFAULT_CLIP_SECONDS)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--arch-file", type=Path, default=ARCH_FILE, help="XTTS v2 model_args JSON")
+    p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)  # tests: fewer blocks
+    p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child: one depth, JSON out
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    common = dict(steps=args.steps, accum=args.accum, clip_seconds=args.clip_seconds, device=args.device,
+                  layers=args.layers, arch_path=args.arch_file)
+    try:
+        if args.one is not None:
+            print(json.dumps(measure(args.one, **common)))
+            return 0
+        records = real_size_figures(args.freeze_depths, **common)
+    except (ArchitectureError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(describe_run(records, args.arch_file))
+    print(format_table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
