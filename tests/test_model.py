@@ -123,7 +123,8 @@ def test_freezing_selects_exactly_the_intended_parameters(fresh_base):
                        freeze_mel_embedding=True, freeze_mel_head=True)
     apply_freezing(gpt, 0, opts)
     frozen = {n for n, _ in gpt.named_parameters()} - _grad_names(gpt)
-    assert {n.split(".")[0] for n in frozen} == {"text_embedding", "text_head", "mel_embedding", "mel_head"}
+    assert {n.split(".")[0] for n in frozen} == {"text_embedding", "text_pos_embedding", "text_head",
+                                                 "mel_embedding", "mel_pos_embedding", "mel_head"}
     assert count_parameters(gpt).trainable < count_parameters(gpt).total
 
 

@@ -166,9 +166,13 @@ def test_measure_runs_optimizer_steps_and_reports_finite_figures():
 
 
 def test_figures_measure_each_depth_in_its_own_process():
-    records = real_size_figures((0, 2), steps=1, accum=1, clip_seconds=3.0, device="cpu", layers=2)
-    assert [r["freeze_depth"] for r in records] == [0, 2]
-    assert records[0]["trainable_params"] > records[1]["trainable_params"]
+    records = real_size_figures((0, 2), steps=1, accum=1, clip_seconds=3.0, device="cpu", layers=2,
+                                frozen_embeddings_depths=(2,))
+    assert [(r["freeze_depth"], r["freeze_embeddings"]) for r in records] == [(0, False), (2, False), (2, True)]
+    assert records[0]["trainable_params"] > records[1]["trainable_params"] > records[2]["trainable_params"]
+    # the text (6681 x 1024) and mel (1026 x 1024) token embeddings and their learned position embeddings
+    # (404 and 608 positions: max text/audio tokens + 2, per coqui's GPT) are what the last record also froze
+    assert records[1]["trainable_params"] - records[2]["trainable_params"] == (6681 + 1026 + 404 + 608) * 1024
     for r in records:
         assert r["layers"] == 2 and r["accum"] == 1 and r["timed_steps"] == 1
         assert r["seconds_per_step"] > 0 and r["peak_memory_bytes"] > 0 and math.isfinite(r["loss"])

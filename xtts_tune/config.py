@@ -68,8 +68,11 @@ class ModelConfig:
     freeze_conditioning: bool = True
     """Freeze the conditioning encoder and perceiver resampler (the guide: FREEZE_ENCODER = True)."""
     freeze_text_embedding: bool = False
+    """Freeze the text token and position embeddings."""
     freeze_text_head: bool = False
     freeze_mel_embedding: bool = False
+    """Freeze the audio-code token and position embeddings. With both embeddings frozen (and the conditioning),
+    the backward pass stops above the frozen blocks: freezing 28 of 30 layers then saves compute and memory."""
     freeze_mel_head: bool = False
 
     def validate(self, where: str) -> None:  # booleans only; typed loading already checked them

@@ -260,13 +260,17 @@ def frozen_modules(gpt: nn.Module, freeze_depth: int, options: ModelConfig) -> d
         chosen["conditioning_encoder"] = gpt.conditioning_encoder
         if getattr(gpt, "conditioning_perceiver", None) is not None:
             chosen["conditioning_perceiver"] = gpt.conditioning_perceiver
+    # an input embedding is its token and its learned position embedding: with either one trainable the
+    # backward pass must still run through every block (frozen or not) to reach it
     flags = {
         "text_embedding": options.freeze_text_embedding,
+        "text_pos_embedding": options.freeze_text_embedding,
         "text_head": options.freeze_text_head,
         "mel_embedding": options.freeze_mel_embedding,
+        "mel_pos_embedding": options.freeze_mel_embedding,
         "mel_head": options.freeze_mel_head,
     }
-    chosen.update({name: getattr(gpt, name) for name, on in flags.items() if on})
+    chosen.update({name: getattr(gpt, name) for name, on in flags.items() if on and hasattr(gpt, name)})
     return chosen
 
 

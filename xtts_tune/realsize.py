@@ -386,6 +386,7 @@ def measure(
     arch_path: Path = ARCH_FILE,
     vocab_path: Path = VOCAB_FILE,
     seed: int = 0,
+    freeze_embeddings: bool = False,
 ) -> dict[str, Any]:
     """Time ``steps`` optimizer steps of the real-size GPT at ``freeze_depth``, in this process.
 
@@ -404,7 +405,10 @@ def measure(
     torch.set_num_threads(os.cpu_count() or 1)
     gpt = trainer.xtts.gpt
     train = TrainConfig(freeze_depth=freeze_depth, batch_size=1, grad_accum_steps=accum, seed=seed)
-    params = apply_freezing(gpt, freeze_depth, ModelConfig())
+    # the guide's setting freezes the conditioning only; with the text and mel embeddings trainable the
+    # backward pass still runs through every block to reach them, so freeze_embeddings shows the difference
+    model = ModelConfig(freeze_text_embedding=freeze_embeddings, freeze_mel_embedding=freeze_embeddings)
+    params = apply_freezing(gpt, freeze_depth, model)
     sample_rate = trainer.config.audio.sample_rate
     clip = synthetic_clip(trainer.args, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed)
     trainer.to(dev)
@@ -420,6 +424,7 @@ def measure(
     seconds = sum(run.timed) / len(run.timed)
     record = {
         "freeze_depth": freeze_depth,
+        "freeze_embeddings": freeze_embeddings,
         "layers": len(gpt.gpt.h),
         "trainable_params": params.trainable,
         "total_params": params.total,
@@ -450,7 +455,7 @@ def measure(
 
 def _child_command(
     freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path,
+    arch_path: Path, freeze_embeddings: bool = False,
 ) -> list[str]:
     cmd = [
         sys.executable, "-m", "xtts_tune.realsize", "--one", str(freeze_depth), "--steps", str(steps),
@@ -459,17 +464,19 @@ def _child_command(
     ]
     if layers is not None:
         cmd += ["--layers", str(layers)]
+    if freeze_embeddings:
+        cmd += ["--freeze-embeddings"]
     return cmd
 
 
 def measure_in_child(
     freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path,
+    arch_path: Path, freeze_embeddings: bool = False,
 ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (a clean peak-memory figure); returns its record."""
     cmd = _child_command(
         freeze_depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=device, layers=layers,
-        arch_path=arch_path,
+        arch_path=arch_path, freeze_embeddings=freeze_embeddings,
     )
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[1])
@@ -494,19 +501,21 @@ def real_size_figures(
     device: str = "auto",
     layers: int | None = None,
     arch_path: Path = ARCH_FILE,
+    frozen_embeddings_depths: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
-    """One :func:`measure` record per freeze depth, each measured in its own child process."""
+    """One :func:`measure` record per freeze depth, each measured in its own child process; then one per
+    depth in ``frozen_embeddings_depths`` with the text and mel embeddings frozen as well."""
     # fail here, with the file's name or the bad depth, rather than in every child
-    check_freeze_depths(freeze_depths, read_architecture(arch_path), layers)
+    check_freeze_depths([*freeze_depths, *frozen_embeddings_depths], read_architecture(arch_path), layers)
     dev = resolve_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
     return [
         measure_in_child(
             depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=str(dev), layers=layers,
-            arch_path=Path(arch_path),
+            arch_path=Path(arch_path), freeze_embeddings=embeddings,
         )
-        for depth in freeze_depths
+        for depth, embeddings in [(d, False) for d in freeze_depths] + [(d, True) for d in frozen_embeddings_depths]
     ]
 
 
@@ -514,11 +523,12 @@ def real_size_figures(
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    header = ("freeze", "trainable / total (share)", "s/step", "micro-b/s", "peak GiB", "device", "dtype")
+    header = ("freeze", "embeddings", "trainable / total (share)", "s/step", "micro-b/s", "peak GiB", "device", "dtype")
     rows = [header]
     for r in records:
         rows.append((
             str(r["freeze_depth"]),
+            "frozen" if r.get("freeze_embeddings") else "trainable",
             f"{r['trainable_params'] / 1e6:.1f}M / {r['total_params'] / 1e6:.1f}M ({100 * r['trainable_share']:.1f}%)",
             f"{r['seconds_per_step']:.2f}",
             f"{r['microbatches_per_second']:.2f}",
@@ -569,6 +579,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--clip-seconds", type=float, default=DEFAULT_CLIP_SECONDS)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--arch-file", type=Path, default=ARCH_FILE, help="XTTS v2 model_args JSON")
+    p.add_argument("--frozen-embeddings-depths", type=lambda t: _depths(t) if t.strip() else [], default=[24, 28],
+                   help="also measure these depths with the text and mel embeddings frozen ('' skips)")
+    p.add_argument("--freeze-embeddings", action="store_true", help=argparse.SUPPRESS)  # child
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)  # tests: fewer blocks
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child: one depth, JSON out
     return p.parse_args(argv)
@@ -581,9 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   layers=args.layers, arch_path=args.arch_file)
     try:
         if args.one is not None:
-            print(json.dumps(measure(args.one, **common)))
+            print(json.dumps(measure(args.one, freeze_embeddings=args.freeze_embeddings, **common)))
             return 0
-        records = real_size_figures(args.freeze_depths, **common)
+        records = real_size_figures(args.freeze_depths, frozen_embeddings_depths=args.frozen_embeddings_depths, **common)
     except (ArchitectureError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
