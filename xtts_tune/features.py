@@ -142,11 +142,16 @@ class FeatureStore:
     def silence_frame(self) -> torch.Tensor:
         """The conditioning-mel frame of digital silence (what coqui's zero padding turns into)."""
         if self._silence is None:
-            with torch.no_grad():
-                device = next(self.trainer.dvae.parameters()).device
-                z = torch.zeros(1, 1, 32 * MEL_HOP, device=device)
-                self._silence = self.trainer.torch_mel_spectrogram_style_encoder(z)[0][:, 16].float().cpu()
+            self._silence = silence_frame(self.trainer)
         return self._silence
+
+
+@torch.no_grad()
+def silence_frame(trainer) -> torch.Tensor:
+    """The conditioning-mel frame of digital silence of GPTTrainer's style-encoder mel, on the CPU."""
+    device = next(trainer.dvae.parameters()).device
+    z = torch.zeros(1, 1, 32 * MEL_HOP, device=device)
+    return trainer.torch_mel_spectrogram_style_encoder(z)[0][:, 16].float().cpu()
 
 
 def collate(

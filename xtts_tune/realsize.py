@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from xtts_tune.config import ModelConfig, TrainConfig
-from xtts_tune.features import MEL_HOP, ClipFeatures, collate, to_device
+from xtts_tune.features import MEL_HOP, ClipFeatures, collate, silence_frame, to_device
 from xtts_tune.model import (
     BaseModelError,
     _gpt_trainer_builds_dvae,
@@ -53,7 +53,7 @@ from xtts_tune.model import (
     dvae_kwargs_from_state,
     embedded_base_path,
 )
-from xtts_tune.trial import optimizer_for
+from xtts_tune.trial import optimizer_for, pick_device
 
 logger = logging.getLogger("xtts_tune.realsize")  # also when run as __main__
 
@@ -227,15 +227,6 @@ def synthetic_clip(args, *, sample_rate: int, clip_seconds: float, seed: int) ->
     )
 
 
-def silence_frame(trainer: nn.Module) -> torch.Tensor:
-    """The conditioning-mel frame of digital silence (the padding of a conditioning slice), on the CPU."""
-    mel = trainer.torch_mel_spectrogram_style_encoder
-    device = next(mel.buffers()).device
-    with torch.no_grad():
-        z = torch.zeros(1, 1, 32 * MEL_HOP, device=device)
-        return mel(z)[0][:, 16].float().cpu()
-
-
 def micro_batch(trainer: nn.Module, clip: ClipFeatures, silence: torch.Tensor, rng: random.Random, device) -> dict:
     """A batch of one clip in ``GPTTrainer.train_step``'s format, with a random conditioning slice.
 
@@ -283,12 +274,6 @@ def apply_update(opt: torch.optim.Optimizer, params: list[nn.Parameter], clip_no
 
 
 # --- measuring -----------------------------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def default_steps(device: torch.device) -> int:
@@ -394,7 +379,7 @@ def measure(
     parameter counts, seconds per optimizer step, micro-batches per second, peak memory, device and dtype.
     ``layers`` overrides the number of GPT blocks (tests only).
     """
-    dev = resolve_device(device)
+    dev = pick_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
     if steps < 1 or accum < 1:
@@ -507,7 +492,7 @@ def real_size_figures(
     depth in ``frozen_embeddings_depths`` with the text and mel embeddings frozen as well."""
     # fail here, with the file's name or the bad depth, rather than in every child
     check_freeze_depths([*freeze_depths, *frozen_embeddings_depths], read_architecture(arch_path), layers)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
     return [
