@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xtts_tune.stock_trainer import run_stock_trainer
-from xtts_tune.trial import prepare_data, run_trial
+from xtts_tune.trial import prepare_data, run_trial, validation_loss
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +38,8 @@ def test_stock_trainer_runs_the_same_fine_tune_and_learns_like_ours(fresh_base, 
         make_config(demo_target, tmp_path / "out", eval_at_start=True),
         base=fresh_base, data=data, run_dir=tmp_path / "base", callback=lambda record: True,
     ).best_val_loss
+    # the bench measures stock-trained weights with validation_loss: the same figure a trial records
+    assert validation_loss(cfg, base=fresh_base, data=data)["loss"] == pytest.approx(base_val, rel=1e-6)
     # both learned, and land close to each other (they differ only in clip order and conditioning slices)
     assert stock.eval_losses[0] < base_val - 0.2 and ours.best_val_loss < base_val - 0.2
     assert abs(stock.eval_losses[0] - ours.best_val_loss) < 0.15

@@ -40,7 +40,6 @@ class StockResult:
     # the GPT's weights at the end of each epoch (with keep_epoch_states), to measure them as trials do:
     # coqui's own validation loss depends on the batch's padding (it computes DVAE codes of a padded batch)
     epoch_states: list[dict[str, torch.Tensor]] = field(default_factory=list, repr=False)
-    epochs: int = 0
 
     @property
     def steps_per_second(self) -> float:
@@ -175,7 +174,6 @@ def run_stock_trainer(
         result.wall_seconds = time.perf_counter() - t
         result.micro_batches = trainer.total_steps_done
         per_epoch = len(trainer.train_loader)
-        result.epochs = train.max_epochs
         result.steps = train.max_epochs * -(-per_epoch // train.grad_accum_steps)
     finally:
         for h in trainer_log.handlers:

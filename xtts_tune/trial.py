@@ -250,6 +250,12 @@ class _Trial:
             )
         return out
 
+    def freeze(self) -> ParamCounts:
+        """Apply the config's freezing; that decides whether the validation conditioning can be cached."""
+        params = apply_freezing(self.base.gpt, self.train.freeze_depth, self.cfg.model)
+        self.cond_digest = self.conditioning_digest()
+        return params
+
     def conditioning_digest(self) -> str | None:
         """A digest of the conditioning encoder's (and perceiver's) weights when they are frozen, else None."""
         gpt = self.base.gpt
@@ -314,8 +320,7 @@ class _Trial:
         started = time.perf_counter()
         torch.manual_seed(train.seed)
         rng = random.Random(train.seed)
-        params = apply_freezing(gpt, train.freeze_depth, self.cfg.model)
-        self.cond_digest = self.conditioning_digest()
+        params = self.freeze()
         trainable = [p for p in gpt.parameters() if p.requires_grad]
         opt = optimizer_for(gpt, train)
         train_ids = list(self.data.split.train)
@@ -478,9 +483,8 @@ def validation_loss(
     try:
         if state is not None:
             gpt.load_state_dict(state)
-        apply_freezing(gpt, cfg.train.freeze_depth, cfg.model)  # decides whether the conditioning is cached
         trial = _Trial(cfg, base, data, None, None, None)
-        trial.cond_digest = trial.conditioning_digest()
+        trial.freeze()
         return trial.evaluate()
     finally:
         if saved is not None:
