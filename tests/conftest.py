@@ -16,14 +16,14 @@ from xtts_tune.config import DataConfig, ModelConfig, StudyConfig, TrainConfig
 def demo_target(tmp_path_factory) -> Path:
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (sudo apt-get install -y espeak-ng)")
-    from xtts_tune.demo_data import ensure_demo_target
+    from xtts_tune.data.demo import ensure_demo_target
 
     return ensure_demo_target(tmp_path_factory.mktemp("demo") / "target")
 
 
 @pytest.fixture(scope="session")
 def tiny_base():
-    from xtts_tune.model import embedded_base_path, load_base
+    from xtts_tune.model.base import embedded_base_path, load_base
 
     return load_base(embedded_base_path())
 

@@ -7,26 +7,26 @@ study runner does; ``tests/test_report.py`` reuses them.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 import random
+from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
-from optuna.trial import TrialState
 import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
-from xtts_tune.analysis import compute_saved
-from xtts_tune.analysis import analyze
-from xtts_tune.analysis import learning_rate_band
-from xtts_tune.analysis import NoRecommendationError
-from xtts_tune.analysis import overfitting_rates
-from xtts_tune.analysis import parameter_importances
-from xtts_tune.analysis import recommend
-from xtts_tune.analysis import trial_verdicts
+from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.analysis.recommend import NoRecommendationError, recommend
+from xtts_tune.analysis.statistics import (
+    compute_saved,
+    learning_rate_band,
+    overfitting_rates,
+    parameter_importances,
+)
+from xtts_tune.analysis.study_analysis import analyze
+from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import StudyConfig
-from xtts_tune.diagnosis import diagnose
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

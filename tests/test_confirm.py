@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
+from test_analysis import add_trial, new_study
 
-from test_analysis import add_trial
-from test_analysis import new_study
-from xtts_tune.analysis import NoRecommendationError
-from xtts_tune.analysis import recommend
-from xtts_tune.analysis import study_confirmations
-from xtts_tune.confirm import ConfirmError
-from xtts_tune.confirm import confirm_top_trials
-from xtts_tune.confirm import confirmation_candidates
-from xtts_tune.study import load_study
+from xtts_tune.analysis.confirmations import study_confirmations
+from xtts_tune.analysis.recommend import NoRecommendationError, recommend
+from xtts_tune.search.confirm import (
+    ConfirmError,
+    confirm_top_trials,
+    confirmation_candidates,
+)
+from xtts_tune.search.storage import load_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -178,9 +178,9 @@ def test_nothing_to_confirm_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_confirm_a_real_tiny_study(demo_target, tiny_base, tmp_path: Path) -> None:
-    from test_study import make_cfg
-    from test_study import study_raw
-    from xtts_tune.study import run_search
+    from test_study import make_cfg, study_raw
+
+    from xtts_tune.search.runner import run_search
 
     raw = study_raw(
         "confirm",

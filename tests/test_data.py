@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from xtts_tune.config import DataConfig
-from xtts_tune.data import DataError, DataValidationError, load_clips, load_or_create_split, make_split
-from xtts_tune.trial import run_trial
+from xtts_tune.data.clips import DataError, DataValidationError, load_clips
+from xtts_tune.data.split import load_or_create_split, make_split
+from xtts_tune.training.loop import run_trial
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int = 22050) -> None:

@@ -1,4 +1,4 @@
-"""Tests for the espeak-ng demo datasets (xtts_tune.demo_data)."""
+"""Tests for the espeak-ng demo datasets (xtts_tune.data.demo)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xtts_tune import demo_data
-from xtts_tune.demo_data import (
+from xtts_tune.data import demo as demo_data
+from xtts_tune.data.demo import (
     ALLOWED_CHARACTERS,
     BASE_COUNT,
     BASE_VOICE,
@@ -26,6 +26,7 @@ from xtts_tune.demo_data import (
     load_demo_sentences,
     split_demo_sentences,
 )
+from xtts_tune.errors import UserError
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -85,8 +86,8 @@ def test_missing_espeak_raises_with_install_hint(tmp_path, monkeypatch):
     assert not (tmp_path / "ds").exists()
 
 
-def test_missing_espeak_is_a_runtime_error():
-    assert issubclass(DemoDataError, RuntimeError)
+def test_missing_espeak_is_a_user_error():
+    assert issubclass(DemoDataError, UserError)  # the CLI prints it as one error: line
 
 
 def test_complete_dataset_is_skipped_without_espeak(tmp_path, monkeypatch):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from xtts_tune.diagnosis import diagnose
-from xtts_tune.trial import run_trial
+from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.training.loop import run_trial
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xtts_tune.diagnosis import diagnose
-from xtts_tune.diagnosis import Diagnosis
-from xtts_tune.diagnosis import DiagnosisThresholds
+from xtts_tune.analysis.diagnosis import Diagnosis, diagnose
+from xtts_tune.analysis.thresholds import DiagnosisThresholds
 
 
 def _curve(

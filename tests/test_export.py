@@ -6,10 +6,12 @@ import pytest
 import yaml
 
 from xtts_tune.config import load_config
-from xtts_tune.export import coqui_fields, export_best, run_final_training
-from xtts_tune.model import load_base
-from xtts_tune.report import build_report
-from xtts_tune.study import load_study, run_search
+from xtts_tune.export import coqui_fields, export_best
+from xtts_tune.model.base import load_base
+from xtts_tune.report.page import build_report
+from xtts_tune.search.runner import run_search
+from xtts_tune.search.storage import load_study
+from xtts_tune.training.final import run_final_training
 
 pytestmark = pytest.mark.slow
 

@@ -6,16 +6,14 @@ import pytest
 import torch
 
 from xtts_tune.config import ModelConfig
-from xtts_tune.model import (
+from xtts_tune.model.base import (
     BASE_FILES,
     BaseModelError,
-    apply_freezing,
-    count_parameters,
     dvae_kwargs_from_state,
     embedded_base_path,
-    frozen_modules,
     load_base,
 )
+from xtts_tune.model.freezing import apply_freezing, count_parameters, frozen_modules
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

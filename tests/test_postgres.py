@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-
-from xtts_tune.study import StorageError, load_study, open_storage
 from test_study import spawn_worker, study_raw, worker_events
+
+from xtts_tune.search.storage import StorageError, load_study, open_storage
 
 INSTALL_HINT = "apt-get install -y postgresql"
 
@@ -154,7 +154,7 @@ def test_an_unreachable_postgresql_server_is_a_one_line_storage_error():
 
 OPEN = r"""
 import sys, time
-from xtts_tune.study import open_storage
+from xtts_tune.search.storage import open_storage
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 open_storage(sys.argv[1], heartbeat_interval=5, grace_period=10)
 print("ok", flush=True)
@@ -177,7 +177,7 @@ def test_workers_opening_a_fresh_database_at_once_all_succeed(postgres):
 def test_two_workers_run_one_study_on_postgresql(postgres, demo_target, tmp_path):
     """Two worker processes (like two machines) share one study on PostgreSQL and one output folder
     (like ``make search WORKERS=2``): 2 trials each, 4 trials in the study, nothing lost, and a report."""
-    from xtts_tune.report import build_report
+    from xtts_tune.report.page import build_report
 
     url = postgres.url("xtts")
     raw = study_raw("pg", demo_target, tmp_path / "out", heartbeat_interval=5, grace_period=20)

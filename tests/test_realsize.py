@@ -10,26 +10,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from xtts_tune.config import ModelConfig, TrainConfig
-from xtts_tune.model import apply_freezing, count_parameters
-from xtts_tune.realsize import (
+from xtts_tune.bench.realsize import format_table, main, measure, real_size_figures
+from xtts_tune.bench.realsize_model import (
     ARCH_FILE,
     VOCAB_FILE,
     ArchitectureError,
     accumulate,
     apply_update,
     build_real_size_trainer,
-    format_table,
-    main,
-    measure,
     micro_batch,
     read_architecture,
     real_size_config,
-    real_size_figures,
-    silence_frame,
     synthetic_clip,
 )
-from xtts_tune.trial import optimizer_for
+from xtts_tune.config import ModelConfig, TrainConfig
+from xtts_tune.data.features import silence_frame
+from xtts_tune.model.freezing import apply_freezing, count_parameters
+from xtts_tune.training.result import optimizer_for
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(

@@ -6,25 +6,20 @@ and CI install it) and are skipped, saying so, only when no chromium can be foun
 
 from __future__ import annotations
 
-from pathlib import Path
 import re
 import shutil
 import subprocess
 import time
 import zlib
+from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 import plotly.offline
 import pytest
+from optuna.trial import TrialState
+from test_analysis import add_trial, new_study, synthetic_curve, synthetic_study
 
-from test_analysis import add_trial
-from test_analysis import new_study
-from test_analysis import synthetic_curve
-from test_analysis import synthetic_study
-from xtts_tune.report import build_report
-from xtts_tune.report import PLOT_IDS
-
+from xtts_tune.report.page import PLOT_IDS, build_report
 
 # --- fixtures ---------------------------------------------------------------------------------------
 

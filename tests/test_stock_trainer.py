@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from xtts_tune.stock_trainer import run_stock_trainer
-from xtts_tune.trial import prepare_data, run_trial, validation_loss
+from xtts_tune.bench.stock_trainer import run_stock_trainer
+from xtts_tune.data.prepare import prepare_data
+from xtts_tune.training.loop import run_trial, validation_loss
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests for the Optuna study (xtts_tune.study).
+"""Tests for the Optuna study (xtts_tune.search).
 
 Fast unit tests check the ``search``/``diagnosis`` YAML validation, the guide config's clamping, storage
 errors and checkpoint retention. The ``slow`` tests run real (tiny) studies on the demo target voice:
@@ -28,24 +28,22 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.config import ConfigError, config_from_dict
-from xtts_tune.study import (
-    CHECKPOINT_NAME,
-    RETENTION_NAME,
-    SearchSettings,
-    SearchSummary,
+from xtts_tune.search.dashboard import dashboard_command
+from xtts_tune.search.fingerprint import StudyMismatchError
+from xtts_tune.search.retention import CHECKPOINT_NAME, RETENTION_NAME, apply_retention
+from xtts_tune.search.runner import run_search
+from xtts_tune.search.settings import SearchSettings
+from xtts_tune.search.storage import (
     StorageError,
-    StudyMismatchError,
     StudyNotFoundError,
-    TrialRow,
-    apply_retention,
-    dashboard_command,
     default_storage,
-    diagnosis_thresholds,
     load_study,
     open_storage,
-    run_search,
 )
+from xtts_tune.search.summary import SearchSummary, TrialRow
+from xtts_tune.terminal import render_summary
 
 BASE_MODEL = os.environ.get("XTTS_TUNE_TEST_BASE", "embedded")
 SOURCE = "studies/test.yaml"
@@ -194,8 +192,8 @@ def test_sampler_is_multivariate_tpe_and_reproducible_per_trial_number():
 
 def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
     for search, message in [
-        ({"space": {"freeze_depth": {"low": 0, "high": 6}}}, "within 0..4 (the base model's GPT layers), got 6"),
-        ({"space": {"freeze_depth": {"choices": [1, 5]}}}, "within 0..4"),
+        ({"space": {"freeze_depth": {"low": 0, "high": 6}}}, "freeze_depth is 6 but the base model has 4 GPT layers; use 0..4"),
+        ({"space": {"freeze_depth": {"choices": [1, 5]}}}, "is 5 but the base model has 4 GPT layers; use 0..4"),
         ({"space": {"freeze_depth": 7}}, "has 4 GPT layers"),
         ({"enqueue": [{"freeze_depth": 6}]}, "search.enqueue[0].freeze_depth = 6 is outside the space"),
     ]:
@@ -206,11 +204,11 @@ def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
 
 
 def test_diagnosis_section_is_validated():
-    assert diagnosis_thresholds(cfg_for(diagnosis={"overfit_rise_rel": 0.05})).overfit_rise_rel == 0.05
+    assert thresholds_from_section(cfg_for(diagnosis={"overfit_rise_rel": 0.05}).diagnosis, SOURCE).overfit_rise_rel == 0.05
     with pytest.raises(ConfigError, match="did you mean 'diagnosis.overfit_rise_rel'"):
-        diagnosis_thresholds(cfg_for(diagnosis={"overfit_rise_rell": 0.05}))
+        thresholds_from_section(cfg_for(diagnosis={"overfit_rise_rell": 0.05}).diagnosis, SOURCE)
     with pytest.raises(ConfigError, match="diagnosis.spike_factor must be greater than 1"):
-        diagnosis_thresholds(cfg_for(diagnosis={"spike_factor": 0.5}))
+        thresholds_from_section(cfg_for(diagnosis={"spike_factor": 0.5}).diagnosis, SOURCE)
 
 
 def test_storage_errors_name_the_url_and_hide_passwords(tmp_path):
@@ -287,7 +285,7 @@ def test_summary_renders_a_table_and_next_steps():
         TrialRow(2, "FAIL", {}, None, None, None, None, False),
     ]
     s = SearchSummary("demo", "sqlite:///x.db", rows, 0, 4.5, rows[0].params, 8, 12, 2048, "runs/demo/trials")
-    text = s.render()
+    text = render_summary(s)
     assert "   0* COMPLETE" in text and "PRUNED" in text and "overfitting" in text
     assert "8/12 optimizer steps (33% saved" in text
     assert "make dashboard STUDY=demo" in text
@@ -349,7 +347,7 @@ def snapshot(url: str, name: str) -> dict:
 WORKER = r"""
 import json, sys
 from xtts_tune.config import load_config
-from xtts_tune.study import run_search
+from xtts_tune.search.runner import run_search
 
 cfg = load_config(sys.argv[1])
 def progress(event):
@@ -389,7 +387,7 @@ def base(request):
     if BASE_MODEL == "embedded":
         loaded = request.getfixturevalue("tiny_base")
     else:
-        from xtts_tune.model import load_base, resolve_base_path
+        from xtts_tune.model.base import load_base, resolve_base_path
 
         loaded = load_base(resolve_base_path(BASE_MODEL))
     assert loaded.num_layers == LAYERS
@@ -463,7 +461,7 @@ def test_demo_study_with_pruning_finishes(demo):
     assert any(e["event"] == "eval" and e["number"] == 1 for e in demo.events)
     end = [e for e in demo.events if e["event"] == "trial_end"][-1]
     assert end["state"] == "PRUNED" and end["best_so_far"] == pytest.approx(s.best_value)
-    assert "make dashboard STUDY=demo" in s.render()
+    assert "make dashboard STUDY=demo" in render_summary(s)
     print(f"3-trial demo study: {demo.seconds:.1f} s")
 
 
@@ -636,7 +634,7 @@ def test_ctrl_c_marks_the_running_trial_and_returns_the_summary(demo, base, tmp_
 
     summary = run_search(cfg, n_trials=3, storage=url, progress=progress, base=base)
     assert summary.interrupted and summary.trials_run == [0]
-    assert "interrupted" in summary.render()
+    assert "interrupted" in render_summary(summary)
     trials = load_study("ctrlc", url).get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"] is True
     assert [r["step"] for r in trials[0].user_attrs["curve"]] == [0, 2]

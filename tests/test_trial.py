@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from xtts_tune.trial import EarlyStopping, run_trial
+from xtts_tune.training.early_stopping import EarlyStopping
+from xtts_tune.training.loop import run_trial
 
 
 def _feed(stopper, values):
@@ -76,7 +77,7 @@ def test_same_seed_same_curve_and_checkpoint_loads_in_coqui(fresh_base, demo_tar
 
 
 def test_augmentation_never_touches_validation_clips(fresh_base, demo_target, tmp_path, make_config, monkeypatch):
-    from xtts_tune.trial import prepare_data
+    from xtts_tune.data.prepare import prepare_data
 
     cfg = make_config(demo_target, tmp_path / "run", augment_prob=1.0, max_steps=2, eval_every=1)
     data = prepare_data(cfg, fresh_base)
@@ -113,7 +114,7 @@ def test_callback_can_stop_and_nan_batches_are_skipped(fresh_base, demo_target, 
 
 def _coqui_val_loss(base, data, cfg):
     """The validation loss through GPTTrainer.eval_step itself, batch by batch, as coqui computes it."""
-    from xtts_tune.features import collate
+    from xtts_tune.data.features import collate
 
     gpt = base.gpt
     gpt.eval()
@@ -132,7 +133,7 @@ def _coqui_val_loss(base, data, cfg):
 @pytest.mark.parametrize("freeze_conditioning", [True, False])
 def test_cached_validation_conditioning_gives_coqui_eval_loss(fresh_base, demo_target, tmp_path, make_config,
                                                               freeze_conditioning):
-    from xtts_tune.trial import prepare_data
+    from xtts_tune.data.prepare import prepare_data
 
     cfg = make_config(demo_target, tmp_path / "out", max_steps=2, eval_every=1, eval_at_start=True)
     cfg.model.freeze_conditioning = freeze_conditioning

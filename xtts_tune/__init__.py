@@ -1,3 +1,53 @@
-"""xtts-tune: hyperparameter search and overfitting diagnosis for fine-tuning XTTS v2 on small datasets."""
+"""xtts-tune: hyperparameter search and overfitting diagnosis for fine-tuning XTTS v2 on small datasets.
+
+The public API, in the order data flows (each function's docstring has a short example)::
+
+    from xtts_tune import load_config, run_trial, run_search, diagnose, recommend, build_report, export_best
+
+    cfg = load_config("studies/demo.yaml")             # config: typed, validated YAML
+    result = run_trial(cfg)                            # training: one real fine-tune, its curve and checkpoint
+    summary = run_search(cfg, n_trials=20)             # search: the Optuna study, stored in SQLite
+    diagnose(result.curve).verdict                     # analysis: healthy / overfitting / ...
+    study = load_study("demo", summary.storage)
+    recommend(study)                                   # analysis: the recommended trial, with reasons
+    build_report(study, "studies/demo-report.html")    # report: one offline HTML file
+    export_best(study, "studies/demo-best.yaml")       # export: the YAML that trains the final model
+
+The names are imported on first use, so ``import xtts_tune.analysis`` (or the report, or the export) never
+pulls in torch or coqui.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_API = {
+    "load_config": "xtts_tune.config",
+    "run_trial": "xtts_tune.training.loop",
+    "run_search": "xtts_tune.search.runner",
+    "load_study": "xtts_tune.search.storage",
+    "diagnose": "xtts_tune.analysis.diagnosis",
+    "recommend": "xtts_tune.analysis.recommend",
+    "analyze": "xtts_tune.analysis.study_analysis",
+    "build_report": "xtts_tune.report.page",
+    "export_best": "xtts_tune.export",
+    "run_final_training": "xtts_tune.training.final",
+    "confirm_top_trials": "xtts_tune.search.confirm",
+    "UserError": "xtts_tune.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'xtts_tune' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -1,93 +1,20 @@
 """``xtts-tune``: a thin command line over the library. It parses arguments, calls one library function,
-and owns the terminal (progress lines, tables, one-line errors for user mistakes)."""
+and hands the result to :mod:`xtts_tune.terminal`; a user mistake (:class:`~xtts_tune.errors.UserError`)
+becomes one ``error:`` line and exit status 2."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
-import warnings
 from pathlib import Path
+
+from xtts_tune import terminal
+from xtts_tune.errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-
-
-class Progress:
-    """Live progress line on a terminal; evaluation lines always."""
-
-    def __init__(self, stream=sys.stdout, prefix: str = ""):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.prefix = prefix
-        self.last_val = None
-        self.best = None
-        self._live = False
-
-    def _line(self, text: str) -> None:
-        if self._live:
-            self.stream.write("\r\033[K")
-            self._live = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def __call__(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            self._line(f"{self.prefix}{event['params']}; {event['planned_steps']} optimizer steps planned")
-        elif kind == "step" and self.tty:
-            val = f"{self.last_val:.4f}" if self.last_val is not None else "-"
-            train = f"{event['train_loss']:.4f}" if event.get("train_loss") is not None else "-"
-            self.stream.write(
-                f"\r\033[K{self.prefix}epoch {event['epoch']:.2f}  step {event['step']}/{event['planned_steps']}  "
-                f"train {train}  last val {val}"
-            )
-            self.stream.flush()
-            self._live = True
-        elif kind == "eval":
-            self.last_val = event["val_loss"]
-            self.best = event.get("best_val_loss")
-            train = f"{event['train_loss']:.4f}" if event.get("train_loss") is not None else "   -  "
-            self._line(
-                f"{self.prefix}eval  step {event['step']:>5}  epoch {event['epoch']:.2f}  train {train}  "
-                f"val {event['val_loss']:.4f} (mel {event['val_loss_mel_ce']:.4f} text {event['val_loss_text_ce']:.4f})"
-                f"  best {self.best:.4f}"
-            )
-        elif kind == "message":
-            self._line(f"{self.prefix}{event['text']}")
-
-
-def _quiet_third_party() -> None:
-    for name in ("TTS", "trainer", "fsspec", "numba", "matplotlib", "urllib3", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean a user mistake: printed as one line, no traceback."""
-    from xtts_tune.analysis import NoRecommendationError
-    from xtts_tune.config import ConfigError
-    from xtts_tune.confirm import ConfirmError
-    from xtts_tune.data import DataError
-    from xtts_tune.demo_data import DemoDataError
-    from xtts_tune.export import ExportError
-    from xtts_tune.model import BaseModelError
-    from xtts_tune.study import StorageError, StudyMismatchError
-
-    return (
-        ConfigError, DataError, BaseModelError, DemoDataError, FileNotFoundError, StudyMismatchError,
-        StorageError, NoRecommendationError, ConfirmError, ExportError,
-    )
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -95,40 +22,26 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def cmd_trial(args) -> int:
     from xtts_tune.config import load_config
-    from xtts_tune.trial import run_trial
+    from xtts_tune.training.loop import run_trial
 
     cfg = load_config(args.config, args.set)
-    progress = Progress()
     run_dir = Path(args.run_dir) if args.run_dir else None
     print(f"trial: {cfg.source} → base {cfg.base_model}, data {cfg.data_path}")
-    result = run_trial(cfg, run_dir=run_dir, progress=progress)
-    _print_trial_result(result)
+    result = run_trial(cfg, run_dir=run_dir, progress=terminal.Progress())
+    terminal.print_trial_result(result)
     return 0
 
 
-def _print_trial_result(result) -> None:
-    if result.stop_reason == "early_stopped":
-        print(f"early stopping fired at step {result.steps} (no improvement for the patience window)")
-    else:
-        print(f"finished: {result.stop_reason} after {result.steps}/{result.planned_steps} optimizer steps")
-    if result.skipped_batches:
-        print(f"skipped {result.skipped_batches} micro-batch(es) with a non-finite loss")
-    print(f"best validation loss {result.best_val_loss:.4f} at step {result.best_step} (epoch {result.best_epoch:.2f})")
-    print(f"best checkpoint: {result.checkpoint_path}")
-    print(f"curve (JSON):    {result.curve_path}")
-    print(f"wall time {result.wall_seconds:.1f} s")
-
-
 def cmd_train(args) -> int:
-    from xtts_tune.export import run_final_training
+    from xtts_tune.training.final import run_final_training
 
-    result = run_final_training(Path(args.config), overrides=args.set, progress=Progress())
-    _print_trial_result(result)
+    result = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress())
+    terminal.print_trial_result(result)
     return 0
 
 
 def cmd_demo_data(args) -> int:
-    from xtts_tune.demo_data import generate_demo_data
+    from xtts_tune.data.demo import generate_demo_data
 
     t = time.time()
     paths = generate_demo_data(Path(args.out))
@@ -139,12 +52,12 @@ def cmd_demo_data(args) -> int:
 
 
 def cmd_build_base(args) -> int:
-    from xtts_tune.demo_data import generate_demo_data
-    from xtts_tune.tiny_base import TinyBaseSpec, build_tiny_base
+    from xtts_tune.data.demo import generate_demo_data
+    from xtts_tune.training.tiny_base import TinyBaseSpec, build_tiny_base
 
     corpus = Path(args.corpus) if args.corpus else generate_demo_data(Path(args.data), which=("base",))["base"]
     spec = TinyBaseSpec(seed=args.seed)
-    progress = Progress(prefix="[gpt] ")
+    progress = terminal.Progress(prefix="[gpt] ")
 
     def on_progress(kind, *payload):
         if kind == "dvae":
@@ -166,132 +79,96 @@ def cmd_build_base(args) -> int:
 
 def cmd_search(args) -> int:
     from xtts_tune.config import load_config
-    from xtts_tune.study import run_search
+    from xtts_tune.search.runner import run_search
 
     cfg = load_config(args.config, args.set)
-    summary = run_search(cfg, n_trials=args.trials, storage=args.storage, progress=_search_progress())
-    print(summary.render())
+    summary = run_search(cfg, n_trials=args.trials, storage=args.storage, progress=terminal.search_progress())
+    print(terminal.render_summary(summary))
     if getattr(args, "report", True) and not summary.interrupted:
-        _report_and_export(cfg, summary.storage)
+        _report_and_export(cfg.study_name, summary.storage, cfg.root)
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
-def _search_progress():
-    state: dict = {}
+def _report_and_export(name: str, storage: str, root: str | Path) -> None:
+    from xtts_tune.config import study_outputs
+    from xtts_tune.export import export_best
+    from xtts_tune.report.page import build_report
+    from xtts_tune.search.storage import load_study
 
-    def on_event(event: dict) -> None:
-        kind = event.get("event")
-        if kind == "trial_start":
-            params = ", ".join(f"{k}={_fmt(v)}" for k, v in event.get("params", {}).items())
-            state["p"] = Progress(prefix=f"[trial {event['number']}] ")
-            print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
-        elif kind == "trial_end":
-            print(
-                f"[trial {event['number']}] {event.get('state', '')}  best val {_fmt(event.get('value'))}  "
-                f"steps {event.get('steps', '?')}/{event.get('planned_steps', '?')}  "
-                f"best so far {_fmt(event.get('best_so_far'))}"
-            )
-        elif "p" in state:
-            state["p"](event)
-
-    return on_event
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _report_and_export(cfg, storage) -> None:
+    study = load_study(name, storage)
+    report_path, export_path = study_outputs(root, name)
+    print(f"report: {build_report(study, report_path)}")
     try:
-        from xtts_tune.export import export_best
-        from xtts_tune.report import build_report
-        from xtts_tune.study import load_study
-    except ImportError:  # report/export not available in this build
-        return
-    study = load_study(cfg.study_name, storage)
-    studies = Path(cfg.root) / "studies"
-    report = build_report(study, studies / f"{cfg.study_name}-report.html")
-    print(f"report: {report}")
-    try:
-        out = export_best(study, studies / f"{cfg.study_name}-best.yaml")
+        out = export_best(study, export_path)
         print(f"best config: {out}  (train it with: xtts-tune train --config {out})")
-    except ValueError as exc:
+    except UserError as exc:
         print(f"no config exported: {exc}")
 
 
-def _storage_for(args) -> tuple[str, str]:
+def _study_for(args):
+    """(study name, storage URL, project root) from --study / --config / --storage."""
     from xtts_tune.config import load_config
-    from xtts_tune.study import default_storage
+    from xtts_tune.search.storage import default_storage
 
     cfg = load_config(args.config or f"studies/{args.study}.yaml") if (args.config or not args.storage) else None
     name = args.study or (cfg.study_name if cfg else None)
     storage = args.storage or default_storage(cfg)
-    return name, storage
+    return name, storage, (cfg.root if cfg else None)
+
+
+def _default_output(args, study, which: int) -> Path:
+    """``--out``, else where ``search`` writes it (:func:`xtts_tune.config.study_outputs`)."""
+    from xtts_tune.config import study_outputs
+
+    if args.out:
+        return Path(args.out)
+    _, _, root = _study_for(args)
+    root = root or study.user_attrs.get("project_root") or Path.cwd()
+    return study_outputs(root, study.study_name)[which]
 
 
 def cmd_dashboard(args) -> int:
     import subprocess
 
-    from xtts_tune.study import dashboard_command
+    from xtts_tune.search.dashboard import dashboard_command
 
-    _, storage = _storage_for(args)
+    _, storage, _ = _study_for(args)
     argv = dashboard_command(storage, host=args.host, port=args.port)
     print(f"optuna-dashboard on http://{args.host}:{args.port}  (Ctrl-C to stop)")
     return subprocess.call(argv)
 
 
 def cmd_report(args) -> int:
-    from xtts_tune.report import build_report
-    from xtts_tune.study import load_study
+    from xtts_tune.report.page import build_report
+    from xtts_tune.search.storage import load_study
 
-    name, storage = _storage_for(args)
-    out = Path(args.out) if args.out else Path("studies") / f"{name}-report.html"
-    print(f"report: {build_report(load_study(name, storage), out)}")
+    name, storage, _ = _study_for(args)
+    study = load_study(name, storage)
+    print(f"report: {build_report(study, _default_output(args, study, 0))}")
     return 0
 
 
 def cmd_export(args) -> int:
     from xtts_tune.export import export_best
-    from xtts_tune.study import load_study
+    from xtts_tune.search.storage import load_study
 
-    name, storage = _storage_for(args)
-    out = Path(args.out) if args.out else Path("studies") / f"{name}-best.yaml"
-    path = export_best(load_study(name, storage), out, trial_number=args.trial, fmt=args.format)
+    name, storage, _ = _study_for(args)
+    study = load_study(name, storage)
+    path = export_best(study, _default_output(args, study, 1), trial_number=args.trial, fmt=args.format)
     print(f"best config: {path}")
     return 0
 
 
 def cmd_confirm(args) -> int:
-    from xtts_tune.confirm import confirm_top_trials
+    from xtts_tune.search.confirm import confirm_top_trials
 
-    name, storage = _storage_for(args)
+    name, storage, _ = _study_for(args)
     print(f"confirm: study '{name}', top {args.top} candidates, {args.seeds} other seeds each")
     result = confirm_top_trials(
-        name, storage, top=args.top, seeds=args.seeds, progress=_confirm_progress(), config_path=args.config
+        name, storage, top=args.top, seeds=args.seeds, progress=terminal.confirm_progress(), config_path=args.config
     )
-    print(result.render())
+    print(terminal.render_confirm(result))
     return 0
-
-
-def _confirm_progress():
-    state: dict = {}
-
-    def on_event(event: dict) -> None:
-        kind = event.get("event")
-        if kind == "confirm_start":
-            state["p"] = Progress(prefix=f"[trial {event['number']} seed {event['seed']}] ")
-            print(f"— run {event['index']}/{event['total']}: trial {event['number']} with seed {event['seed']}")
-        elif kind == "confirm_end":
-            print(
-                f"[trial {event['number']} seed {event['seed']}] best val {_fmt(event.get('best_val_loss'))} "
-                f"at step {event.get('best_step')}  ({event.get('verdict') or 'no verdict'})"
-            )
-        elif kind == "eval" and "p" in state:  # evaluation lines only: one run is short
-            state["p"](event)
-
-    return on_event
 
 
 def _positive_int(text: str) -> int:
@@ -302,10 +179,8 @@ def _positive_int(text: str) -> int:
 
 
 # --- parser --------------------------------------------------------------------------------------------
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xtts-tune", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="xtts-tune", description="Hyperparameter search and overfitting diagnosis for fine-tuning XTTS v2.")
     p.add_argument("-v", "--verbose", action="store_true", help="log library details")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -368,13 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _quiet_third_party()
+    terminal.quiet_third_party()
+    terminal.route_optuna_logging()
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("\ninterrupted; results written so far are kept", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _user_errors() as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
 

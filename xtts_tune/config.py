@@ -8,8 +8,8 @@ A study YAML has these sections (every key optional except where noted)::
     data:    {path, formatter, language, val_fraction | val_count, split_seed, demo_target}
     model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
     train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
-    search:  {...}                # read by the study (xtts_tune.study)
-    diagnosis: {...}              # thresholds for xtts_tune.diagnosis
+    search:  {...}                # read by the search (xtts_tune.search.settings)
+    diagnosis: {...}              # thresholds (xtts_tune.analysis.thresholds)
 
 Unknown or misspelled keys are rejected with the file, the key and the closest valid key.
 ``--set key=value`` overrides use dotted keys (``train.learning_rate=1e-5``); train and data knobs may
@@ -26,10 +26,12 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from xtts_tune.errors import UserError
+
 EMBEDDED_BASE = "embedded"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A user mistake in a study YAML or an override; the message names the file, key and fix."""
 
 
@@ -180,6 +182,21 @@ class StudyConfig:
     def output_path(self) -> Path:
         return self.resolve(self.output_dir)
 
+    @property
+    def split_path(self) -> Path:
+        """The study's saved train/validation split: ``data.split_file`` or ``<output_dir>/split.json``."""
+        return self.resolve(self.data.split_file) if self.data.split_file else self.output_path / "split.json"
+
+    @property
+    def report_path(self) -> Path:
+        """Where ``search`` and ``report`` write the study's HTML report by default."""
+        return study_outputs(self.root, self.study_name)[0]
+
+    @property
+    def export_path(self) -> Path:
+        """Where ``search`` and ``export`` write the study's best config by default."""
+        return study_outputs(self.root, self.study_name)[1]
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("source")
@@ -196,14 +213,14 @@ def _fields(cls) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
 
 
-def _unknown_key(key: str, valid: list[str], where: str, section: str | None) -> ConfigError:
+def unknown_key(key: str, valid: list[str], where: str, section: str | None) -> ConfigError:
     full = f"{section}.{key}" if section else key
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f"; did you mean '{(section + '.') if section else ''}{close[0]}'?" if close else ""
     return ConfigError(f"{where}: unknown key '{full}'{hint} (valid: {', '.join(sorted(valid))})")
 
 
-def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
+def coerce(value: Any, typ: Any, key: str, where: str) -> Any:
     """Check/convert one YAML value to the field's type (ints accepted for floats, '1e-5' strings for numbers)."""
     origin = get_origin(typ)
     if typ is bool:
@@ -237,7 +254,7 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
             value = yaml.safe_load(value)
         if isinstance(value, (list, tuple)):
             (item,) = get_args(typ)
-            return [_coerce(v, item, key, where) for v in value]
+            return [coerce(v, item, key, where) for v in value]
     elif origin is dict:
         if isinstance(value, dict):
             return value
@@ -252,12 +269,12 @@ def _build(cls, raw: dict[str, Any], where: str, section: str | None):
     kwargs = {}
     for key, value in raw.items():
         if key not in fields:
-            raise _unknown_key(str(key), list(fields), where, section)
+            raise unknown_key(str(key), list(fields), where, section)
         full = f"{section}.{key}" if section else key
         if section is None and key in _SECTIONS:
             kwargs[key] = _build(_SECTIONS[key], value or {}, where, key)
         else:
-            kwargs[key] = _coerce(value, fields[key], full, where)
+            kwargs[key] = coerce(value, fields[key], full, where)
     return cls(**kwargs)
 
 
@@ -285,13 +302,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "--s
             owners = [s for s, cls in _SECTIONS.items() if parts[0] in _fields(cls)]
             if not owners:
                 valid = list(_fields(StudyConfig)) + [k for cls in _SECTIONS.values() for k in _fields(cls)]
-                raise _unknown_key(parts[0], valid, f"{where} {text}", None)
+                raise unknown_key(parts[0], valid, f"{where} {text}", None)
             parts = [owners[-1], parts[0]]  # train wins over data for shared names (none today)
         if len(parts) == 2 and parts[0] in ("search", "diagnosis", "provenance"):
             raw.setdefault(parts[0], {})[parts[1]] = value
         elif len(parts) == 2:
             if parts[0] not in _SECTIONS:
-                raise _unknown_key(parts[0], list(_SECTIONS), f"{where} {text}", None)
+                raise unknown_key(parts[0], list(_SECTIONS), f"{where} {text}", None)
             raw.setdefault(parts[0], {})
             raw[parts[0]] = dict(raw[parts[0]] or {})
             raw[parts[0]][parts[1]] = value
@@ -318,17 +335,41 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def project_root(config_path: str | Path) -> Path:
+    """The folder a study YAML's relative paths resolve against: the folder above ``studies/`` for a YAML in
+    ``<project>/studies/``, else the YAML's own folder."""
+    folder = Path(config_path).resolve().parent
+    return folder.parent if folder.name == "studies" else folder
+
+
+def study_outputs(root: str | Path, study_name: str) -> tuple[Path, Path]:
+    """The default (report, exported YAML) paths of a study: ``<root>/studies/<name>-report.html`` and
+    ``<root>/studies/<name>-best.yaml``. ``search``, ``report`` and ``export`` all use these."""
+    studies = Path(root).resolve() / "studies"
+    return studies / f"{study_name}-report.html", studies / f"{study_name}-best.yaml"
+
+
+def check_freeze_depth(value: int, num_layers: int, where: str, key: str = "train.freeze_depth") -> None:
+    """Refuse a freeze depth outside ``0..num_layers`` (the base model's GPT layers) with one line."""
+    if not 0 <= value <= num_layers:
+        raise ConfigError(
+            f"{where}: {key} is {value} but the base model has {num_layers} GPT layers; use 0..{num_layers}"
+        )
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
-    """Load, override and validate a study YAML. Relative paths resolve against the folder above ``studies/``.
+    """Load, override and validate a study YAML. Relative paths resolve against :func:`project_root`.
 
     A YAML in ``<project>/studies/`` resolves ``data/...`` and ``runs/...`` against ``<project>``; a YAML
     elsewhere resolves against its own folder.
+
+    >>> cfg = load_config("studies/demo.yaml", ["learning_rate=3e-4"])
+    >>> cfg.study_name, cfg.train.learning_rate, cfg.output_path.name
+    ('demo', 0.0003, 'demo')
     """
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides or [])
-    folder = path.resolve().parent
-    root = folder.parent if folder.name == "studies" else folder
-    cfg = config_from_dict(raw, source=str(path), root=root)
+    cfg = config_from_dict(raw, source=str(path), root=project_root(path))
     cfg.validate()
     return cfg
 

@@ -6,40 +6,35 @@ The exported YAML is an ordinary study config (every knob, searched and fixed), 
 - ``data.split_file`` pointing at the study's saved split, so the final run validates on the same clips;
 - ``provenance``: study, trial number, validation loss, date, dataset fingerprint and base model.
 
-``xtts-tune train --config FILE`` runs it (:func:`run_final_training`) and writes, next to the GPT
-checkpoint, a complete XTTS folder (config.json, model.pth, dvae.pth, mel_stats.pth, vocab.json) that
-coqui-tts (``Xtts.load_checkpoint``) and xtts-tune both load.
+``xtts-tune train --config FILE`` runs it (:mod:`xtts_tune.training.final`). This module never imports torch
+or coqui: exporting reads the study only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 import yaml
 
 from xtts_tune import __version__
-from xtts_tune.config import StudyConfig, TrainConfig, load_config
-from xtts_tune.model import BASE_FILES, resolve_base_path
-from xtts_tune.trial import TrialResult, atomic_torch_save, run_trial
+from xtts_tune.analysis.recommend import recommend
+from xtts_tune.config import TrainConfig
+from xtts_tune.errors import UserError
+from xtts_tune.io import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The study cannot be exported as asked; the message names the study and the fix."""
 
 
 def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(train config dict, provenance) of the recommended trial or of ``trial_number``."""
-    from xtts_tune.analysis import recommend
-
     if trial_number is None:
         rec = recommend(study)
         trial = study.trials[rec.trial_number]
@@ -103,18 +98,14 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     doc["train"] = {k: v for k, v in train.items() if k in known}
     doc["provenance"] = provenance
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     header = (
         f"# xtts-tune export of study '{study.study_name}', trial {provenance['trial']} "
         f"(validation loss {provenance['val_loss']:.4f}).\n"
         f"# Train the final model with: xtts-tune train --config {out}\n"
     )
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False))
-    tmp.replace(out)
+    atomic_write_text(out, header + yaml.safe_dump(doc, sort_keys=False))
     if fmt == "coqui":
-        coqui_out = out.with_suffix(".coqui.json")
-        coqui_out.write_text(json.dumps(coqui_fields(doc), indent=2))
+        coqui_out = atomic_write_json(coqui_fields(doc), out.with_suffix(".coqui.json"), indent=2)
         logger.info("coqui GPTTrainerConfig fields written to %s", coqui_out)
     return out
 
@@ -144,28 +135,3 @@ def coqui_fields(doc: dict[str, Any]) -> dict[str, Any]:
         "stop_after_optimizer_steps": t.get("max_steps") or None,
         "note": "coqui's Trainer has no early stopping: stop at the step above, as the study found.",
     }
-
-
-def run_final_training(config_path: Path, *, overrides: list[str] | None = None, progress=None) -> TrialResult:
-    """The final fine-tune from an exported YAML; writes a loadable XTTS folder in ``<output_dir>/final/model``."""
-    cfg = load_config(config_path, overrides)
-    run_dir = cfg.output_path / "final"
-    result = run_trial(cfg, run_dir=run_dir, progress=progress)
-    if result.checkpoint_path:
-        write_xtts_folder(cfg, result.checkpoint_path, run_dir / "model")
-    return result
-
-
-def write_xtts_folder(cfg: StudyConfig, gpt_checkpoint: Path, out: Path) -> Path:
-    """A complete XTTS folder: the base folder's files with the fine-tuned GPT weights in model.pth."""
-    base = resolve_base_path(cfg.base_model, Path(cfg.root))
-    out.mkdir(parents=True, exist_ok=True)
-    for name in BASE_FILES:
-        if name != "model.pth":
-            shutil.copy2(base / name, out / name)
-    model = torch.load(base / "model.pth", map_location="cpu", weights_only=True)
-    state = model.get("model", model)
-    gpt = torch.load(gpt_checkpoint, map_location="cpu", weights_only=True)
-    state.update({f"gpt.{k}": v for k, v in gpt.items()})
-    atomic_torch_save({"model": state}, out / "model.pth")
-    return out

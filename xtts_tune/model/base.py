@@ -1,4 +1,4 @@
-"""Load an XTTS v2 base folder through coqui-tts's GPTTrainer, and freeze parts of its GPT.
+"""Load an XTTS v2 base folder through coqui-tts's GPTTrainer (the one place that builds a base model).
 
 A base folder has the layout of a released XTTS v2 checkpoint::
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import pickle
 import logging
+import pickle
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -27,14 +27,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xtts_tune.config import EMBEDDED_BASE, ModelConfig
+from xtts_tune.config import EMBEDDED_BASE, StudyConfig, check_freeze_depth
+from xtts_tune.errors import UserError
 
 logger = logging.getLogger(__name__)
+
 
 BASE_FILES = ("config.json", "model.pth", "dvae.pth", "mel_stats.pth", "vocab.json")
 
 
-class BaseModelError(ValueError):
+class BaseModelError(UserError):
     """A base model folder that cannot be used; the message names the folder, the file and the fix."""
 
 
@@ -78,13 +80,6 @@ def base_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-# --- the one place that knows the DVAE's size --------------------------------------------------------
-# coqui's GPTTrainer builds a DiscreteVAE with hard-coded dimensions (52.7 M parameters, the released
-# XTTS v2 DVAE) and loads dvae.pth into it with strict=False. A smaller DVAE (the tiny embedded base)
-# cannot load into that shape, so we read the dimensions off dvae.pth's tensors and let GPTTrainer build
-# a DVAE of exactly that size. For a real XTTS v2 dvae.pth the inferred dimensions are the hard-coded ones.
-
-
 def dvae_kwargs_from_state(state: dict[str, torch.Tensor]) -> dict:
     """DiscreteVAE constructor arguments that match a DVAE state dict."""
     try:
@@ -109,7 +104,7 @@ def dvae_kwargs_from_state(state: dict[str, torch.Tensor]) -> dict:
 
 
 @contextlib.contextmanager
-def _gpt_trainer_builds_dvae(dvae_kwargs: dict):
+def gpt_trainer_builds_dvae(dvae_kwargs: dict):
     """Make coqui's GPTTrainer construct a DVAE with ``dvae_kwargs`` while it initialises."""
     from TTS.tts.layers.xtts.dvae import DiscreteVAE
     from TTS.tts.layers.xtts.trainer import gpt_trainer
@@ -123,9 +118,6 @@ def _gpt_trainer_builds_dvae(dvae_kwargs: dict):
         yield
     finally:
         gpt_trainer.DiscreteVAE = original
-
-
-# --------------------------------------------------------------------------------------------------------
 
 
 def trainer_config(folder: Path):
@@ -205,7 +197,7 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
             f"{folder}: dvae.pth has {dvae_kwargs['num_tokens']} codes but config.json's gpt_num_audio_tokens is "
             f"{audio_tokens} (it must be the codes + 2 for start/stop); the files come from different models"
         )
-    with _gpt_trainer_builds_dvae(dvae_kwargs):
+    with gpt_trainer_builds_dvae(dvae_kwargs):
         try:
             trainer = GPTTrainer(config)
             state = trainer.xtts.get_compatible_checkpoint_state_dict(model_pth)
@@ -226,66 +218,20 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
     return LoadedBase(folder=folder, trainer=trainer, fingerprint=base_fingerprint(folder))
 
 
-# --- freezing ------------------------------------------------------------------------------------------
+def pick_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; anything else as torch names it (``cpu``, ``cuda:1``)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
-@dataclass(frozen=True)
-class ParamCounts:
-    total: int
-    trainable: int
+def load_study_base(cfg: StudyConfig) -> LoadedBase:
+    """The base model a study config names (``base_model``, on ``train.device``), its freeze depth checked.
 
-    @property
-    def share(self) -> float:
-        return self.trainable / self.total if self.total else 0.0
-
-    def __str__(self) -> str:
-        return f"trainable {_human(self.trainable)} / {_human(self.total)} ({100 * self.share:.1f}%)"
-
-
-def _human(n: int) -> str:
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.1f}K"
-    return str(n)
-
-
-def frozen_modules(gpt: nn.Module, freeze_depth: int, options: ModelConfig) -> dict[str, nn.Module]:
-    """The GPT submodules to freeze, by name. ``freeze_depth`` freezes transformer blocks 0..N-1."""
-    blocks = gpt.gpt.h
-    if not 0 <= freeze_depth <= len(blocks):
-        raise ValueError(f"freeze_depth must be between 0 and {len(blocks)} (the GPT's layers), got {freeze_depth}")
-    chosen: dict[str, nn.Module] = {f"gpt.h.{i}": blocks[i] for i in range(freeze_depth)}
-    if options.freeze_conditioning:
-        chosen["conditioning_encoder"] = gpt.conditioning_encoder
-        if getattr(gpt, "conditioning_perceiver", None) is not None:
-            chosen["conditioning_perceiver"] = gpt.conditioning_perceiver
-    # an input embedding is its token and its learned position embedding: with either one trainable the
-    # backward pass must still run through every block (frozen or not) to reach it
-    flags = {
-        "text_embedding": options.freeze_text_embedding,
-        "text_pos_embedding": options.freeze_text_embedding,
-        "text_head": options.freeze_text_head,
-        "mel_embedding": options.freeze_mel_embedding,
-        "mel_pos_embedding": options.freeze_mel_embedding,
-        "mel_head": options.freeze_mel_head,
-    }
-    chosen.update({name: getattr(gpt, name) for name, on in flags.items() if on and hasattr(gpt, name)})
-    return chosen
-
-
-def apply_freezing(gpt: nn.Module, freeze_depth: int, options: ModelConfig) -> ParamCounts:
-    """Set ``requires_grad`` on the GPT: everything trainable except :func:`frozen_modules`."""
-    for p in gpt.parameters():
-        p.requires_grad_(True)
-    for module in frozen_modules(gpt, freeze_depth, options).values():
-        for p in module.parameters():
-            p.requires_grad_(False)
-    return count_parameters(gpt)
-
-
-def count_parameters(module: nn.Module) -> ParamCounts:
-    params = list(module.parameters())
-    return ParamCounts(
-        total=sum(p.numel() for p in params), trainable=sum(p.numel() for p in params if p.requires_grad)
-    )
+    >>> from xtts_tune.config import StudyConfig
+    >>> load_study_base(StudyConfig()).num_layers
+    4
+    """
+    base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
+    check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
+    return base

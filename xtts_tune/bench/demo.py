@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from xtts_tune.config import load_config
-from xtts_tune.model import load_base, resolve_base_path
-from xtts_tune.trial import prepare_data, run_trial, validation_loss
+from xtts_tune.data.prepare import prepare_data
+from xtts_tune.model.base import load_base, resolve_base_path
+from xtts_tune.training.loop import run_trial, validation_loss
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def epoch_breakdown(config: Path, *, cache: bool, augment_prob: float, epochs: int = 1) -> dict:
@@ -82,7 +83,7 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
     computes every clip's features) and warm (every later trial). A second seed of our loop gives the
     seed-to-seed noise the loss differences are compared with.
     """
-    from xtts_tune.stock_trainer import run_stock_trainer
+    from xtts_tune.bench.stock_trainer import run_stock_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [f"output_dir={tmp}", f"max_epochs={epochs}", "eval_every=100000", "augment_prob=0",
@@ -154,7 +155,8 @@ def _print_stock(r: dict) -> None:
 
 def search_figures(config: Path, trials: int) -> dict:
     """``make search TRIALS=N`` on the demo (wall time, steps), then the same N configurations unpruned."""
-    from xtts_tune.study import load_study, run_search
+    from xtts_tune.search.runner import run_search
+    from xtts_tune.search.storage import load_study
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -190,7 +192,7 @@ def report_figures(n_trials: int = 100) -> dict:
 
     import optuna
 
-    from xtts_tune.report import build_report
+    from xtts_tune.report.page import build_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = random.Random(0)
@@ -257,18 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stock-epochs", type=int, default=3, help="epochs of the stock-Trainer comparison (0 skips it)")
     p.add_argument("--search-trials", type=int, default=20, help="0 skips the search figures")
     p.add_argument("--real-size", action="store_true",
-                   help="only the real-size XTTS v2 GPT figures (python -m xtts_tune.realsize; GPU figures on a GPU)")
+                   help="only the real-size XTTS v2 GPT figures (python -m xtts_tune.bench.realsize; GPU figures on a GPU)")
     args, rest = p.parse_known_args(argv)
     if args.real_size:
-        from xtts_tune import realsize
+        from xtts_tune.bench import realsize
 
         return realsize.main(rest)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING)
-    from xtts_tune.cli import _quiet_third_party
+    from xtts_tune.terminal import quiet_third_party
 
-    _quiet_third_party()
+    quiet_third_party()
     torch.set_num_threads(os.cpu_count() or 1)
     commit = _commit()  # once: a commit made while the bench runs must not relabel its figures
     print(f"xtts-tune benchmark at commit {commit} — demo study, {_device_line()}, torch {torch.__version__}")

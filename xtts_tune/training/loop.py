@@ -7,7 +7,7 @@ coqui's own ``GPTTrainer.train_step`` / ``eval_step`` (``loss_mel_ce`` + weighte
 
 We do not run coqui's ``Trainer.fit()``: it turns every exception (a prune too) into ``sys.exit(1)``, samples
 clips with replacement, and recomputes DVAE codes every step; this loop reuses cached features
-(:mod:`xtts_tune.features`), draws each training clip once per epoch, and lets a callback stop it.
+(:mod:`xtts_tune.data.features`), draws each training clip once per epoch, and lets a callback stop it.
 """
 
 from __future__ import annotations
@@ -15,203 +15,31 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import logging
 import math
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from xtts_tune.augmentation import choose_variant
-from xtts_tune.config import StudyConfig, TrainConfig
-from xtts_tune.data import (
-    Clip,
-    Split,
-    dataset_fingerprint,
-    load_clips,
-    load_or_create_split,
-    validate_clips,
-)
-from xtts_tune.features import FeatureStore, collate, to_device
-from xtts_tune.model import LoadedBase, ParamCounts, apply_freezing, load_base, resolve_base_path
+from xtts_tune.config import StudyConfig, check_freeze_depth
+from xtts_tune.data.augmentation import choose_variant
+from xtts_tune.data.features import collate, to_device
+from xtts_tune.data.prepare import PreparedData, prepare_data
+from xtts_tune.io import atomic_write_json
+from xtts_tune.model.base import LoadedBase, load_study_base
+from xtts_tune.model.checkpoint import atomic_torch_save
+from xtts_tune.model.freezing import ParamCounts, apply_freezing
+from xtts_tune.training.early_stopping import EarlyStopping
+from xtts_tune.training.result import TrialResult, optimizer_for
 
 logger = logging.getLogger(__name__)
 
 
-# --- early stopping ------------------------------------------------------------------------------------
-
-
-class EarlyStopping:
-    """Stop after ``patience`` evaluations without an improvement of at least ``min_delta`` (absolute).
-
-    ``min_delta`` is absolute, in loss units (as in Keras and Lightning): with the guide's min_delta 0.01,
-    3.412 → 3.350 is an improvement (−0.062) and 3.350 → 3.380 is not. The best value and step are the
-    lowest validation loss seen, whether or not it beat the previous best by ``min_delta``.
-    """
-
-    def __init__(self, patience: int, min_delta: float):
-        self.patience = patience
-        self.min_delta = min_delta
-        self.best = math.inf
-        self.best_index: int | None = None
-        self._reference = math.inf  # the value an improvement must beat by min_delta
-        self.bad_evals = 0
-
-    def update(self, value: float, index: int) -> bool:
-        """Record one validation loss; return True when training should stop."""
-        if not math.isfinite(value):
-            self.bad_evals += 1
-            return self.bad_evals >= self.patience
-        if value < self.best:
-            self.best, self.best_index = value, index
-        if value < self._reference - self.min_delta:
-            self._reference = value
-            self.bad_evals = 0
-        else:
-            self.bad_evals += 1
-        return self.bad_evals >= self.patience
-
-
-# --- data prepared once per study ----------------------------------------------------------------------
-
-
-@dataclass
-class PreparedData:
-    """Validated clips, the saved split and the feature cache: built once, shared by every trial."""
-
-    clips: dict[str, Clip]
-    split: Split
-    fingerprint: str
-    features: FeatureStore
-    split_path: Path
-    # validation conditioning latents, shared by the trials of a study (see _Trial.evaluate)
-    style_cache: dict = field(default_factory=dict, repr=False)
-
-
-def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
-    """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
-    if cfg.data.demo_target and not cfg.data_path.exists():
-        from xtts_tune.demo_data import ensure_demo_target
-
-        logger.info("generating the demo target voice into %s", cfg.data_path)
-        ensure_demo_target(cfg.data_path)
-    clips = load_clips(cfg.data, Path(cfg.root))
-    args = base.trainer.args
-    validate_clips(
-        clips,
-        base.tokenizer,
-        sample_rate=base.config.audio.sample_rate,
-        max_wav_length=args.max_wav_length,
-        max_text_tokens=args.max_text_length,
-        min_seconds=cfg.data.min_seconds,
-        silence_rms=cfg.data.silence_rms,
-        dataset=cfg.data_path,
-        progress=progress,
-    )
-    by_id = {c.id: c for c in clips}
-    if len(by_id) != len(clips):
-        raise ValueError(f"{cfg.data_path}: clip ids are not unique")
-    split_path = cfg.resolve(cfg.data.split_file) if cfg.data.split_file else cfg.output_path / "split.json"
-    split = load_or_create_split(list(by_id), cfg.data, split_path)
-    store = FeatureStore(
-        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.output_path / "cache", use_cache=use_cache
-    )
-    return PreparedData(by_id, split, dataset_fingerprint(clips), store, split_path)
-
-
-# --- results ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TrialResult:
-    curve: list[dict]
-    best_val_loss: float
-    best_step: int
-    best_epoch: float
-    steps: int
-    planned_steps: int
-    stop_reason: str  # "completed" | "early_stopped" | "stopped_by_callback" | "max_steps"
-    checkpoint_path: Path | None
-    curve_path: Path
-    params: ParamCounts
-    wall_seconds: float
-    compute_seconds: float
-    skipped_batches: int
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def stopped_early(self) -> bool:
-        return self.stop_reason in ("early_stopped", "stopped_by_callback")
-
-    def summary(self) -> dict:
-        return {
-            "best_val_loss": self.best_val_loss,
-            "best_step": self.best_step,
-            "best_epoch": self.best_epoch,
-            "steps": self.steps,
-            "planned_steps": self.planned_steps,
-            "stop_reason": self.stop_reason,
-            "checkpoint_path": str(self.checkpoint_path) if self.checkpoint_path else None,
-            "curve_path": str(self.curve_path),
-            "trainable_params": self.params.trainable,
-            "total_params": self.params.total,
-            "trainable_share": self.params.share,
-            "wall_seconds": self.wall_seconds,
-            "compute_seconds": self.compute_seconds,
-            "skipped_batches": self.skipped_batches,
-        }
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
-def atomic_write_json(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
-    tmp.replace(path)
-
-
-# --- the loop -----------------------------------------------------------------------------------------
-
-
 EvalCallback = Callable[[dict], bool | None]
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def optimizer_for(gpt: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over the trainable GPT parameters; with ``weight_decay_weights_only`` biases, norms and
-    embeddings get no decay (coqui's ``optimizer_wd_only_on_weights``)."""
-    decay, no_decay = [], []
-    norm_or_emb = (nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.BatchNorm1d)
-    for module in gpt.modules():
-        for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad:
-                continue
-            if train.weight_decay_weights_only and (name.endswith("bias") or isinstance(module, norm_or_emb)):
-                no_decay.append(p)
-            else:
-                decay.append(p)
-    groups = [{"params": decay, "weight_decay": train.weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    # betas and eps from coqui's XTTS fine-tuning recipe
-    return torch.optim.AdamW(groups, lr=train.learning_rate, betas=(0.9, 0.96), eps=1e-8)
 
 
 class _Trial:
@@ -512,14 +340,8 @@ def run_trial(
     # importing coqui's XTTS trainer dataset module calls torch.set_num_threads(1); undo that here
     torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
     if base is None:
-        base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
-    if cfg.train.freeze_depth > base.num_layers:
-        from xtts_tune.config import ConfigError
-
-        raise ConfigError(
-            f"{cfg.source}: train.freeze_depth is {cfg.train.freeze_depth} but the base model has "
-            f"{base.num_layers} GPT layers; use 0..{base.num_layers}"
-        )
+        base = load_study_base(cfg)
+    check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     if data is None:
         data = prepare_data(cfg, base)
     run_dir = run_dir or cfg.output_path / time.strftime("trial-%Y%m%d-%H%M%S")

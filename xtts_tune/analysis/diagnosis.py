@@ -26,51 +26,23 @@ Thresholds (:class:`DiagnosisThresholds`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from collections.abc import Sequence
 import dataclasses
-from dataclasses import dataclass
 import json
 import math
 import numbers
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xtts_tune.analysis.thresholds import DiagnosisThresholds
+from xtts_tune.io import json_safe
 
-__all__ = ["Diagnosis", "DiagnosisThresholds", "diagnose"]
+__all__ = ["Diagnosis", "diagnose"]
 
-@dataclass(frozen=True)
-class DiagnosisThresholds:
-    """Thresholds of :func:`diagnose`; see the module docstring for their meaning."""
-
-    overfit_rise_rel: float = 0.02
-    overfit_rise_abs: float = 0.01
-    train_falling_rel: float = 0.0
-    underfit_improvement_rel: float = 0.01
-    spike_factor: float = 1.5
-    max_trainable_share: float = 0.10
-
-    def validate(self) -> None:
-        """Raise :class:`ValueError` naming the first invalid field."""
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-            ):
-                raise ValueError(f"{field.name} must be a finite number, got {value!r}.")
-            if value < 0:
-                raise ValueError(f"{field.name} must be non-negative, got {value!r}.")
-        if self.spike_factor <= 1:
-            raise ValueError(f"spike_factor must be greater than 1, got {self.spike_factor!r}.")
-        if self.max_trainable_share > 1:
-            raise ValueError(
-                f"max_trainable_share must be in [0, 1], got {self.max_trainable_share!r}."
-            )
 
 
 @dataclass
@@ -94,7 +66,7 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict; NaN and inf become ``None``."""
-        return _json_safe(dataclasses.asdict(self))
+        return json_safe(dataclasses.asdict(self))
 
 
 def diagnose(
@@ -363,17 +335,3 @@ def _gap(val: float, train: float) -> float | None:
     if not math.isfinite(train):
         return None
     return float(val - train)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value) if math.isfinite(value) else None
-    return value

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torchaudio
 
-from xtts_tune.augmentation import noisy_variant
-from xtts_tune.data import Clip, read_wav
+from xtts_tune.data.augmentation import noisy_variant
+from xtts_tune.data.clips import Clip, read_wav
 
 logger = logging.getLogger(__name__)
 

@@ -31,26 +31,32 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from xtts_tune.analysis import (
+from xtts_tune.analysis.confirmations import (
     CONFIRMATIONS,
-    REJECTED,
     Confirmation,
+    study_confirmations,
+)
+from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.analysis.recommend import (
     NoRecommendationError,
     Recommendation,
-    _train_config,
     recommend,
-    study_confirmations,
-    study_thresholds,
-    trial_verdicts,
 )
-from xtts_tune.config import StudyConfig, config_from_dict
+from xtts_tune.analysis.records import train_config
+from xtts_tune.analysis.thresholds import study_thresholds
+from xtts_tune.analysis.verdicts import REJECTED, trial_verdicts
+from xtts_tune.config import StudyConfig, config_from_dict, project_root
+from xtts_tune.errors import UserError
+from xtts_tune.io import ProgressFn
+from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint
+from xtts_tune.search.storage import load_study, storage_lock
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +74,7 @@ __all__ = [
 CONFIRM_DIR = "confirm"
 """Folder under the study's ``output_dir`` that holds the confirmation runs."""
 
-ProgressFn = Callable[[dict], None]
-
-
-class ConfirmError(ValueError):
+class ConfirmError(UserError):
     """The study cannot be confirmed (bad arguments, nothing to confirm, no stored config)."""
 
 
@@ -150,49 +153,6 @@ class ConfirmResult:
     runs_skipped: int
     wall_seconds: float
 
-    def render(self) -> str:
-        """A small table (one row per confirmed trial) and the recommendation with its first reasons."""
-        seeds = sorted({r.seed for t in self.trials for r in t.runs})
-        head = f"{'trial':>5}  {'original':>14}  " + "  ".join(f"{'seed ' + str(s):>10}" for s in seeds)
-        head += f"  {'mean ± std':>17}  {'n':>2}"
-        lines = [
-            f"study '{self.study_name}': {len(self.trials)} candidate(s) confirmed with other seeds "
-            f"({self.runs_done} run(s) trained, {self.runs_skipped} already stored) in {self.wall_seconds:.0f} s",
-            head,
-            "-" * len(head),
-        ]
-        chosen = self.recommendation.trial_number if self.recommendation else None
-        for t in self.trials:
-            by_seed = {r.seed: r for r in t.runs}
-            cells = []
-            for s in seeds:
-                r = by_seed.get(s)
-                cells.append(f"{'-' if r is None else _loss(r.best_val_loss):>10}")
-            original = f"{t.original_value:.4f} (s{t.original_seed})"
-            stats = f"{t.mean:.4f} ± {t.std:.4f}" if math.isfinite(t.mean) else "a run failed"
-            mark = "*" if t.number == chosen else " "
-            lines.append(f"{t.number:>4}{mark}  {original:>14}  {'  '.join(cells)}  {stats:>17}  {t.n:>2}")
-        if self.recommendation is not None:
-            rec = self.recommendation
-            basis = (
-                f"mean {rec.mean_val_loss:.4f} ± {rec.std_val_loss:.4f} over {rec.n_seeds} seeds"
-                if rec.mean_val_loss is not None
-                else f"validation loss {rec.val_loss:.4f}, one seed"
-            )
-            lines.append(f"recommended: trial {rec.trial_number} ({basis}), stop at step {rec.stop_step}")
-            lines += [f"  - {r}" for r in rec.reasons[:3]]
-            lines += [f"  next: {s}" for s in rec.next_steps]
-        else:
-            lines.append(f"no recommendation: {self.no_recommendation}")
-        lines.append(f"runs: {self.confirm_dir}")
-        return "\n".join(lines)
-
-
-def _loss(value: float | None) -> str:
-    if value is None:
-        return "failed"
-    return f"{value:.4f}" if math.isfinite(value) else "inf"
-
 
 # --- public API ---------------------------------------------------------------------------------------
 
@@ -221,13 +181,13 @@ def confirmation_config(
             f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)"
         )
     raw = copy.deepcopy(dict(stored))
-    raw["train"] = _train_config(study, trial)
+    raw["train"] = train_config(study, trial)
     output_dir = study.user_attrs.get("output_dir")
     if output_dir:
         raw["output_dir"] = str(output_dir)
     root = study.user_attrs.get("project_root")
     if not root:
-        root = _config_root(Path(config_path)) if config_path else Path.cwd()
+        root = project_root(config_path) if config_path else Path.cwd()
     source = str(config_path) if config_path else f"study '{study.study_name}' (stored config)"
     cfg = config_from_dict(raw, source=source, root=root)
     cfg.validate()
@@ -263,10 +223,9 @@ def confirm_top_trials(
         ConfirmError: ``top`` or ``seeds`` below 1, no candidate, or no stored config.
         StudyMismatchError: The dataset, split or base model differs from the study's.
     """
-    from xtts_tune.diagnosis import diagnose
-    from xtts_tune.model import load_base, resolve_base_path
-    from xtts_tune.study import _check_fingerprint, _expected_fingerprint, _storage_lock, load_study
-    from xtts_tune.trial import pick_device, prepare_data, run_trial
+    from xtts_tune.data.prepare import prepare_data
+    from xtts_tune.model.base import load_study_base
+    from xtts_tune.training.loop import run_trial
 
     for name, value in (("top", top), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -299,12 +258,10 @@ def confirm_top_trials(
 
     if plan:
         if base is None:
-            base = load_base(
-                resolve_base_path(first.base_model, Path(first.root)), device=pick_device(first.train.device)
-            )
+            base = load_study_base(first)
         expected = study.user_attrs.get("fingerprint")
-        current = _expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
-        _check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
+        current = expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
+        check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
         initial_state = copy.deepcopy(base.gpt.state_dict())
@@ -337,7 +294,7 @@ def confirm_top_trials(
                 run_dir=str(run_dir),
                 new=True,
             )
-            with _storage_lock(url) if isinstance(storage, str) else contextlib.nullcontext():
+            with storage_lock(url) if isinstance(storage, str) else contextlib.nullcontext():
                 _store(study, n, run)
             _emit(progress, {"event": "confirm_end", "number": n, **run.to_attr()})
 
@@ -392,10 +349,6 @@ def _store(study: optuna.Study, number: int, run: SeedRun) -> None:
     study.set_user_attr(CONFIRMATIONS, merged)
 
 
-def _config_root(path: Path) -> Path:
-    """The project root of a study YAML, as :func:`xtts_tune.config.load_config` resolves it."""
-    folder = path.resolve().parent
-    return folder.parent if folder.name == "studies" else folder
 
 
 def _emit(progress: ProgressFn | None, event: dict) -> None:

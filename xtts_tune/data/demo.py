@@ -33,6 +33,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from xtts_tune.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
@@ -57,7 +59,7 @@ _WORKERS = 2
 _TIMEOUT_S = 60
 
 
-class DemoDataError(RuntimeError):
+class DemoDataError(UserError):
     """The demo data cannot be generated (espeak-ng missing or failing, too few clips fit, ...)."""
 
 

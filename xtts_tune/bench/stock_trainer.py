@@ -1,6 +1,6 @@
 """The same fine-tune through coqui's stock ``Trainer`` (coqui-tts-trainer), as coqui's XTTS v2 recipe runs it.
 
-Only the benchmark uses this module: it is the baseline our trial loop (:mod:`xtts_tune.trial`) must beat.
+Only the benchmark uses this module: it is the baseline our trial loop (:mod:`xtts_tune.training.loop`) must beat.
 It builds what ``recipes/ljspeech/xtts_v2/train_gpt_xtts.py`` builds — a ``GPTTrainerConfig`` with AdamW
 (betas 0.9/0.96, eps 1e-8, weight decay on weights only), ``Trainer(TrainerArgs(grad_accum_steps=…), config,
 model=GPTTrainer, train_samples=…, eval_samples=…)`` and ``fit()`` — on the same base weights, the same
@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.model import LoadedBase, apply_freezing
-from xtts_tune.trial import PreparedData
+from xtts_tune.data.prepare import PreparedData
+from xtts_tune.model.base import LoadedBase
+from xtts_tune.model.freezing import apply_freezing
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The embedded default base model: a tiny XTTS built from coqui-tts's own classes, pre-trained on the demo
-base voice, saved in the layout of a released XTTS v2 folder (see :mod:`xtts_tune.model`).
+base voice, saved in the layout of a released XTTS v2 folder (see :mod:`xtts_tune.model.base`).
 
 ``make demo-base`` rebuilds it from a seed:
 
@@ -239,9 +239,9 @@ def build_tiny_base(base_corpus: Path, out: Path, spec: TinyBaseSpec | None = No
 
 def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, progress) -> dict:
     from xtts_tune.config import DataConfig, ModelConfig, StudyConfig, TrainConfig
-    from xtts_tune.data import load_clips, read_wav
-    from xtts_tune.model import load_base
-    from xtts_tune.trial import run_trial
+    from xtts_tune.data.clips import load_clips, read_wav
+    from xtts_tune.model.base import load_base
+    from xtts_tune.training.loop import run_trial
 
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -308,10 +308,10 @@ def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, pro
 
 
 def _write_random_gpt(out: Path, seed: int) -> None:
-    from xtts_tune.model import trainer_config
-
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.models.xtts import Xtts
+
+    from xtts_tune.model.base import trainer_config
 
     torch.manual_seed(seed)
     cfg = trainer_config(out)
@@ -323,6 +323,6 @@ def _write_random_gpt(out: Path, seed: int) -> None:
 
 def save_gpt_into_base(out: Path, gpt_state: dict[str, torch.Tensor]) -> None:
     """Write GPT weights as model.pth in the released format: {"model": {"gpt.<name>": tensor}}."""
-    from xtts_tune.trial import atomic_torch_save
+    from xtts_tune.model.checkpoint import atomic_torch_save
 
     atomic_torch_save({"model": {f"gpt.{k}": v.detach().cpu().clone() for k, v in gpt_state.items()}}, out / "model.pth")

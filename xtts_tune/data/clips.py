@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
-import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from xtts_tune.config import DataConfig
+from xtts_tune.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A dataset problem that stops a run before any training; the message lists every problem."""
 
 
@@ -216,43 +214,3 @@ def dataset_fingerprint(clips: list[Clip]) -> str:
         size = Path(c.audio_file).stat().st_size if Path(c.audio_file).exists() else -1
         h.update(f"{c.id}|{c.text}|{c.language}|{size}\n".encode())
     return h.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Split:
-    train: list[str]
-    val: list[str]
-    seed: int
-
-    def to_dict(self) -> dict:
-        return {"seed": self.seed, "train": self.train, "val": self.val}
-
-
-def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
-    """Deterministic train/validation split from ``split_seed`` and ``val_count`` or ``val_fraction``."""
-    ids = sorted(clip_ids)
-    n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * len(ids)))
-    if n_val >= len(ids):
-        raise DataError(f"validation split of {n_val} clips leaves none to train on ({len(ids)} clips in all)")
-    random.Random(cfg.split_seed).shuffle(ids)
-    return Split(train=sorted(ids[n_val:]), val=sorted(ids[:n_val]), seed=cfg.split_seed)
-
-
-def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Split:
-    """Reuse the split saved at ``path`` (so every trial uses the same one), or create and save it."""
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        split = Split(train=saved["train"], val=saved["val"], seed=saved["seed"])
-        missing = sorted(set(split.train + split.val) - set(clip_ids))
-        if missing:
-            raise DataError(
-                f"{path}: the saved split names clips that are not in the dataset any more "
-                f"({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}); use a new output_dir for a new dataset"
-            )
-        return split
-    split = make_split(clip_ids, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # several workers may create it at once
-    tmp.write_text(json.dumps(split.to_dict(), indent=1))
-    tmp.replace(path)
-    return split

@@ -1,0 +1,56 @@
+"""Study-level analysis (never imports torch or coqui): every trial's verdict, what drives the loss and the overfitting, the
+compute that pruning saved, and the recommended configuration.
+
+Everything here reads an :class:`optuna.Study` as the study runner stores it (see
+``xtts_tune.search.runner``): trial params, value (best validation loss), intermediate values, and the
+user attributes ``curve``, ``best_step``, ``best_epoch``, ``steps``, ``planned_steps``,
+``trainable_share``, ``train_config`` and ``diagnosis``; the study's ``config`` user attribute
+supplies the diagnosis thresholds. Any of them may be missing (failed or running trials).
+
+Rules of the recommendation (:func:`recommend`):
+
+- Candidates are COMPLETE trials with a finite value; the lowest value wins, except that a trial
+  whose verdict is ``overfitting`` or ``unstable`` is never picked, even when it is the lowest.
+- Candidates within ``noise`` (relative, default :data:`DEFAULT_SEED_NOISE`, 1 %) of the winner
+  cannot be told apart from one seed: the next steps then suggest ``xtts-tune confirm``.
+- When the study's ``confirmations`` user attribute (written by ``xtts-tune confirm``, see
+  :mod:`xtts_tune.search.confirm`) holds runs of candidates with other seeds, the confirmed candidates are
+  ranked by their *mean* best validation loss over the original run and the confirmation runs. An
+  unconfirmed candidate competes (by its one value) only if its value is below every confirmed
+  candidate's original value (e.g. a trial added after ``confirm`` ran); otherwise a confirmed
+  candidate already beat it on one seed. A confirmed candidate with a confirmation run that gave no
+  finite validation loss is not recommended (it is unstable under another seed).
+- When more than half (:data:`MAJORITY`) of the diagnosed finished trials overfit, the next
+  steps say to lower the learning-rate range or freeze more layers; when more than half
+  underfit, to raise it or unfreeze more layers (the guide's troubleshooting).
+
+Modules: :mod:`~.thresholds` (the one reader of the ``diagnosis`` section), :mod:`~.diagnosis` (one curve's
+verdict), :mod:`~.records` (reading stored trials), :mod:`~.verdicts` (every trial's verdict),
+:mod:`~.statistics` (importances, overfitting rates, compute saved), :mod:`~.confirmations`,
+:mod:`~.recommend` (the rules), :mod:`~.explain` (the sentences), :mod:`~.study_analysis` (all of it at once).
+"""
+
+from xtts_tune.analysis.diagnosis import Diagnosis, diagnose
+from xtts_tune.analysis.recommend import (
+    DEFAULT_SEED_NOISE,
+    NoRecommendationError,
+    Recommendation,
+    recommend,
+)
+from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
+from xtts_tune.analysis.thresholds import DiagnosisThresholds
+from xtts_tune.analysis.verdicts import TrialVerdict, trial_verdicts
+
+__all__ = [
+    "DEFAULT_SEED_NOISE",
+    "Diagnosis",
+    "DiagnosisThresholds",
+    "NoRecommendationError",
+    "Recommendation",
+    "StudyAnalysis",
+    "TrialVerdict",
+    "analyze",
+    "diagnose",
+    "recommend",
+    "trial_verdicts",
+]

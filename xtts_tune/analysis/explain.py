@@ -1,0 +1,323 @@
+"""The recommendation's reasons and next steps, in plain sentences (no judgment is made here)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from xtts_tune.analysis.confirmations import Confirmation
+from xtts_tune.analysis.records import FINISHED, FREEZE_DEPTH, LEARNING_RATE
+from xtts_tune.analysis.thresholds import DiagnosisThresholds
+from xtts_tune.analysis.verdicts import REJECTED, UNKNOWN, VERDICTS, TrialVerdict
+from xtts_tune.io import as_int
+
+MAJORITY = 0.5
+"""Share of finished trials above which an overfitting/underfitting trend gets advice."""
+
+
+def confirmed_first_sentence(
+    best: TrialVerdict,
+    conf: Confirmation | None,
+    good: Mapping[int, Confirmation],
+    any_failed: bool,
+) -> str:
+    if conf is None:
+        if good:
+            return (
+                f"Trial {best.number} (validation loss {best.value:.4f}, one seed) has a lower validation "
+                f"loss than the original run of every candidate confirmed with other seeds, and a lower "
+                f"one than their means; it has not been confirmed with other seeds itself."
+            )
+        return (
+            f"Trial {best.number} has the lowest validation loss ({best.value:.4f}, one seed) of the "
+            f"candidates whose confirmation runs did not fail."
+        )
+    runs = ", ".join(
+        f"seed {r['seed']}: {r['best_val_loss']:.4f}" for r in conf.runs if r["best_val_loss"] is not None
+    )
+    seed = f" with seed {conf.original_seed}" if conf.original_seed is not None else ""
+    detail = f"(original run {conf.original:.4f}{seed}; {runs})"
+    if len(good) > 1:
+        return (
+            f"Trial {best.number} has the lowest mean best validation loss of the {len(good)} candidates "
+            f"confirmed with other seeds: {conf.describe()} {detail}."
+        )
+    only = (
+        "the only confirmed candidate whose runs with other seeds all gave a finite loss"
+        if any_failed
+        else "the only candidate confirmed with other seeds"
+    )
+    return f"Trial {best.number} has a mean best validation loss of {conf.describe()} {detail}; it is {only}."
+
+
+def confirmed_next_steps(
+    name: str,
+    best: TrialVerdict,
+    close: Sequence[TrialVerdict],
+    eligible: Sequence[TrialVerdict],
+    confirmations: Mapping[int, Confirmation],
+) -> list[str]:
+    rank = {v.number: i + 1 for i, v in enumerate(eligible)}
+    seeds = max((len(c.runs) for c in confirmations.values()), default=0) or 3
+    unconfirmed = [v.number for v in (best, *close) if v.number not in confirmations]
+    if unconfirmed:
+        top = max(rank[n] for n in unconfirmed)
+        listed = ", ".join(str(n) for n in unconfirmed)
+        return [
+            f"Confirm with other seeds: xtts-tune confirm --study {name} --top {top} --seeds {seeds} "
+            f"(trial {listed} {'is' if len(unconfirmed) == 1 else 'are'} not confirmed yet; "
+            "runs already stored are skipped)."
+        ]
+    if close:
+        top = max(rank[v.number] for v in (best, *close))
+        return [
+            f"Their means are within the seed noise; tell them apart with more seeds: xtts-tune confirm "
+            f"--study {name} --top {top} --seeds {seeds + 2} (runs already stored are skipped)."
+        ]
+    return []
+
+
+def nothing_complete(name: str, verdicts: Sequence[TrialVerdict]) -> str:
+    states = Counter(v.state.lower() for v in verdicts)
+    seen = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials"
+    return (
+        f"study {name!r} has no completed trial to recommend yet ({seen}); "
+        f"run more trials: xtts-tune search --study {name}"
+    )
+
+
+def all_rejected(name: str, ranked: Sequence[TrialVerdict], trend: list[str]) -> str:
+    counts = Counter(v.verdict for v in ranked)
+    parts = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
+    message = (
+        f"study {name!r}: none of its {len(ranked)} completed trials can be recommended, "
+        f"because every one is overfitting or unstable ({parts})."
+    )
+    if trend:
+        message += " " + " ".join(trend)
+    return message
+
+
+def reasons(
+    best: TrialVerdict,
+    trial: FrozenTrial,
+    ranked: Sequence[TrialVerdict],
+    eligible: Sequence[TrialVerdict],
+    close: Sequence[TrialVerdict],
+    noise: float,
+    trials: Sequence[FrozenTrial],
+    thresholds: DiagnosisThresholds,
+) -> list[str]:
+    if len(ranked) == 1:
+        first = f"Trial {best.number} (validation loss {best.value:.4f}) is the study's only completed trial."
+    elif len(eligible) == 1:
+        first = (
+            f"Trial {best.number} (validation loss {best.value:.4f}) is the only one of the "
+            f"{len(ranked)} completed trials that neither overfit nor was unstable."
+        )
+    else:
+        first = (
+            f"Trial {best.number} has the lowest validation loss ({best.value:.4f}) of the "
+            f"{len(eligible)} completed trials that neither overfit nor were unstable "
+            f"(out of {len(ranked)} completed)."
+        )
+    reasons = [first]
+    reasons.append(verdict_sentence(best))
+    reasons.extend(skipped_sentences(best, ranked))
+    reasons.extend(comparison_sentences(best, eligible, ranked, trials))
+    if close:
+        listed = ", ".join(f"trial {v.number} ({v.value:.4f})" for v in close)
+        reasons.append(
+            f"{plural(len(close), 'candidate')} within the {noise:.0%} seed noise of it: "
+            f"{listed}; one seed cannot tell them apart."
+        )
+    reasons.append(stop_sentence(best))
+    share = share_sentence(trial, best, thresholds.max_trainable_share)
+    if share:
+        reasons.append(share)
+    return reasons
+
+
+def verdict_sentence(best: TrialVerdict) -> str:
+    if best.verdict == UNKNOWN:
+        return "Its curve has no verdict (none was recorded), so check its curve in the report."
+    detail = f": {best.reasons[0]}" if best.reasons else ""
+    return f"Its verdict is {best.verdict}{detail}."
+
+
+def skipped_sentences(best: TrialVerdict, ranked: Sequence[TrialVerdict]) -> list[str]:
+    lower = [v for v in ranked if v.value < best.value and v.verdict in REJECTED]
+    sentences = [
+        f"Trial {v.number} had a lower validation loss ({v.value:.4f}) but was not chosen "
+        f"because it was {v.verdict}."
+        for v in lower[:3]
+    ]
+    if len(lower) > 3:
+        sentences.append(f"{len(lower) - 3} more trials with lower losses were skipped for the same reasons.")
+    return sentences
+
+
+def comparison_sentences(
+    best: TrialVerdict,
+    eligible: Sequence[TrialVerdict],
+    ranked: Sequence[TrialVerdict],
+    trials: Sequence[FrozenTrial],
+) -> list[str]:
+    if len(eligible) < 2:
+        return []
+    runner = eligible[1]
+    sentences = [
+        f"It beat the runner-up, trial {runner.number} ({runner.verdict}, {runner.value:.4f}), "
+        f"by {diff(runner.value, best.value)}."
+    ]
+    start = enqueued_start(trials)
+    if start is not None and start.number not in (best.number, runner.number):
+        match = [v for v in ranked if v.number == start.number]
+        if match:
+            what = (
+                "the guide's recommended configuration"
+                if start.user_attrs.get("enqueued") == "guide"
+                else "the enqueued starting configuration"
+            )
+            sentences.append(
+                f"It beat trial {start.number}, {what} ({match[0].value:.4f}), "
+                f"by {diff(match[0].value, best.value)}."
+            )
+    if len(ranked) >= 3:
+        median = statistics.median(v.value for v in ranked)
+        sentences.append(
+            f"It beat the median completed trial ({median:.4f}) by {diff(median, best.value)}."
+        )
+    return sentences
+
+
+def enqueued_start(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The guide's enqueued config (the study marks it ``enqueued: guide``), else the first enqueued."""
+    complete = [t for t in sorted(trials, key=lambda t: t.number) if t.state == TrialState.COMPLETE]
+    for t in complete:
+        if t.user_attrs.get("enqueued") == "guide":
+            return t
+    for t in complete:
+        if t.user_attrs.get("enqueued") or t.system_attrs.get("fixed_params"):
+            return t
+    return None
+
+
+def stop_sentence(best: TrialVerdict) -> str:
+    if best.best_step is None:
+        return "Its best step was not recorded; train it with early stopping on the validation loss."
+    epoch = f" (epoch {best.best_epoch:.2f})" if best.best_epoch is not None else ""
+    sentence = f"Stop training at step {best.best_step}{epoch}, where its validation loss was lowest"
+    if best.overfit_onset_step is not None:
+        sentence += f"; from step {best.overfit_onset_step} it rose beyond the tolerance"
+    return sentence + "."
+
+
+def share_sentence(trial: FrozenTrial, best: TrialVerdict, limit: float) -> str | None:
+    share = best.trainable_share
+    if share is None:
+        return None
+    trainable = as_int(trial.user_attrs.get("trainable_params"))
+    total = as_int(trial.user_attrs.get("total_params"))
+    counts = f" ({trainable:,} of {total:,})" if trainable is not None and total else ""
+    if share > limit:
+        return (
+            f"It trains {share:.1%} of the model's parameters{counts}, above the guide's "
+            f"{limit:.0%}; freezing more layers would be safer on a small dataset."
+        )
+    return f"It trains {share:.1%} of the model's parameters{counts}, under the guide's {limit:.0%}."
+
+
+def next_steps(
+    name: str,
+    close: Sequence[TrialVerdict],
+    trend: list[str],
+    verdicts: Sequence[TrialVerdict],
+) -> list[str]:
+    steps: list[str] = []
+    if close:
+        top = max(3, len(close) + 1)
+        steps.append(
+            f"Confirm with other seeds: xtts-tune confirm --study {name} --top {top} --seeds 3 "
+            "(re-runs the top candidates with new seeds and recommends by the mean)."
+        )
+    steps.extend(trend)
+    running = sum(v.state == "RUNNING" for v in verdicts)
+    if running:
+        steps.append(
+            f"{plural(running, 'trial')} still running; rebuild the report when the study ends."
+        )
+    steps.append(f"Export it: xtts-tune export --study {name} --out studies/{name}-best.yaml")
+    return steps
+
+
+def trend_advice(verdicts: Sequence[TrialVerdict], trials: Sequence[FrozenTrial]) -> list[str]:
+    diagnosed = [v for v in verdicts if v.state in FINISHED and v.verdict in VERDICTS]
+    if not diagnosed:
+        return []
+    counts = Counter(v.verdict for v in diagnosed)
+    n = len(diagnosed)
+    lr = space(trials, LEARNING_RATE)
+    depth = space(trials, FREEZE_DEPTH)
+    advice = []
+    if counts["overfitting"] / n > MAJORITY:
+        advice.append(
+            f"{counts['overfitting']} of {n} finished trials ({counts['overfitting'] / n:.0%}) overfit: "
+            f"lower the learning-rate range{lr_hint(lr, 0.1)} or freeze more layers "
+            f"(raise freeze_depth low bound{depth_hint(depth, raise_low=True)})."
+        )
+    if counts["underfitting"] / n > MAJORITY:
+        advice.append(
+            f"{counts['underfitting']} of {n} finished trials ({counts['underfitting'] / n:.0%}) "
+            f"underfit: raise the learning-rate range{lr_hint(lr, 10.0)} or unfreeze more layers "
+            f"(lower freeze_depth high bound{depth_hint(depth, raise_low=False)}); "
+            "also check the dataset's quality."
+        )
+    if counts["unstable"] / n > MAJORITY:
+        advice.append(
+            f"{counts['unstable']} of {n} finished trials ({counts['unstable'] / n:.0%}) are "
+            f"unstable: lower the learning-rate range's upper bound{lr_hint(lr, None)} or add warm-up steps."
+        )
+    return advice
+
+
+def space(trials: Sequence[FrozenTrial], name: str) -> tuple[float, float] | None:
+    for t in sorted(trials, key=lambda t: t.number, reverse=True):
+        dist = t.distributions.get(name)
+        if isinstance(dist, (FloatDistribution, IntDistribution)):
+            return dist.low, dist.high
+    return None
+
+
+def lr_hint(space: tuple[float, float] | None, factor: float | None) -> str:
+    if space is None:
+        return ""
+    low, high = space
+    if factor is None:
+        return f" (now {high:.0e})"
+    return f" (now {low:.0e}–{high:.0e}; try {low * factor:.0e}–{high * factor:.0e})"
+
+
+def depth_hint(space: tuple[float, float] | None, *, raise_low: bool) -> str:
+    if space is None:
+        return ""
+    low, high = int(space[0]), int(space[1])
+    middle = (low + high + 1) // 2
+    if raise_low:
+        return f" from {low} to about {middle}" if middle > low else f" (now {low})"
+    return f" from {high} to about {middle}" if middle < high else f" (now {high})"
+
+
+def diff(worse: float, better: float) -> str:
+    delta = worse - better
+    relative = f" ({delta / abs(worse):.1%})" if worse else ""
+    return f"{delta:.4f}{relative}"
+
+
+def plural(n: int, noun: str) -> str:
+    verb = "is" if n == 1 else "are"
+    return f"{n} {noun}{'' if n == 1 else 's'} {verb}"

@@ -1,0 +1,77 @@
+"""The data a study prepares once and every trial shares: validated clips, the saved split, cached features.
+
+>>> from xtts_tune.config import load_config
+>>> from xtts_tune.model.base import load_study_base
+>>> cfg = load_config("studies/demo.yaml")
+>>> data = prepare_data(cfg, load_study_base(cfg))
+>>> len(data.split.train) + len(data.split.val) == len(data.clips)
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xtts_tune.config import StudyConfig
+from xtts_tune.data.clips import (
+    Clip,
+    DataError,
+    dataset_fingerprint,
+    load_clips,
+    validate_clips,
+)
+from xtts_tune.data.features import FeatureStore
+from xtts_tune.data.split import Split, load_or_create_split
+from xtts_tune.model.base import LoadedBase
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_dataset(cfg: StudyConfig) -> list[Clip]:
+    """The dataset's clips (generating the demo target voice first when ``data.demo_target`` asks for it)."""
+    if cfg.data.demo_target and not cfg.data_path.exists():
+        from xtts_tune.data.demo import ensure_demo_target
+
+        logger.info("generating the demo target voice into %s", cfg.data_path)
+        ensure_demo_target(cfg.data_path)
+    return load_clips(cfg.data, Path(cfg.root))
+
+
+@dataclass
+class PreparedData:
+    """Validated clips, the saved split and the feature cache: built once, shared by every trial."""
+
+    clips: dict[str, Clip]
+    split: Split
+    fingerprint: str
+    features: FeatureStore
+    split_path: Path
+    # validation conditioning latents, shared by the trials of a study (see _Trial.evaluate)
+    style_cache: dict = field(default_factory=dict, repr=False)
+
+
+def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
+    """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
+    clips = ensure_dataset(cfg)
+    args = base.trainer.args
+    validate_clips(
+        clips,
+        base.tokenizer,
+        sample_rate=base.config.audio.sample_rate,
+        max_wav_length=args.max_wav_length,
+        max_text_tokens=args.max_text_length,
+        min_seconds=cfg.data.min_seconds,
+        silence_rms=cfg.data.silence_rms,
+        dataset=cfg.data_path,
+        progress=progress,
+    )
+    by_id = {c.id: c for c in clips}
+    if len(by_id) != len(clips):
+        raise DataError(f"{cfg.data_path}: clip ids are not unique")
+    split = load_or_create_split(list(by_id), cfg.data, cfg.split_path)
+    store = FeatureStore(
+        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.output_path / "cache", use_cache=use_cache
+    )
+    return PreparedData(by_id, split, dataset_fingerprint(clips), store, cfg.split_path)

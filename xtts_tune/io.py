@@ -1,0 +1,114 @@
+"""Small stdlib helpers every layer shares: atomic writes, JSON-safe values, number formatting.
+
+One home for each, so that a second copy cannot drift (e.g. a temp name without the process id, which lets
+two writers clash).
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "a.json"
+>>> atomic_write_json({"loss": float("nan")}, path) == path
+True
+>>> path.read_text()
+'{\\n "loss": NaN\\n}'
+>>> json_safe({"loss": float("inf"), "path": pathlib.Path("/x")})
+{'loss': None, 'path': '/x'}
+>>> fmt(3.14159), fmt(3.14159, 2), fmt(None), human_bytes(1536)
+('3.142', '3.1', '-', '1.5 KB')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+ProgressFn = Callable[[dict], None]
+"""A progress callback: the library calls it with one event dict (``{"event": "eval", ...}``)."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    The temporary name carries the process id, so concurrent writers never clash; on any error (disk full,
+    Ctrl-C) the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(obj: Any, path: str | Path, *, indent: int = 1) -> Path:
+    """Write ``obj`` as indented JSON (NaN allowed) to ``path`` atomically; return the path."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=True))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite numbers as ``None``, numpy scalars as Python numbers, paths as strings and
+    tuples as lists (JSON and Optuna user attributes take it as is)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars, without importing numpy
+        return json_safe(value.item())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite real number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as an int when it is a finite whole real number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if not math.isfinite(value) or not float(value).is_integer():
+        return None
+    return int(value)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits (``-`` for ``None``); anything else as ``str``."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` → ``'1.5 KB'`` (binary multiples)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -1,0 +1,335 @@
+"""One self-contained, offline HTML report of a study.
+
+:func:`build_report` writes a single file: plotly.js is embedded once (no CDN, no external
+URL), every figure is a ``<div>`` with a stable id (:data:`PLOT_IDS`), and the trials table is
+sorted by a few lines of inline JavaScript. A figure that needs more trials than the study has
+is replaced by a note in a ``<div>`` with the same id. The report works for a study that is
+still running and for studies with failed trials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import numbers
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import plotly.graph_objects
+import plotly.io as pio
+import plotly.offline
+from optuna.trial import FrozenTrial, TrialState
+
+from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
+from xtts_tune.analysis.verdicts import UNKNOWN, TrialVerdict
+from xtts_tune.io import atomic_write_text, finite
+from xtts_tune.report import figures
+from xtts_tune.report.figures import PLOT_CONFIG, VERDICT_COLOURS
+
+__all__ = ["PLOT_IDS", "build_report"]
+
+logger = logging.getLogger(__name__)
+
+
+PLOT_IDS = (
+    "plot-curves-all",
+    "plot-curves",
+    "plot-history",
+    "plot-intermediate",
+    "plot-importances",
+    "plot-parallel",
+    "plot-overfit-map",
+)
+"""The ids of the report's figure ``<div>``s (a note replaces a figure that cannot be drawn)."""
+
+
+def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = None) -> Path:
+    """Write the study's HTML report to ``out_path`` (atomically) and return the path.
+
+    Args:
+        study: The study (it may still be running).
+        out_path: The HTML file to write; parent folders are created.
+        noise: Relative seed noise for the recommendation (see :func:`xtts_tune.analysis.recommend`).
+    """
+    started = time.perf_counter()
+    out_path = Path(out_path)
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    analysis = analyze(study, noise=noise, trials=trials)
+    curves = [c for c in (figures.curve_data(t, v) for t, v in zip(trials, analysis.verdicts, strict=True)) if c]
+    blocks = [
+        _block("plot-curves-all", "Validation curves of every trial", figures.all_curves(curves, analysis),
+               "Each line is one trial's validation loss, coloured by its verdict; the recommended "
+               "trial is drawn thicker."),
+        _block("plot-curves", "Train and validation curves, one trial at a time", figures.trial_curves(curves, analysis),
+               "Pick a trial in the menu. The dashed vertical line marks its best step, the dotted "
+               "red one the step where overfitting set in."),
+        _block("plot-history", "Optimisation history", figures.history(study, trials),
+               "Best validation loss of each completed trial and the best so far."),
+        _block("plot-intermediate", "Intermediate values", figures.intermediate(study, trials, curves),
+               "Validation loss reported at each evaluation step, as the pruner saw it."),
+        _block("plot-importances", "Parameter importances", figures.importances(study, analysis),
+               "Which knobs drive the best validation loss (fANOVA, completed trials)."),
+        _block("plot-parallel", "Parallel coordinates", figures.parallel(study, trials),
+               "Each line is a completed trial through its parameter values to its loss."),
+        _block("plot-overfit-map", "Overfitting map", figures.overfit_map(trials, analysis),
+               "Freeze depth against learning rate, coloured by verdict; below, the share of "
+               "finished trials that overfit at each freeze depth and learning-rate decade.",
+               after=_rates_table(analysis)),
+    ]
+    page = _page(study, trials, analysis, blocks)
+    atomic_write_text(out_path, page)
+    logger.info(
+        "wrote the report of study %r to %s (%.1f MiB, %.2f s)",
+        study.study_name, out_path, len(page.encode()) / 2**20, time.perf_counter() - started,
+    )
+    return out_path
+
+
+def _rates_table(analysis: StudyAnalysis) -> str:
+    rates = analysis.rates
+    if not rates.by_freeze_depth and not rates.by_learning_rate:
+        return ""
+    parts = []
+    for title, rows in (("freeze depth", rates.by_freeze_depth), ("learning rate", rates.by_learning_rate)):
+        body = "".join(
+            f"<tr><td>{_e(k)}</td><td>{r.overfitting} / {r.trials}</td>"
+            f"<td><span class=bar style='width:{r.rate * 60:.0f}px'></span> {r.rate:.0%}</td></tr>"
+            for k, r in rows.items()
+        )
+        parts.append(
+            f"<table class=rates><thead><tr><th>{title}</th><th>overfit / trials</th>"
+            f"<th>rate</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+    return f"<div class=rates-row>{''.join(parts)}</div>"
+
+
+def _block(plot_id: str, title: str, content: "plotly.graph_objects.Figure | str", caption: str, *, after: str = "") -> str:
+    if isinstance(content, str):
+        body = f'<div id="{plot_id}" class="plot-note">{_e(content)}</div>'
+    else:
+        body = pio.to_html(
+            content, config=PLOT_CONFIG, include_plotlyjs=False, full_html=False,
+            div_id=plot_id, default_height=f"{figures.HEIGHT}px", validate=False,
+        )
+    return (
+        f'<section class="card"><h2>{_e(title)}</h2><p class="caption">{_e(caption)}</p>'
+        f"{body}{after}</section>"
+    )
+
+
+def _page(
+    study: optuna.Study,
+    trials: Sequence[FrozenTrial],
+    analysis: StudyAnalysis,
+    figures: Sequence[str],
+) -> str:
+    name = _e(study.study_name)
+    return (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>xtts-tune report: {name}</title><style>{_CSS}</style>"
+        f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>"
+        f"<header><h1>xtts-tune report: {name}</h1>{_subtitle(study, trials)}</header><main>"
+        f"{_summary(study, trials, analysis)}"
+        + "".join(figures)
+        + _trials_table(trials, analysis)
+        + f"</main><script>{_SORT_JS}</script></body></html>\n"
+    )
+
+
+def _subtitle(study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
+    version = study.user_attrs.get("xtts_tune_version", "?")
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    note = (
+        f"<p class=warn>{running} trial{'s are' if running != 1 else ' is'} still running: "
+        "this report is a snapshot.</p>" if running else ""
+    )
+    return f"<p class=muted>Generated {_e(now)} by xtts-tune {_e(str(version))}.</p>{note}"
+
+
+def _summary(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
+    return (
+        '<section class="card summary" id="summary"><div class=grid>'
+        f"{_recommendation_html(analysis)}{_study_html(study, trials, analysis)}"
+        "</div></section>"
+    )
+
+
+def _recommendation_html(analysis: StudyAnalysis) -> str:
+    rec = analysis.recommendation
+    if rec is None:
+        return (
+            '<div class="panel" id="recommendation"><h2>No recommendation yet</h2>'
+            f"<p>{_e(analysis.no_recommendation or '')}</p></div>"
+        )
+    params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rec.params.items())
+    stop = "—" if rec.stop_step is None else f"step {rec.stop_step}"
+    if rec.stop_epoch is not None:
+        stop += f" (epoch {rec.stop_epoch:.2f})"
+    return (
+        '<div class="panel" id="recommendation">'
+        f"<h2>Recommended: trial {rec.trial_number} {_badge(rec.verdict)}</h2>"
+        f"<p class=big>validation loss <b>{rec.val_loss:.4f}</b> · stop at <b>{_e(stop)}</b></p>"
+        f"<table class=kv>{params}</table>"
+        f"<h3>Why</h3><ul>{''.join(f'<li>{_e(r)}</li>' for r in rec.reasons)}</ul>"
+        f"<h3>Next</h3><ul class=next>{''.join(f'<li>{_e(s)}</li>' for s in rec.next_steps)}</ul>"
+        "</div>"
+    )
+
+
+def _study_html(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
+    config = study.user_attrs.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    fingerprint = study.user_attrs.get("fingerprint")
+    fingerprint = fingerprint if isinstance(fingerprint, Mapping) else {}
+    states = Counter(t.state.name.lower() for t in trials)
+    state_text = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
+    verdicts = " ".join(f"{_badge(v)} {n}" for v, n in analysis.verdict_counts().items()) or "—"
+    compute = analysis.compute
+    saved = (
+        f"{compute.steps:,} of {compute.planned_steps:,} planned optimizer steps spent; "
+        f"{compute.saved_steps:,} ({compute.saved_fraction:.1%}) saved by pruning and early stopping"
+        if compute.planned_steps else "—"
+    )
+    rows = [
+        ("dataset", _e(str(data.get("path", "—")))),
+        ("dataset fingerprint", _e(str(fingerprint.get("dataset", "—"))[:16])),
+        ("base model", _e(str(config.get("base_model", "—")))),
+        ("trials", f"{len(trials)} ({_e(state_text)})"),
+        ("verdicts", verdicts),
+        ("compute", _e(saved)),
+        ("top knobs", _e(_top_knobs(analysis))),
+    ]
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<div class="panel" id="study-facts"><h2>Study</h2><table class=kv>{body}</table></div>'
+
+
+def _top_knobs(analysis: StudyAnalysis) -> str:
+    ranked = sorted(analysis.importances.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.0%}" for k, v in ranked) or "—"
+
+
+def _trials_table(trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
+    names = sorted({k for t in trials for k in t.params})
+    heads = ["trial", "state", "verdict", "best val loss", "best step", "best epoch", "onset",
+             "steps", "planned", *names, "trainable", "stop reason", "wall s"]
+    head = "".join(f'<th scope=col title="sort">{_e(h)}</th>' for h in heads)
+    rows = "".join(_trial_row(t, v, names) for t, v in zip(trials, analysis.verdicts, strict=True))
+    return (
+        '<section class="card"><h2>Trials</h2><p class="caption">Click a column header to sort.</p>'
+        '<div class=scroll><table id="trials-table" class="sortable trials" data-sort-initial="3">'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _trial_row(trial: FrozenTrial, verdict: TrialVerdict, names: Sequence[str]) -> str:
+    attrs = trial.user_attrs
+    share = finite(attrs.get("trainable_share"))
+    cells = [
+        _cell(trial.number), _cell(trial.state.name.lower()),
+        _verdict_cell(verdict),
+        _cell(verdict.value, digits=4), _cell(verdict.best_step), _cell(verdict.best_epoch, digits=2),
+        _cell(verdict.overfit_onset_step), _cell(finite(attrs.get("steps"))), _cell(finite(attrs.get("planned_steps"))),
+        *(_cell(trial.params.get(n)) for n in names),
+        _cell(share, shown=None if share is None else f"{share:.1%}"),
+        _cell(attrs.get("stop_reason")), _cell(finite(attrs.get("wall_seconds")), digits=1),
+    ]
+    return f'<tr data-trial="{trial.number}">{"".join(cells)}</tr>'
+
+
+def _verdict_cell(verdict: TrialVerdict) -> str:
+    reasons = _e("; ".join(verdict.reasons))
+    return f'<td data-sort="{_e(verdict.verdict)}" title="{reasons}">{_badge(verdict.verdict)}</td>'
+
+
+def _cell(value: Any, *, digits: int | None = None, shown: str | None = None) -> str:
+    if value is None:
+        return '<td data-sort="">—</td>'
+    if shown is None:
+        shown = f"{value:.{digits}f}" if digits is not None and isinstance(value, float) else _fmt(value)
+    key = repr(float(value)) if isinstance(value, numbers.Real) and not isinstance(value, bool) else str(value)
+    return f'<td data-sort="{_e(key)}">{_e(shown)}</td>'
+
+
+def _badge(verdict: str) -> str:
+    colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS[UNKNOWN])
+    return f'<span class=badge style="background:{colour}">{_e(verdict)}</span>'
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-3 and value else f"{value:.4g}"
+    return str(value)
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:18px 32px}header h1{margin:0;font-size:24px}
+.muted{color:#b8bfcc;margin:6px 0 0}.warn{background:#fff3cd;color:#664d03;padding:6px 10px;border-radius:4px;display:inline-block}
+main{padding:20px 32px;max-width:1500px;margin:0 auto}
+.card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:16px 20px;margin:0 0 20px}
+.card h2{margin:0 0 4px;font-size:19px}.caption{color:#5a6272;margin:0 0 8px;font-size:14px}
+.grid{display:grid;grid-template-columns:3fr 2fr;gap:24px}.panel h3{margin:14px 0 4px;font-size:15px}
+.panel ul{margin:0;padding-left:20px;line-height:1.45}.next li{font-family:ui-monospace,Menlo,monospace;font-size:13px}
+.big{font-size:17px}.kv th{text-align:left;padding:2px 14px 2px 0;color:#5a6272;font-weight:600;vertical-align:top}
+.kv td{padding:2px 0}.badge{color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600}
+.plot-note{border:2px dashed #c9ced6;border-radius:6px;padding:40px;text-align:center;color:#5a6272}
+.rates-row{display:flex;gap:40px;flex-wrap:wrap;align-items:flex-start;margin-top:10px}
+table.rates{border-collapse:collapse;font-size:13px}table.rates td,table.rates th{padding:2px 10px;text-align:left}
+.bar{display:inline-block;height:9px;background:#d62728;border-radius:2px;vertical-align:middle}
+.scroll{overflow-x:auto}table.trials{border-collapse:collapse;font-size:13px;width:100%}
+table.trials th{background:#eef0f4;cursor:pointer;position:sticky;top:0;padding:6px 8px;text-align:left;white-space:nowrap;user-select:none}
+table.trials td{padding:4px 8px;border-top:1px solid #eceef2;white-space:nowrap}
+table.trials tr:hover td{background:#f7f9fc}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+@media (max-width:1000px){.grid{grid-template-columns:1fr}}
+"""
+
+
+_SORT_JS = """
+(function () {
+  function key(cell) {
+    var raw = cell.getAttribute("data-sort");
+    if (raw === null) raw = cell.textContent.trim();
+    if (raw === "") return null;
+    var n = Number(raw);
+    return isNaN(n) ? raw.toLowerCase() : n;
+  }
+  function compare(a, b, dir) {
+    if (a === null || b === null) return a === b ? 0 : (a === null ? 1 : -1);
+    if (typeof a !== typeof b) { a = String(a); b = String(b); }
+    return (a < b ? -1 : a > b ? 1 : 0) * dir;
+  }
+  function sortBy(table, col, dir) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (r, s) {
+      return compare(key(r.cells[col]), key(s.cells[col]), dir) || Number(r.dataset.trial) - Number(s.dataset.trial);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      th.setAttribute("aria-sort", i === col ? (dir > 0 ? "ascending" : "descending") : "none");
+    });
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.addEventListener("click", function () {
+        sortBy(table, col, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
+      });
+    });
+    var initial = table.getAttribute("data-sort-initial");
+    if (initial !== null) sortBy(table, Number(initial), 1);
+  });
+})();
+"""

@@ -1,0 +1,64 @@
+"""What a study was run on (dataset, split, base model), recorded at creation and checked on every resume, so
+that trials on other data never mix into a study."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from xtts_tune.config import StudyConfig
+from xtts_tune.data.clips import dataset_fingerprint
+from xtts_tune.data.prepare import ensure_dataset
+from xtts_tune.data.split import make_split, split_fingerprint
+from xtts_tune.errors import UserError
+from xtts_tune.search.storage import redact
+
+logger = logging.getLogger(__name__)
+
+
+class StudyMismatchError(UserError):
+    """The stored study was run on another dataset, split or base model than the one given now."""
+
+
+def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
+    """The fingerprint this run would record, computed without writing anything (before prepare_data)."""
+    clips = ensure_dataset(cfg)
+    split_path = cfg.split_path
+    if split_path.is_file():
+        saved = json.loads(split_path.read_text())
+        split_fp = split_fingerprint(saved["train"], saved["val"])
+    else:
+        split = make_split(sorted({c.id for c in clips}), cfg.data)
+        split_fp = split_fingerprint(split.train, split.val)
+    return {"dataset": dataset_fingerprint(clips), "split": split_fp, "base_model": base_fp}
+
+
+def check_fingerprint(study_name: str, url: str, stored: dict | None, current: dict, cfg: StudyConfig) -> None:
+    """Raise :class:`StudyMismatchError` naming what changed when ``current`` differs from ``stored``."""
+    if not stored:
+        return
+    changed = [k for k in ("dataset", "split", "base_model") if stored.get(k) != current.get(k)]
+    if not changed:
+        return
+    what = {
+        "dataset": f"dataset {cfg.data_path}",
+        "split": f"train/validation split ({cfg.split_path})",
+        "base_model": f"base model {cfg.base_model}",
+    }
+    details = "; ".join(f"{what[k]} changed (stored {stored.get(k)}, now {current.get(k)})" for k in changed)
+    raise StudyMismatchError(
+        f"study '{study_name}' in {redact(url)} was run on other data: {details}. Nothing was changed. "
+        f"To continue this study, restore the original {', '.join(k.replace('_', ' ') for k in changed)}; "
+        f"to start a new study on this data, set a new study_name (and output_dir) in {cfg.source} "
+        f"or pass another --storage."
+    )
+
+
+def tool_version() -> str:
+    """The installed xtts-tune version (recorded with each study)."""
+    try:
+        from importlib.metadata import version
+
+        return version("xtts-tune")
+    except Exception:
+        return "unknown"

@@ -1,0 +1,340 @@
+"""The study: an Optuna search over the trial's knobs, pruned on validation loss, stored in a database.
+
+``run_search(cfg, n_trials=N)`` runs N trials of one worker on the study named ``cfg.study_name`` in an
+SQLAlchemy storage (default ``sqlite:///<project>/studies/<study_name>.db``). Running it again continues the
+same study; several workers (processes, or machines sharing a PostgreSQL/MySQL URL) may run it at the same
+time on one storage and cooperate: **each worker runs its own N trials**, so two workers with
+``--trials 10`` add 20 trials to the study.
+
+The ``search`` section of the study YAML (every key optional)::
+
+    search:
+      space:                                   # any TrainConfig key; the defaults are the four below
+        freeze_depth: {low: 0, high: 4}        # int range (high defaults to the model's layer count)
+        learning_rate: {low: 1.0e-5, high: 3.0e-3, log: true}
+        weight_decay: {low: 0.0, high: 0.2}
+        augment_prob: {low: 0.0, high: 0.5}
+        max_epochs: 3                          # a scalar fixes the knob for every trial
+        grad_accum_steps: {choices: [1, 2, 4]} # a categorical knob
+      sampler: {seed: 0, n_startup_trials: 5}  # TPESampler(multivariate=True) arguments
+      pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 20}
+                                               # median | percentile | successive_halving | hyperband | none,
+                                               # with their Optuna arguments; ``patience: k`` wraps it in a
+                                               # PatientPruner
+      enqueue: [{learning_rate: 1.0e-4, freeze_depth: 3}]   # configs to try first (after the guide's)
+      enqueue_guide: true                      # trial 0 is the guide's recommended config, clamped
+      keep_top_k: 3                            # best checkpoints kept for the top K trials only
+      heartbeat_interval: 30                   # seconds between a running trial's heartbeats
+      grace_period: 90                         # a trial without a heartbeat for this long is FAILED ...
+      max_retry: 2                             # ... and re-run up to this many times
+
+Per trial the study stores params, intermediate values (validation loss at every evaluation step) and as
+user attributes the curve, best step/epoch/loss, steps spent and planned, stop reason, trainable share,
+wall time, checkpoint path, seed, the full train config and the diagnosis; the dashboard gets a Markdown
+note and the curve JSON as an artifact. The objective is the trial's *best* validation loss. A pruned
+trial's Optuna value is its last reported loss (Optuna's rule); its ``best_val_loss`` attribute is what the
+study ranks by.
+
+Crash safety: trials record heartbeats; a trial whose worker died (SIGKILL, power loss) is marked FAILED by
+the next worker and its params run again. Ctrl-C marks the running trial FAILED (user attribute
+``interrupted``), queues its params to run again, and returns the summary. Checkpoints are written
+atomically by the trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.analysis.thresholds import thresholds_from_section
+from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
+from xtts_tune.data.split import split_fingerprint
+from xtts_tune.io import ProgressFn, finite, json_safe
+from xtts_tune.search.fingerprint import (
+    check_fingerprint,
+    expected_fingerprint,
+    tool_version,
+)
+from xtts_tune.search.notes import save_note_and_artifact, trial_note
+from xtts_tune.search.retention import apply_retention, rank_value
+from xtts_tune.search.settings import SearchSettings, quiet_experimental
+from xtts_tune.search.storage import default_storage, open_storage, redact, storage_lock
+from xtts_tune.search.summary import SearchSummary, summarize
+
+logger = logging.getLogger(__name__)
+
+
+TRIALS_DIR = "trials"
+
+
+ARTIFACTS_DIR = "artifacts"
+
+
+class _Search:
+    def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials):
+        self.cfg, self.settings, self.thresholds = cfg, settings, thresholds
+        self.base, self.data = base, data
+        self.progress = progress
+        self.n_trials = n_trials
+        self.initial_state = copy.deepcopy(base.gpt.state_dict())
+        self.trials_dir = cfg.output_path / TRIALS_DIR
+        self.artifact_dir = cfg.output_path / ARTIFACTS_DIR
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        self.trials_run: list[int] = []
+        self.index = 0
+
+    def emit(self, event: dict) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+    def objective(self, trial: optuna.Trial) -> float:
+        from xtts_tune.training.loop import run_trial
+
+        self.index += 1
+        self.trials_run.append(trial.number)
+        params = self.settings.space.suggest(trial)
+        train = self.settings.space.train_config(self.cfg.train, params, self.cfg.source)
+        trial_cfg = dataclasses.replace(self.cfg, train=train)
+        run_dir = self.trials_dir / f"trial-{trial.number:04d}"
+        if run_dir.exists():  # left by an earlier study in the same output_dir: never mix its files in
+            logger.warning("removing %s left over from an earlier study", run_dir)
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        trial.set_user_attr("run_dir", str(run_dir))
+        self.emit({"event": "trial_start", "number": trial.number, "index": self.index,
+                   "n_trials": self.n_trials, "params": dict(params)})
+        curve: list[dict] = []
+
+        def on_eval(record: dict) -> bool:
+            curve.append(dict(record))
+            trial.report(float(record["val_loss"]), int(record["step"]))
+            return trial.should_prune()
+
+        def on_progress(event: dict) -> None:
+            self.emit({**event, "number": trial.number})
+
+        try:
+            result = run_trial(
+                trial_cfg, base=self.base, data=self.data, run_dir=run_dir, callback=on_eval,
+                progress=on_progress if self.progress is not None else None, initial_state=self.initial_state,
+            )
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("stop_reason", "interrupted")
+            with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
+                curve = json.loads((run_dir / "curve.json").read_text())["curve"]
+            trial.set_user_attr("curve", json_safe(curve))
+            trial.set_user_attr("train_config", dataclasses.asdict(train))
+            raise
+        pruned = result.stop_reason == "stopped_by_callback"
+        attrs = self._attrs(result, train)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        state = "PRUNED" if pruned else "COMPLETE"
+        save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
+        if pruned:
+            raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
+        best = result.best_val_loss
+        return float(best) if math.isfinite(best) else float("nan")
+
+    def _attrs(self, result, train: TrainConfig) -> dict[str, Any]:
+        try:
+            diagnosis = diagnose(
+                result.curve, thresholds=self.thresholds, trainable_share=result.params.share
+            ).to_dict()
+        except ValueError as exc:
+            logger.info("no diagnosis: %s", exc)
+            diagnosis = None
+        return json_safe({
+            "curve": result.curve,
+            "best_step": result.best_step,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": finite(result.best_val_loss),
+            "steps": result.steps,
+            "planned_steps": result.planned_steps,
+            "stop_reason": result.stop_reason,
+            "trainable_share": result.params.share,
+            "trainable_params": result.params.trainable,
+            "total_params": result.params.total,
+            "wall_seconds": round(result.wall_seconds, 3),
+            "compute_seconds": round(result.compute_seconds, 3),
+            "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None,
+            "curve_path": str(result.curve_path),
+            "seed": train.seed,
+            "train_config": dataclasses.asdict(train),
+            "diagnosis": diagnosis,
+            "verdict": diagnosis["verdict"] if diagnosis else None,
+        })
+
+    def after_trial(self, study: optuna.Study, frozen: FrozenTrial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        apply_retention(trials, self.trials_dir, self.settings.keep_top_k)
+        ranked = [v for t in trials if (v := rank_value(t)) is not None]
+        self.emit({
+            "event": "trial_end",
+            "number": frozen.number,
+            "index": self.index,
+            "n_trials": self.n_trials,
+            "state": frozen.state.name,
+            "value": finite(frozen.user_attrs.get("best_val_loss", frozen.value)),
+            "steps": frozen.user_attrs.get("steps"),
+            "planned_steps": frozen.user_attrs.get("planned_steps"),
+            "verdict": frozen.user_attrs.get("verdict"),
+            "best_so_far": min(ranked) if ranked else None,
+        })
+
+
+def _requeue_interrupted(study: optuna.Study, number: int) -> None:
+    """Queue the params of a trial stopped by Ctrl-C so the next run tries them again."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number and t.state == TrialState.FAIL and t.user_attrs.get("interrupted"):
+            if not t.params:
+                return
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.WAITING,
+                    params=t.params,
+                    distributions=t.distributions,
+                    user_attrs={"retry_of": number},
+                    system_attrs={"failed_trial": number, "retry_history": [number]},
+                )
+            )
+            logger.info("trial %d was interrupted; its params are queued to run again", number)
+            return
+
+
+def _open_or_create_study(
+    cfg: StudyConfig, url: str, storage, settings: SearchSettings, fingerprint: dict, num_layers: int
+) -> optuna.Study:
+    """Create the study (recording config and fingerprint, enqueuing the guide's config) or load it and
+    check its fingerprint. Runs under a file lock for SQLite so local workers never race."""
+    sampler, pruner = settings.make_sampler(), settings.make_pruner()
+    name = cfg.study_name
+    with storage_lock(url):
+        try:
+            storage.get_study_id_from_name(name)
+            exists = True
+        except KeyError:
+            exists = False
+        if not exists:
+            try:
+                study = optuna.create_study(
+                    study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="minimize"
+                )
+                created = True
+            except optuna.exceptions.DuplicatedStudyError:  # another machine created it first
+                study, created = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
+        else:
+            study, created = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
+        if created:
+            study.set_user_attr("fingerprint", fingerprint)
+            study.set_user_attr("config", json_safe(cfg.to_dict()))
+            study.set_user_attr("xtts_tune_version", tool_version())
+            study.set_user_attr("artifact_dir", str((cfg.output_path / ARTIFACTS_DIR).resolve()))
+            study.set_user_attr("output_dir", str(cfg.output_path.resolve()))
+            study.set_user_attr("project_root", str(Path(cfg.root).resolve()))
+            study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            if settings.enqueue_guide and settings.space.params:
+                study.enqueue_trial(
+                    settings.space.guide_params(num_layers, cfg.train), user_attrs={"enqueued": "guide"}
+                )
+            for params in settings.enqueue:
+                study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+            logger.info("created study '%s' in %s", name, redact(url))
+            return study
+        stored = study.user_attrs.get("fingerprint")
+        deadline = time.monotonic() + 30
+        while stored is None and time.monotonic() < deadline:  # its creator (elsewhere) is still writing it
+            time.sleep(0.5)
+            stored = study.user_attrs.get("fingerprint")
+        check_fingerprint(name, url, stored, fingerprint, cfg)
+        if stored is None:
+            logger.warning("study '%s' has no fingerprint; recording this run's", name)
+            study.set_user_attr("fingerprint", fingerprint)
+        for params in settings.enqueue:  # configs added to the YAML since the study began
+            study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+        logger.info("continuing study '%s' (%d trials so far)", name, len(study.trials))
+        return study
+
+
+def run_search(
+    cfg: StudyConfig,
+    *,
+    n_trials: int,
+    storage: str | None = None,
+    progress: ProgressFn | None = None,
+    base=None,
+) -> SearchSummary:
+    """Run ``n_trials`` trials of this worker on the study ``cfg.study_name``; return the study's summary.
+
+    Loads the base model and prepares the data once and shares them between trials. ``storage`` is any
+    SQLAlchemy URL (default :func:`default_storage`). Running it again continues the study; a study
+    recorded on another dataset, split or base model raises :class:`StudyMismatchError` before anything is
+    written. Each concurrent worker runs its own ``n_trials``. Ctrl-C returns the summary with
+    ``interrupted=True``. ``base`` (a :class:`~xtts_tune.model.LoadedBase`) may be passed to reuse a loaded
+    model; it is left with the weights it had.
+
+    ``progress`` receives ``{"event": "trial_start", "number", "index", "n_trials", "params"}``, the trial's
+    own events (``start``, ``step``, ``eval``) with ``"number"`` added, and ``{"event": "trial_end",
+    "number", "state", "value", "steps", "planned_steps", "verdict", "best_so_far"}``.
+    """
+    from xtts_tune.data.prepare import prepare_data
+    from xtts_tune.model.base import load_study_base
+
+    if n_trials < 0:
+        raise ConfigError(f"the number of trials must be >= 0, got {n_trials}")
+    cfg.validate()
+    settings = SearchSettings.from_config(cfg)
+    thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
+    url = storage or default_storage(cfg)
+    rdb = open_storage(
+        url,
+        heartbeat_interval=settings.heartbeat_interval,
+        grace_period=settings.grace_period,
+        max_retry=settings.max_retry,
+    )
+    if base is None:
+        base = load_study_base(cfg)
+    settings.resolve(base.num_layers, cfg.source)
+    check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
+    fingerprint = expected_fingerprint(cfg, base.fingerprint)
+    with storage_lock(url):  # refuse a mismatched study before anything (split, cache, DB) is written
+        try:
+            stored = rdb.get_study_user_attrs(rdb.get_study_id_from_name(cfg.study_name)).get("fingerprint")
+        except KeyError:
+            stored = None
+        check_fingerprint(cfg.study_name, url, stored, fingerprint, cfg)
+
+    data = prepare_data(cfg, base)
+    fingerprint["dataset"] = data.fingerprint
+    fingerprint["split"] = split_fingerprint(data.split.train, data.split.val)
+    study = _open_or_create_study(cfg, url, rdb, settings, fingerprint, base.num_layers)
+
+    search = _Search(cfg, settings, thresholds, base, data, progress, n_trials)
+    interrupted = False
+    try:
+        with quiet_experimental():
+            study.optimize(search.objective, n_trials=n_trials, catch=(), callbacks=[search.after_trial])
+    except KeyboardInterrupt:
+        interrupted = True
+        logger.warning("interrupted; finishing cleanly")
+        if search.trials_run:
+            _requeue_interrupted(study, search.trials_run[-1])
+    finally:
+        with contextlib.suppress(Exception):
+            apply_retention(study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
+    return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
+                     trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg))

@@ -1,0 +1,220 @@
+"""The validated ``search`` section: space, sampler (seeded TPE), pruner, enqueued configs, retention and
+heartbeat settings. See :mod:`xtts_tune.search` for the YAML.
+
+>>> from xtts_tune.config import StudyConfig
+>>> settings = SearchSettings.from_config(StudyConfig(search={"pruner": "successive_halving"}))
+>>> type(settings.make_pruner()).__name__, sorted(settings.space.params)
+('SuccessiveHalvingPruner', ['augment_prob', 'freeze_depth', 'learning_rate', 'weight_decay'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import inspect
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, coerce, unknown_key
+from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
+
+SEARCH_KEYS = (
+    "space",
+    "sampler",
+    "pruner",
+    "enqueue",
+    "enqueue_guide",
+    "keep_top_k",
+    "heartbeat_interval",
+    "grace_period",
+    "max_retry",
+)
+
+
+SAMPLER_KEYS = {
+    "seed": int,
+    "n_startup_trials": int,
+    "n_ei_candidates": int,
+    "multivariate": bool,
+    "group": bool,
+    "constant_liar": bool,
+    "consider_endpoints": bool,
+    "consider_magic_clip": bool,
+    "prior_weight": float,
+}
+
+
+PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "none": optuna.pruners.NopPruner,
+}
+
+
+@dataclass
+class PrunerSettings:
+    type: str = "median"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    patience: int | None = None
+    min_delta: float = 0.0
+
+    def build(self) -> optuna.pruners.BasePruner:
+        pruner = PRUNERS[self.type](**self.kwargs)
+        if self.patience is not None:
+            with quiet_experimental():
+                pruner = optuna.pruners.PatientPruner(pruner, patience=self.patience, min_delta=self.min_delta)
+        return pruner
+
+
+@dataclass
+class SearchSettings:
+    """The validated ``search`` section of a study config."""
+
+    space: SearchSpace
+    sampler: dict[str, Any] = field(default_factory=dict)
+    pruner: PrunerSettings = field(default_factory=PrunerSettings)
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+    enqueue_guide: bool = True
+    keep_top_k: int = 3
+    heartbeat_interval: int = 30
+    grace_period: int = 90
+    max_retry: int | None = 2
+
+    @classmethod
+    def from_config(cls, cfg: StudyConfig) -> "SearchSettings":
+        where = cfg.source
+        raw = cfg.search or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: 'search' must be a mapping, got {type(raw).__name__}")
+        for key in raw:
+            if key not in SEARCH_KEYS:
+                raise unknown_key(str(key), list(SEARCH_KEYS), where, "search")
+        space = parse_space(raw.get("space"), cfg.train, where)
+        settings = cls(space=space)
+        settings.sampler = _parse_sampler(raw.get("sampler"), cfg, where)
+        settings.pruner = _parse_pruner(raw.get("pruner"), cfg.train, where)
+        settings.enqueue_guide = coerce(raw.get("enqueue_guide", True), bool, "search.enqueue_guide", where)
+        settings.keep_top_k = coerce(raw.get("keep_top_k", 3), int, "search.keep_top_k", where)
+        settings.heartbeat_interval = coerce(raw.get("heartbeat_interval", 30), int, "search.heartbeat_interval", where)
+        settings.grace_period = coerce(raw.get("grace_period", 90), int, "search.grace_period", where)
+        max_retry = raw.get("max_retry", 2)
+        settings.max_retry = None if max_retry is None else coerce(max_retry, int, "search.max_retry", where)
+        if settings.keep_top_k < 0:
+            raise ConfigError(f"{where}: search.keep_top_k must be >= 0, got {settings.keep_top_k}")
+        if settings.heartbeat_interval < 1:
+            raise ConfigError(f"{where}: search.heartbeat_interval must be >= 1 second, got {settings.heartbeat_interval}")
+        if settings.grace_period <= settings.heartbeat_interval:
+            raise ConfigError(
+                f"{where}: search.grace_period ({settings.grace_period}) must be longer than "
+                f"search.heartbeat_interval ({settings.heartbeat_interval})"
+            )
+        if settings.max_retry is not None and settings.max_retry < 0:
+            raise ConfigError(f"{where}: search.max_retry must be >= 0 (or null for no limit), got {settings.max_retry}")
+        settings.enqueue = parse_enqueue(raw.get("enqueue"), space, where)
+        return settings
+
+    def resolve(self, num_layers: int, where: str) -> None:
+        """Check the space and the enqueued configs against the loaded base model (its layer count)."""
+        self.space = self.space.resolved(num_layers, where)
+        for i, params in enumerate(self.enqueue):
+            for key, value in params.items():
+                spec = self.space.params[key]
+                if not spec.contains(value):
+                    raise ConfigError(
+                        f"{where}: search.enqueue[{i}].{key} = {value!r} is outside the space ({spec.describe()})"
+                    )
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        kwargs = {"multivariate": True, "n_startup_trials": 5, "seed": 0, **self.sampler}
+        with quiet_experimental():
+            return _TrialSeededTPESampler(**kwargs)
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        return self.pruner.build()
+
+
+def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: search.sampler must be a mapping, got {type(raw).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in SAMPLER_KEYS:
+            raise unknown_key(str(key), list(SAMPLER_KEYS), where, "search.sampler")
+        out[key] = coerce(value, SAMPLER_KEYS[key], f"search.sampler.{key}", where)
+    if out.get("n_startup_trials", 5) < 0:
+        raise ConfigError(f"{where}: search.sampler.n_startup_trials must be >= 0")
+    return out
+
+
+def _parse_pruner(raw: Any, train: TrainConfig, where: str) -> PrunerSettings:
+    if raw is None:
+        # patient by default: never prune before the second evaluation after training starts
+        return PrunerSettings("median", {"n_startup_trials": 5, "n_warmup_steps": 2 * train.eval_every})
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: search.pruner must be a mapping like {{type: median, ...}}")
+    raw = dict(raw)
+    kind = str(raw.pop("type", "median")).lower()
+    if kind not in PRUNERS:
+        close = difflib.get_close_matches(kind, list(PRUNERS), n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where}: search.pruner.type '{kind}' is not one of {', '.join(PRUNERS)}{hint}")
+    patience = raw.pop("patience", None)
+    min_delta = raw.pop("min_delta", 0.0)
+    params = inspect.signature(PRUNERS[kind]).parameters
+    valid = [p for p in params if p not in ("self", "wrapped_pruner")]
+    for key in raw:
+        if key not in valid:
+            raise unknown_key(str(key), valid + ["type", "patience", "min_delta"], where, "search.pruner")
+    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name not in raw]
+    if missing:
+        raise ConfigError(f"{where}: search.pruner type '{kind}' needs {', '.join(missing)}")
+    settings = PrunerSettings(
+        kind,
+        raw,
+        None if patience is None else coerce(patience, int, "search.pruner.patience", where),
+        coerce(min_delta, float, "search.pruner.min_delta", where),
+    )
+    try:
+        settings.build()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: search.pruner: {exc}") from None
+    return settings
+
+
+class _TrialSeededTPESampler(optuna.samplers.TPESampler):
+    """TPESampler whose random state is re-seeded from (seed, trial number) at the start of each trial.
+
+    With one seed for the whole sampler, two workers started together would propose the same random startup
+    configs; seeding per trial number keeps a study reproducible and gives every worker different draws.
+    """
+
+    def __init__(self, *, seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self._base_seed = seed
+
+    def before_trial(self, study, trial) -> None:
+        super().before_trial(study, trial)
+        if self._base_seed is None:
+            return
+        derived = int(np.random.SeedSequence([self._base_seed, trial.number]).generate_state(1)[0])
+        for holder in (self, getattr(self, "_random_sampler", None)):
+            rng = getattr(holder, "_rng", None)
+            if rng is not None and hasattr(rng, "rng"):
+                rng.rng.seed(derived)
+
+
+@contextlib.contextmanager
+def quiet_experimental():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield

@@ -1,0 +1,234 @@
+"""The terminal: live progress lines, tables and summaries. The only module (besides the CLI) that prints.
+
+The library reports progress through callbacks (``progress(event)``) and returns data (``SearchSummary``,
+``ConfirmResult``, ``TrialResult``); this module turns them into lines for a person at a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING
+
+from xtts_tune.io import fmt, human_bytes
+
+if TYPE_CHECKING:  # only for annotations: rendering needs no search or torch import
+    from xtts_tune.search.confirm import ConfirmResult
+    from xtts_tune.search.summary import SearchSummary
+
+
+class Progress:
+    """Live progress line on a terminal; evaluation lines always."""
+
+    def __init__(self, stream=sys.stdout, prefix: str = ""):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.prefix = prefix
+        self.last_val = None
+        self.best = None
+        self._live = False
+
+    def _line(self, text: str) -> None:
+        if self._live:
+            self.stream.write("\r\033[K")
+            self._live = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self._line(f"{self.prefix}{event['params']}; {event['planned_steps']} optimizer steps planned")
+        elif kind == "step" and self.tty:
+            val = f"{self.last_val:.4f}" if self.last_val is not None else "-"
+            train = f"{event['train_loss']:.4f}" if event.get("train_loss") is not None else "-"
+            self.stream.write(
+                f"\r\033[K{self.prefix}epoch {event['epoch']:.2f}  step {event['step']}/{event['planned_steps']}  "
+                f"train {train}  last val {val}"
+            )
+            self.stream.flush()
+            self._live = True
+        elif kind == "eval":
+            self.last_val = event["val_loss"]
+            self.best = event.get("best_val_loss")
+            train = f"{event['train_loss']:.4f}" if event.get("train_loss") is not None else "   -  "
+            self._line(
+                f"{self.prefix}eval  step {event['step']:>5}  epoch {event['epoch']:.2f}  train {train}  "
+                f"val {event['val_loss']:.4f} (mel {event['val_loss_mel_ce']:.4f} text {event['val_loss_text_ce']:.4f})"
+                f"  best {self.best:.4f}"
+            )
+        elif kind == "message":
+            self._line(f"{self.prefix}{event['text']}")
+
+
+def quiet_third_party() -> None:
+    for name in ("TTS", "trainer", "fsspec", "numba", "matplotlib", "urllib3", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def route_optuna_logging() -> None:
+    """Send Optuna's INFO lines through :mod:`logging` (the application's level decides) instead of its own
+    stderr handler."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    logging.getLogger("optuna").setLevel(logging.NOTSET)
+
+
+def print_trial_result(result) -> None:
+    if result.stop_reason == "early_stopped":
+        print(f"early stopping fired at step {result.steps} (no improvement for the patience window)")
+    else:
+        print(f"finished: {result.stop_reason} after {result.steps}/{result.planned_steps} optimizer steps")
+    if result.skipped_batches:
+        print(f"skipped {result.skipped_batches} micro-batch(es) with a non-finite loss")
+    print(f"best validation loss {result.best_val_loss:.4f} at step {result.best_step} (epoch {result.best_epoch:.2f})")
+    print(f"best checkpoint: {result.checkpoint_path}")
+    print(f"curve (JSON):    {result.curve_path}")
+    print(f"wall time {result.wall_seconds:.1f} s")
+
+
+def search_progress():
+    state: dict = {}
+
+    def on_event(event: dict) -> None:
+        kind = event.get("event")
+        if kind == "trial_start":
+            params = ", ".join(f"{k}={fmt(v)}" for k, v in event.get("params", {}).items())
+            state["p"] = Progress(prefix=f"[trial {event['number']}] ")
+            print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
+        elif kind == "trial_end":
+            print(
+                f"[trial {event['number']}] {event.get('state', '')}  best val {fmt(event.get('value'))}  "
+                f"steps {event.get('steps', '?')}/{event.get('planned_steps', '?')}  "
+                f"best so far {fmt(event.get('best_so_far'))}"
+            )
+        elif "p" in state:
+            state["p"](event)
+
+    return on_event
+
+
+def confirm_progress():
+    state: dict = {}
+
+    def on_event(event: dict) -> None:
+        kind = event.get("event")
+        if kind == "confirm_start":
+            state["p"] = Progress(prefix=f"[trial {event['number']} seed {event['seed']}] ")
+            print(f"— run {event['index']}/{event['total']}: trial {event['number']} with seed {event['seed']}")
+        elif kind == "confirm_end":
+            print(
+                f"[trial {event['number']} seed {event['seed']}] best val {fmt(event.get('best_val_loss'))} "
+                f"at step {event.get('best_step')}  ({event.get('verdict') or 'no verdict'})"
+            )
+        elif kind == "eval" and "p" in state:  # evaluation lines only: one run is short
+            state["p"](event)
+
+    return on_event
+
+
+def render_summary(summary: "SearchSummary") -> str:
+    """The search summary: one row per trial, the best trial, compute, disk and the next steps."""
+    lines = [f"study '{summary.study_name}' ({_redact(summary.storage)}): {len(summary.rows)} trial(s)"]
+    header = f"{'#':>4}  {'state':<8}  {'best val':>9}  {'steps':>11}  {'verdict':<12}  ckpt  params"
+    lines += [header, "-" * len(header)]
+    for r in summary.rows:
+        val = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-"
+        steps = f"{r.steps}/{r.planned_steps}" if r.steps is not None else "-"
+        params = "  ".join(f"{k}={fmt(v, 3)}" for k, v in r.params.items())
+        mark = "*" if r.number == summary.best_number else " "
+        lines.append(
+            f"{r.number:>4}{mark} {r.state:<8}  {val:>9}  {steps:>11}  {(r.verdict or '-'):<12}  "
+            f"{'yes' if r.checkpoint else '-':<4}  {params}"
+        )
+    if summary.best_number is not None:
+        params = ", ".join(f"{k}={fmt(v, 3)}" for k, v in summary.best_params.items())
+        lines.append(f"best: trial {summary.best_number}, validation loss {summary.best_value:.4f} ({params})")
+    if summary.planned_steps:
+        lines.append(
+            f"compute: {summary.total_steps}/{summary.planned_steps} optimizer steps "
+            f"({100 * summary.compute_saved:.0f}% saved by pruning and early stopping)"
+        )
+    lines.append(
+        f"disk: {human_bytes(summary.disk_bytes)} in {summary.trials_dir} "
+        f"(best checkpoints kept for the top {summary.keep_top_k} trials)"
+    )
+    if summary.interrupted:
+        lines.append(
+            "interrupted: the running trial was marked FAILED and queued again; run the same command to continue"
+        )
+    storage_arg = "" if summary.default_storage else f" --storage '{_redact(summary.storage)}'"
+    make_arg = "" if summary.default_storage else f" STORAGE='{_redact(summary.storage)}'"
+    lines += [
+        "next steps:",
+        f"  make dashboard STUDY={summary.study_name}{make_arg}      # optuna-dashboard on http://127.0.0.1:8080",
+        f"  xtts-tune report --study {summary.study_name}{storage_arg}",
+        f"  xtts-tune export --study {summary.study_name}{storage_arg}",
+    ]
+    return "\n".join(lines)
+
+
+def render_confirm(result: "ConfirmResult") -> str:
+    """A small table (one row per confirmed trial) and the recommendation with its first reasons."""
+    seeds = sorted({r.seed for t in result.trials for r in t.runs})
+    head = f"{'trial':>5}  {'original':>14}  " + "  ".join(f"{'seed ' + str(s):>10}" for s in seeds)
+    head += f"  {'mean ± std':>17}  {'n':>2}"
+    lines = [
+        f"study '{result.study_name}': {len(result.trials)} candidate(s) confirmed with other seeds "
+        f"({result.runs_done} run(s) trained, {result.runs_skipped} already stored) in {result.wall_seconds:.0f} s",
+        head,
+        "-" * len(head),
+    ]
+    chosen = result.recommendation.trial_number if result.recommendation else None
+    for t in result.trials:
+        by_seed = {r.seed: r for r in t.runs}
+        cells = []
+        for s in seeds:
+            r = by_seed.get(s)
+            cells.append(f"{'-' if r is None else _loss(r.best_val_loss):>10}")
+        original = f"{t.original_value:.4f} (s{t.original_seed})"
+        stats = f"{t.mean:.4f} ± {t.std:.4f}" if math.isfinite(t.mean) else "a run failed"
+        mark = "*" if t.number == chosen else " "
+        lines.append(f"{t.number:>4}{mark}  {original:>14}  {'  '.join(cells)}  {stats:>17}  {t.n:>2}")
+    if result.recommendation is not None:
+        rec = result.recommendation
+        basis = (
+            f"mean {rec.mean_val_loss:.4f} ± {rec.std_val_loss:.4f} over {rec.n_seeds} seeds"
+            if rec.mean_val_loss is not None
+            else f"validation loss {rec.val_loss:.4f}, one seed"
+        )
+        lines.append(f"recommended: trial {rec.trial_number} ({basis}), stop at step {rec.stop_step}")
+        lines += [f"  - {r}" for r in rec.reasons[:3]]
+        lines += [f"  next: {s}" for s in rec.next_steps]
+    else:
+        lines.append(f"no recommendation: {result.no_recommendation}")
+    lines.append(f"runs: {result.confirm_dir}")
+    return "\n".join(lines)
+
+
+def _loss(value: float | None) -> str:
+    if value is None:
+        return "failed"
+    return f"{value:.4f}" if math.isfinite(value) else "inf"
+
+
+
+
+def _redact(url: str) -> str:
+    from xtts_tune.search.storage import redact
+
+    return redact(url)
