@@ -64,3 +64,30 @@ def test_export_of_a_missing_trial_is_a_one_line_error(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == "error: study 's' has no COMPLETE trial number 5; complete trials: 0"
     assert not (tmp_path / "b.yaml").exists()
+
+
+def test_search_next_steps_work_when_copied_from_another_folder(demo_target, tmp_path):
+    """The YAML lives outside any studies/ folder; the printed next steps run as printed from elsewhere, and
+    report and export write exactly where the search wrote them."""
+    elsewhere = tmp_path / "my" / "voices"
+    elsewhere.mkdir(parents=True)
+    config = study_yaml(elsewhere, demo_target)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    out = run_cli("search", "--config", str(config), "--trials", "1", cwd=tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    report_line = next(line for line in out.stdout.splitlines() if line.startswith("report: "))
+    searched = Path(report_line.split(": ", 1)[1])
+    assert searched == elsewhere / "studies" / "demo-report.html" and searched.is_file()
+    steps = [line.strip() for line in out.stdout.splitlines() if line.strip().startswith("xtts-tune ")]
+    assert any(" report " in s for s in steps) and any(" export " in s for s in steps)
+    searched.unlink()
+    for step in steps:
+        if " report " in step or " export " in step:
+            args = step.split()[1:]
+            again = run_cli(*args, cwd=tmp_path / "b")
+            assert again.returncode == 0, (step, again.stderr)
+    assert searched.is_file() and (elsewhere / "studies" / "demo-best.yaml").is_file()
+    assert not (tmp_path / "b" / "studies").exists()
+    lost = run_cli("report", "--study", "demo", cwd=tmp_path / "b")
+    assert lost.returncode == 2 and "pass --config PATH/TO/demo.yaml" in lost.stderr

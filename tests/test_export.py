@@ -52,7 +52,8 @@ def test_exported_config_trains_the_final_model_and_reproduces_the_trial(demo_ta
     assert coqui_fields(yaml.safe_load(out.read_text()))["GPTTrainerConfig"]["lr"] == trial.params["learning_rate"]
     assert out.with_suffix(".coqui.json").is_file()
 
-    result = run_final_training(out)
+    final = run_final_training(out)
+    result = final.trial
     original = [r for r in trial.user_attrs["curve"] if r["step"] <= exported.train.max_steps]
     assert [r["step"] for r in result.curve] == [r["step"] for r in original]
     for mine, theirs in zip(result.curve, original):
@@ -60,7 +61,8 @@ def test_exported_config_trains_the_final_model_and_reproduces_the_trial(demo_ta
     assert result.best_val_loss == pytest.approx(trial.value, rel=1e-4)
 
     # the final folder is a complete XTTS folder that loads like any base
-    folder = result.checkpoint_path.parent / "model"
+    folder = final.model_dir
+    assert folder == result.checkpoint_path.parent / "model"
     final = load_base(folder)
     shutil.rmtree(tmp_path / "runs", ignore_errors=True)
     assert final.num_layers == 4

@@ -202,3 +202,18 @@ def test_missing_architecture_file_names_the_file(tmp_path, capsys):
 def test_freeze_depth_beyond_the_layers_is_refused_before_building():
     with pytest.raises(ValueError, match="outside 0..30"):
         real_size_figures((31,), device="cpu")
+
+
+@pytest.mark.slow
+def test_whole_trial_rows_through_the_cli_on_a_released_layout_folder(tmp_path):
+    """The whole-trial path of make bench-real-size at 2 of the released 30 layers (full width, real-size
+    DVAE and HiFi-GAN): trial and train run through the CLI, the checkpoint holds only what trained, and the
+    final run folder holds the GPT once plus that checkpoint."""
+    from xtts_tune.bench.realsize_trial import format_rows, whole_trial_figures
+
+    trial = whole_trial_figures(tmp_path, freeze_depth=1, layers=2, device="cpu")
+    assert trial["peak_memory_bytes"] > 0 and trial["device"] == "cpu"
+    assert trial["checkpoint_bytes"] < 0.9 * trial["gpt_bytes"]
+    assert 1.0 < trial["final_gpt_copies"] < 2.0
+    rows = format_rows(trial, bare_peak=trial["peak_memory_bytes"])
+    assert "<= 1.3x" in rows and "<= 12%" in rows and "copies of the GPT" in rows

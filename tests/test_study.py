@@ -288,8 +288,11 @@ def test_summary_renders_a_table_and_next_steps():
     text = render_summary(s)
     assert "   0* COMPLETE" in text and "PRUNED" in text and "overfitting" in text
     assert "8/12 optimizer steps (33% saved" in text
-    assert "make dashboard STUDY=demo" in text
-    assert "xtts-tune report --study demo" in text and "xtts-tune export --study demo" in text
+    # without a YAML the next steps name the study and its storage, so they work from any folder
+    assert "xtts-tune report --study demo --storage 'sqlite:///x.db'" in text
+    assert "xtts-tune export --study demo --storage 'sqlite:///x.db'" in text
+    s.config_path = "/somewhere/studies/demo.yaml"
+    assert "xtts-tune dashboard --config /somewhere/studies/demo.yaml      #" in render_summary(s)
     assert s.to_dict()["compute_saved"] == pytest.approx(1 / 3)
 
 
@@ -461,7 +464,7 @@ def test_demo_study_with_pruning_finishes(demo):
     assert any(e["event"] == "eval" and e["number"] == 1 for e in demo.events)
     end = [e for e in demo.events if e["event"] == "trial_end"][-1]
     assert end["state"] == "PRUNED" and end["best_so_far"] == pytest.approx(s.best_value)
-    assert "make dashboard STUDY=demo" in render_summary(s)
+    assert f"xtts-tune report --config {s.config_path}" in render_summary(s) or s.config_path is None
     print(f"3-trial demo study: {demo.seconds:.1f} s")
 
 

@@ -4,6 +4,11 @@ import math
 import pytest
 import torch
 
+from xtts_tune.model.checkpoint import (
+    CheckpointError,
+    full_gpt_state,
+    load_trained_tensors,
+)
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.loop import run_trial
 
@@ -48,7 +53,11 @@ def test_frozen_parameters_are_bit_identical_and_trainable_ones_learn(fresh_base
     finally:
         for h in hooks:
             h.remove()
-    after = torch.load(result.checkpoint_path, map_location="cpu", weights_only=True)
+    trained = load_trained_tensors(result.checkpoint_path, base_fingerprint=fresh_base.fingerprint)
+    # the checkpoint is sized by what trains: exactly the trainable tensors
+    assert set(trained) == {n for n, p in gpt.named_parameters() if not n.startswith(
+        ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver."))}
+    after = full_gpt_state(before, trained)
     frozen_prefixes = ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver.")
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     frozen = {n for n in before if n.startswith(frozen_prefixes)}
@@ -71,9 +80,12 @@ def test_same_seed_same_curve_and_checkpoint_loads_in_coqui(fresh_base, demo_tar
     other = make_config(demo_target, tmp_path / "c", augment_prob=0.5, max_steps=4, eval_every=2, seed=1)
     c = run_trial(other, base=fresh_base, run_dir=tmp_path / "c")
     assert [r["train_loss"] for r in c.curve] != [r["train_loss"] for r in a.curve]
-    # the best checkpoint is a plain GPT state dict: coqui's GPTTrainer loads it as gpt_checkpoint
-    state = torch.load(a.checkpoint_path, map_location="cpu", weights_only=True)
+    # the best checkpoint holds what trained; rebuilt against the base it loads strictly into the GPT
+    trained = load_trained_tensors(a.checkpoint_path, base_fingerprint=fresh_base.fingerprint)
+    state = full_gpt_state(fresh_base.gpt.state_dict(), trained)
     assert fresh_base.gpt.load_state_dict(state, strict=True)
+    with pytest.raises(CheckpointError, match="best_gpt.pth: trained from another base model"):
+        load_trained_tensors(a.checkpoint_path, base_fingerprint="another-base")
 
 
 def test_augmentation_never_touches_validation_clips(fresh_base, demo_target, tmp_path, make_config, monkeypatch):
@@ -141,16 +153,16 @@ def test_cached_validation_conditioning_gives_coqui_eval_loss(fresh_base, demo_t
     reference = _coqui_val_loss(fresh_base, data, cfg)
     state = {k: v.clone() for k, v in fresh_base.gpt.state_dict().items()}
 
-    first = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "a", initial_state=state)
+    first = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "a")
     # the cache is filled only when the conditioning is frozen (else it changes with training)
     assert bool(data.style_cache) is freeze_conditioning
-    second = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "b", initial_state=state)
+    second = run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "b")
     assert first.curve[0]["val_loss"] == pytest.approx(reference, rel=1e-5)
     assert [r["val_loss"] for r in second.curve] == pytest.approx([r["val_loss"] for r in first.curve], rel=1e-6)
     # after training steps, the cached path still equals coqui's eval_step on the trained weights
-    trained = torch.load(first.checkpoint_path, weights_only=True) if first.checkpoint_path else None
+    trained = load_trained_tensors(first.checkpoint_path, base_fingerprint=None) if first.checkpoint_path else None
     if trained is not None:
-        fresh_base.gpt.load_state_dict(trained)
+        fresh_base.gpt.load_state_dict(full_gpt_state(state, trained))
         best = min(r["val_loss"] for r in first.curve)
         assert _coqui_val_loss(fresh_base, data, cfg) == pytest.approx(best, rel=1e-5)
         fresh_base.gpt.load_state_dict(state)

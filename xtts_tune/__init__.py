@@ -12,6 +12,8 @@ The public API, in the order data flows (each function's docstring has a short e
     recommend(study)                                   # analysis: the recommended trial, with reasons
     build_report(study, "studies/demo-report.html")    # report: one offline HTML file
     export_best(study, "studies/demo-best.yaml")       # export: the YAML that trains the final model
+    final = run_final_training("studies/demo-best.yaml")  # the final fine-tune: a loadable XTTS folder
+    synthesize(final.model_dir, "Hello.", "my_clip.wav", "hello.wav")   # listen (needs a HiFi-GAN decoder)
 
 The names are imported on first use, so ``import xtts_tune.analysis`` (or the report, or the export) never
 pulls in torch or coqui.
@@ -35,6 +37,7 @@ _API = {
     "export_best": "xtts_tune.export",
     "run_final_training": "xtts_tune.training.final",
     "confirm_top_trials": "xtts_tune.search.confirm",
+    "synthesize": "xtts_tune.model.speak",
     "UserError": "xtts_tune.errors",
 }
 

@@ -35,8 +35,20 @@ def cmd_trial(args) -> int:
 def cmd_train(args) -> int:
     from xtts_tune.training.final import run_final_training
 
-    result = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress())
-    terminal.print_trial_result(result)
+    final = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress())
+    terminal.print_trial_result(final.trial)
+    terminal.print_final_model(final.model_dir)
+    return 0
+
+
+def cmd_speak(args) -> int:
+    from xtts_tune.model.speak import synthesize
+
+    result = synthesize(
+        args.model, args.text, args.speaker_wav, args.out, language=args.language, device=args.device,
+        seed=args.seed, max_seconds=args.max_seconds,
+    )
+    print(f"wrote {result.path} ({result.seconds:.1f} s at {result.sample_rate} Hz)")
     return 0
 
 
@@ -106,14 +118,34 @@ def _report_and_export(name: str, storage: str, root: str | Path) -> None:
 
 
 def _study_for(args):
-    """(study name, storage URL, project root) from --study / --config / --storage."""
-    from xtts_tune.config import load_config
-    from xtts_tune.search.storage import default_storage
+    """(study name, storage URL, project root or None) from --config / --study / --storage.
 
-    cfg = load_config(args.config or f"studies/{args.study}.yaml") if (args.config or not args.storage) else None
-    name = args.study or (cfg.study_name if cfg else None)
-    storage = args.storage or default_storage(cfg)
-    return name, storage, (cfg.root if cfg else None)
+    ``--config`` names the YAML wherever it lives; ``--study`` alone looks for ``studies/<name>.yaml`` here;
+    ``--storage`` alone (or with ``--study``) needs no YAML: the study records its project root.
+    """
+    from xtts_tune.config import load_config
+    from xtts_tune.search.storage import default_storage, study_names
+
+    if args.config:
+        cfg = load_config(args.config)
+        return args.study or cfg.study_name, args.storage or default_storage(cfg), cfg.root
+    if args.storage:
+        if args.study:
+            return args.study, args.storage, None
+        names = study_names(args.storage)
+        if len(names) != 1:
+            raise UserError(f"--storage holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study")
+        return names[0], args.storage, None
+    if not args.study:
+        raise UserError("name the study: --config studies/NAME.yaml (or --study NAME --storage URL)")
+    path = Path("studies") / f"{args.study}.yaml"
+    if not path.is_file():
+        raise UserError(
+            f"{path.resolve()}: no such study YAML in this folder; pass --config PATH/TO/{args.study}.yaml "
+            "or --storage URL (the search prints both)"
+        )
+    cfg = load_config(path)
+    return args.study, default_storage(cfg), cfg.root
 
 
 def _default_output(args, study, which: int) -> Path:
@@ -196,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="final fine-tune from an exported config")
     with_config(tr)
     tr.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("speak", help="synthesize speech with a trained XTTS folder (xtts-tune train writes one)")
+    sp.add_argument("--model", required=True, help="an XTTS v2 folder (e.g. runs/demo-final/final/model)")
+    sp.add_argument("--text", required=True)
+    sp.add_argument("--speaker-wav", required=True, help="3-30 s of the voice to speak in (one of your clips)")
+    sp.add_argument("--out", required=True, help="the wav to write (24 kHz mono)")
+    sp.add_argument("--language", default="en")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-seconds", type=float, help="cap the audio length (default: 1 s + 0.15 s per character)")
+    sp.set_defaults(func=cmd_speak)
 
     d = sub.add_parser("demo-data", help="generate the demo base and target voices with espeak-ng")
     d.add_argument("out")

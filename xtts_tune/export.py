@@ -72,7 +72,14 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
 
 
 def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = None, fmt: str = "yaml") -> Path:
-    """Write the winning config as a study YAML (and, with ``fmt="coqui"``, coqui GPTTrainerConfig fields)."""
+    """Write the winning config as a study YAML (and, with ``fmt="coqui"``, coqui GPTTrainerConfig fields).
+
+    >>> import tempfile, yaml
+    >>> from xtts_tune.analysis.examples import example_study
+    >>> doc = yaml.safe_load(export_best(example_study(), f"{tempfile.mkdtemp()}/best.yaml").read_text())
+    >>> doc["train"]["learning_rate"], doc["train"]["max_steps"], doc["provenance"]["trial"]
+    (0.0003, 40, 1)
+    """
     stored = study.user_attrs.get("config")
     if not stored:
         raise ExportError(f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)")

@@ -98,7 +98,20 @@ def print_trial_result(result) -> None:
     print(f"best validation loss {result.best_val_loss:.4f} at step {result.best_step} (epoch {result.best_epoch:.2f})")
     print(f"best checkpoint: {result.checkpoint_path}")
     print(f"curve (JSON):    {result.curve_path}")
-    print(f"wall time {result.wall_seconds:.1f} s")
+    print(f"wall time {result.wall_seconds:.1f} s, peak memory {human_bytes(result.peak_memory_bytes)} "
+          "(resident on CPU, allocated on GPU)")
+
+
+def print_final_model(model_dir) -> None:
+    """Where the loadable XTTS folder went, and a ``speak`` command ready to run on it."""
+    if model_dir is None:
+        print("no checkpoint was written, so no XTTS folder (train.save_checkpoint is false)")
+        return
+    print(f"XTTS folder (coqui's Xtts.load_checkpoint loads it): {model_dir}")
+    print(
+        f'listen: xtts-tune speak --model {model_dir} --text "Hello, this is my fine-tuned voice." '
+        f"--speaker-wav ONE_OF_YOUR_CLIPS.wav --out hello.wav"
+    )
 
 
 def search_progress():
@@ -171,13 +184,18 @@ def render_summary(summary: "SearchSummary") -> str:
         lines.append(
             "interrupted: the running trial was marked FAILED and queued again; run the same command to continue"
         )
-    storage_arg = "" if summary.default_storage else f" --storage '{_redact(summary.storage)}'"
-    make_arg = "" if summary.default_storage else f" STORAGE='{_redact(summary.storage)}'"
+    # next steps that work when copied as they are, from any folder: the YAML's absolute path (or the study
+    # name and its storage when the search did not start from a YAML)
+    if summary.config_path:
+        which = f"--config {summary.config_path}"
+        which += "" if summary.default_storage else f" --storage '{_redact(summary.storage)}'"
+    else:
+        which = f"--study {summary.study_name} --storage '{_redact(summary.storage)}'"
     lines += [
         "next steps:",
-        f"  make dashboard STUDY={summary.study_name}{make_arg}      # optuna-dashboard on http://127.0.0.1:8080",
-        f"  xtts-tune report --study {summary.study_name}{storage_arg}",
-        f"  xtts-tune export --study {summary.study_name}{storage_arg}",
+        f"  xtts-tune dashboard {which}      # optuna-dashboard on http://127.0.0.1:8080",
+        f"  xtts-tune report {which}",
+        f"  xtts-tune export {which}",
     ]
     return "\n".join(lines)
 

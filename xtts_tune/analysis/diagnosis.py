@@ -93,6 +93,14 @@ def diagnose(
     Raises:
         FileNotFoundError: ``curve`` is a path that does not exist.
         ValueError: The curve or a threshold is invalid.
+
+    The guide's overfitting picture: validation loss turns up while train loss keeps falling.
+
+    >>> curve = [{"step": 10 * i, "train_loss": t, "val_loss": v}
+    ...          for i, (t, v) in enumerate([(None, 4.0), (3.6, 3.4), (3.1, 3.5), (2.6, 3.8)])]
+    >>> d = diagnose(curve)
+    >>> d.verdict, d.best_step, d.overfit_onset_step
+    ('overfitting', 10, 20)
     """
     if thresholds is None:
         thresholds = DiagnosisThresholds()

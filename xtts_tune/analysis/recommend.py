@@ -67,6 +67,11 @@ def recommend(study: optuna.Study, *, noise: float | None = None) -> Recommendat
     Raises:
         NoRecommendationError: No COMPLETE trial, or every one overfits or is unstable.
         ValueError: ``noise`` is negative or not finite.
+
+    >>> from xtts_tune.analysis.examples import example_study
+    >>> rec = recommend(example_study())
+    >>> rec.trial_number, rec.verdict, rec.stop_step
+    (1, 'healthy', 40)
     """
     trials = study_trials(study)
     thresholds = study_thresholds(study)

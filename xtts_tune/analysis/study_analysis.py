@@ -68,6 +68,10 @@ def analyze(
 
     ``trials`` is a snapshot of ``study.get_trials()`` to analyse instead of reading the study
     again (so that a caller's other views of a running study agree with the analysis).
+
+    >>> from xtts_tune.analysis.examples import example_study
+    >>> analyze(example_study()).verdict_counts()
+    {'healthy': 2, 'overfitting': 1}
     """
     check_direction(study)
     trials = list(study.get_trials(deepcopy=False) if trials is None else trials)

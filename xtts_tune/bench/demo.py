@@ -7,7 +7,6 @@ between machines; compare the ratios measured in the same run.
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
 import tempfile
@@ -34,7 +33,6 @@ def epoch_breakdown(config: Path, *, cache: bool, augment_prob: float, epochs: i
         torch.set_num_threads(os.cpu_count() or 1)
         base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)))
         data = prepare_data(cfg, base, use_cache=cache)
-        state = copy.deepcopy(base.gpt.state_dict())
         warm = 0.0
         if cache:  # steady state: clean features computed once per study, before the trials
             t = time.perf_counter()
@@ -44,7 +42,7 @@ def epoch_breakdown(config: Path, *, cache: bool, augment_prob: float, epochs: i
             data.features.timings.clear()
             data.features.hits = data.features.misses = 0
         t = time.perf_counter()
-        result = run_trial(cfg, base=base, data=data, run_dir=Path(tmp) / "trial", initial_state=state)
+        result = run_trial(cfg, base=base, data=data, run_dir=Path(tmp) / "trial")
         wall = time.perf_counter() - t
         parts = dict(data.features.timings)
         parts.update(result.timings)
@@ -92,7 +90,6 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
         torch.set_num_threads(os.cpu_count() or 1)
         base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)))
         data = prepare_data(cfg, base)
-        state = copy.deepcopy(base.gpt.state_dict())
         other_cfg = load_config(config, overrides[:-1] + [f"seed={seed + 1}"])
 
         def stock_run(c, name):
@@ -105,7 +102,7 @@ def stock_comparison(config: Path, *, epochs: int = 3, seed: int = 0) -> dict:
 
         def ours(run: str, c=cfg):
             t = time.perf_counter()
-            r = run_trial(c, base=base, data=data, run_dir=Path(tmp) / run, initial_state=state)
+            r = run_trial(c, base=base, data=data, run_dir=Path(tmp) / run)
             return r, time.perf_counter() - t
 
         cold, cold_wall = ours("cold")  # computes and caches every clip's features on the way

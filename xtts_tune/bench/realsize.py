@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -56,7 +55,7 @@ from xtts_tune.bench.realsize_model import (
 )
 from xtts_tune.config import ModelConfig, TrainConfig
 from xtts_tune.data.features import ClipFeatures, silence_frame
-from xtts_tune.model.base import pick_device
+from xtts_tune.model.base import peak_memory_bytes, pick_device
 from xtts_tune.model.freezing import apply_freezing
 from xtts_tune.training.result import optimizer_for
 
@@ -95,11 +94,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-def peak_memory_bytes(device: torch.device) -> int:
-    """CUDA: peak allocated since the last reset. CPU: the process's peak resident set (it only grows)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * KIB  # KiB on Linux
 
 
 def _synchronize(device: torch.device) -> None:
@@ -364,6 +358,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--freeze-embeddings", action="store_true", help=argparse.SUPPRESS)  # child
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)  # tests: fewer blocks
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child: one depth, JSON out
+    p.add_argument("--no-whole-trial", dest="whole_trial", action="store_false",
+                   help="skip the whole-trial rows (xtts-tune trial and train on a real-size folder)")
+    p.add_argument("--work", type=Path, help="folder for the real-size base and runs (default: a temporary one)")
     return p.parse_args(argv)
 
 
@@ -382,6 +379,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(describe_run(records, args.arch_file))
     print(format_table(records))
+    if args.whole_trial:
+        import tempfile
+
+        from xtts_tune.bench.realsize_trial import format_rows, whole_trial_figures
+
+        depth = max(d for d in args.freeze_depths if d <= (args.layers or 30))
+        bare = next((r["peak_memory_bytes"] for r in records if r["freeze_depth"] == depth and not r.get("freeze_embeddings")),
+                    None)
+        with tempfile.TemporaryDirectory(dir=args.work) as work:
+            trial = whole_trial_figures(Path(work), freeze_depth=depth, layers=args.layers, device=args.device,
+                                        arch_path=args.arch_file)
+        print(f"\nwhole trial at freeze {depth}, through xtts-tune trial / train (batch 1, 8 demo clips, 2 steps):")
+        print(format_rows(trial, bare))
     return 0
 
 

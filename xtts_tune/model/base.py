@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 
 BASE_FILES = ("config.json", "model.pth", "dvae.pth", "mel_stats.pth", "vocab.json")
+OPTIONAL_BASE_FILES = ("speakers_xtts.pth",)
+"""Copied into the final folder when the base has them (coqui's speaker manager reads speakers_xtts.pth)."""
 
 
 class BaseModelError(UserError):
@@ -200,22 +202,56 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
     with gpt_trainer_builds_dvae(dvae_kwargs):
         try:
             trainer = GPTTrainer(config)
-            state = trainer.xtts.get_compatible_checkpoint_state_dict(model_pth)
         except (RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError) as exc:
             raise BaseModelError(f"{folder}: cannot load the base model ({exc})") from None
+    # The HiFi-GAN decoder is only needed to synthesise audio, never to fine-tune the GPT: drop it before
+    # the weights are read, and read only the GPT's (memory-mapped, so model.pth is never held twice).
+    trainer.xtts.hifigan_decoder = None
+    state = _gpt_weights(Path(model_pth), trainer)
     config.model_args.xtts_checkpoint = model_pth
     try:
         loaded = trainer.xtts.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes that disagree with config.json
         raise BaseModelError(f"{folder / 'model.pth'}: does not match config.json ({str(exc)[:300]})") from None
+    del state
     missing = [k for k in loaded.missing_keys if k.startswith("gpt.")]
     if missing:
         raise BaseModelError(f"{folder / 'model.pth'}: no GPT weights for {missing[0]} (and {len(missing) - 1} more)")
-    # The HiFi-GAN decoder is only needed to synthesise audio, never to fine-tune the GPT.
-    trainer.xtts.hifigan_decoder = None
     trainer.eval()
     trainer.to(device)
     return LoadedBase(folder=folder, trainer=trainer, fingerprint=base_fingerprint(folder))
+
+
+def _gpt_weights(model_pth: Path, trainer) -> dict[str, torch.Tensor]:
+    """The ``gpt.*`` tensors (and ``mel_stats``) of a model.pth, named as Xtts names them (coqui's key rules:
+    ``Xtts.get_compatible_checkpoint_state_dict``), read through a memory map."""
+    try:
+        obj = torch.load(model_pth, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError, ValueError):
+        # a legacy checkpoint (pickled config, or not in torch's zip format): coqui's own loader reads it
+        try:
+            obj = trainer.xtts.get_compatible_checkpoint_state_dict(str(model_pth))
+        except (RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError) as exc:
+            raise BaseModelError(f"{model_pth}: cannot be read as an XTTS model.pth ({str(exc)[:200]})") from None
+    except (EOFError, OSError) as exc:
+        raise BaseModelError(f"{model_pth}: cannot be read (truncated or not a torch file: {str(exc)[:200]})") from None
+    state = obj.get("model", obj) if isinstance(obj, dict) else {}
+    out = {}
+    for key, value in state.items():
+        key = key[len("xtts."):] if key.startswith("xtts.") else key  # saved by coqui's Trainer
+        if key.startswith("gpt.") or key == "mel_stats":
+            out[key] = value
+    return out
+
+
+def has_decoder(folder: Path) -> bool:
+    """Whether the folder's model.pth holds a HiFi-GAN decoder (it can make audio); read through a memory map."""
+    try:
+        obj = torch.load(Path(folder) / "model.pth", map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # legacy or unreadable: load_base reports it
+        return False
+    state = obj.get("model", obj) if isinstance(obj, dict) else {}
+    return any(k.startswith(("hifigan_decoder.", "xtts.hifigan_decoder.")) for k in state)
 
 
 def pick_device(name: str) -> torch.device:
@@ -223,6 +259,16 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """The process's peak memory so far: ``max_memory_allocated`` on CUDA (since the last reset), the peak
+    resident set on CPU (it only grows)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
 def load_study_base(cfg: StudyConfig) -> LoadedBase:

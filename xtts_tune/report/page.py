@@ -30,6 +30,7 @@ from xtts_tune.analysis.verdicts import UNKNOWN, TrialVerdict
 from xtts_tune.io import atomic_write_text, finite
 from xtts_tune.report import figures
 from xtts_tune.report.figures import PLOT_CONFIG, VERDICT_COLOURS
+from xtts_tune.report.samples import samples_section
 
 __all__ = ["PLOT_IDS", "build_report"]
 
@@ -55,6 +56,12 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
         study: The study (it may still be running).
         out_path: The HTML file to write; parent folders are created.
         noise: Relative seed noise for the recommendation (see :func:`xtts_tune.analysis.recommend`).
+
+    >>> import tempfile
+    >>> from xtts_tune.analysis.examples import example_study
+    >>> path = build_report(example_study(), f"{tempfile.mkdtemp()}/example-report.html")
+    >>> path.name, "plot-overfit-map" in path.read_text()
+    ('example-report.html', True)
     """
     started = time.perf_counter()
     out_path = Path(out_path)
@@ -80,6 +87,7 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
                "Freeze depth against learning rate, coloured by verdict; below, the share of "
                "finished trials that overfit at each freeze depth and learning-rate decade.",
                after=_rates_table(analysis)),
+        samples_section(study, trials, analysis.recommendation.trial_number if analysis.recommendation else None),
     ]
     page = _page(study, trials, analysis, blocks)
     atomic_write_text(out_path, page)
@@ -284,6 +292,7 @@ main{padding:20px 32px;max-width:1500px;margin:0 auto}
 .panel ul{margin:0;padding-left:20px;line-height:1.45}.next li{font-family:ui-monospace,Menlo,monospace;font-size:13px}
 .big{font-size:17px}.kv th{text-align:left;padding:2px 14px 2px 0;color:#5a6272;font-weight:600;vertical-align:top}
 .kv td{padding:2px 0}.badge{color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600}
+.sample{display:inline-block;margin:4px 18px 10px 0}.sample figcaption{font-size:13px;color:#5a6272;max-width:320px}
 .plot-note{border:2px dashed #c9ced6;border-radius:6px;padding:40px;text-align:center;color:#5a6272}
 .rates-row{display:flex;gap:40px;flex-wrap:wrap;align-items:flex-start;margin-top:10px}
 table.rates{border-collapse:collapse;font-size:13px}table.rates td,table.rates th{padding:2px 10px;text-align:left}

@@ -222,6 +222,15 @@ def confirm_top_trials(
     Raises:
         ConfirmError: ``top`` or ``seeds`` below 1, no candidate, or no stored config.
         StudyMismatchError: The dataset, split or base model differs from the study's.
+
+    >>> import tempfile
+    >>> from xtts_tune import load_config, run_search
+    >>> tmp = tempfile.mkdtemp()
+    >>> cfg = load_config("studies/demo.yaml", [f"output_dir={tmp}", "max_steps=2", "eval_every=1"])
+    >>> summary = run_search(cfg, n_trials=1, storage=f"sqlite:///{tmp}/demo.db")
+    >>> result = confirm_top_trials("demo", summary.storage, top=1, seeds=1)
+    >>> [(t.number, [run.seed for run in t.runs]) for t in result.trials]
+    [(0, [1])]
     """
     from xtts_tune.data.prepare import prepare_data
     from xtts_tune.model.base import load_study_base
@@ -264,7 +273,6 @@ def confirm_top_trials(
         check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
-        initial_state = copy.deepcopy(base.gpt.state_dict())
         for index, (n, seed) in enumerate(plan, start=1):
             cfg = configs[n]
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, save_checkpoint=False))
@@ -277,7 +285,7 @@ def confirm_top_trials(
                 _emit(progress, {**event, "number": n, "seed": seed})
 
             result = run_trial(
-                cfg, base=base, data=data, run_dir=run_dir, initial_state=initial_state,
+                cfg, base=base, data=data, run_dir=run_dir,
                 progress=on_progress if progress is not None else None,
             )
             try:

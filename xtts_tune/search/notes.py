@@ -41,6 +41,8 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
         f"| seed | {attrs.get('seed')} |",
         f"| params | {', '.join(f'{k}={fmt(v)}' for k, v in params.items())} |",
         "",
+        *([f"Listening samples: {len(attrs['samples'])} wavs (this trial's artifacts; the report plays them)", ""]
+          if attrs.get("samples") else []),
         "### Curve",
         "",
         "| step | epoch | train loss | val loss | mel CE | text CE |",

@@ -44,7 +44,6 @@ atomically by the trial.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import datetime as _dt
 import json
@@ -70,6 +69,13 @@ from xtts_tune.search.fingerprint import (
 )
 from xtts_tune.search.notes import save_note_and_artifact, trial_note
 from xtts_tune.search.retention import apply_retention, rank_value
+from xtts_tune.search.samples import (
+    NO_DECODER,
+    SAMPLES_ATTR,
+    STATUS_ATTR,
+    sample_plan,
+    speak_trial,
+)
 from xtts_tune.search.settings import SearchSettings, quiet_experimental
 from xtts_tune.search.storage import default_storage, open_storage, redact, storage_lock
 from xtts_tune.search.summary import SearchSummary, summarize
@@ -84,17 +90,19 @@ ARTIFACTS_DIR = "artifacts"
 
 
 class _Search:
-    def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials):
-        self.cfg, self.settings, self.thresholds = cfg, settings, thresholds
+    def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials, study):
+        self.cfg, self.settings, self.thresholds, self.study = cfg, settings, thresholds, study
         self.base, self.data = base, data
         self.progress = progress
         self.n_trials = n_trials
-        self.initial_state = copy.deepcopy(base.gpt.state_dict())
         self.trials_dir = cfg.output_path / TRIALS_DIR
         self.artifact_dir = cfg.output_path / ARTIFACTS_DIR
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         self.trials_run: list[int] = []
         self.index = 0
+        self.samples = sample_plan(base, data, count=settings.samples, device=cfg.train.device,
+                                   max_seconds=settings.sample_max_seconds)
+        study.set_user_attr(STATUS_ATTR, None if self.samples or not settings.samples else NO_DECODER)
 
     def emit(self, event: dict) -> None:
         if self.progress is not None:
@@ -129,7 +137,7 @@ class _Search:
         try:
             result = run_trial(
                 trial_cfg, base=self.base, data=self.data, run_dir=run_dir, callback=on_eval,
-                progress=on_progress if self.progress is not None else None, initial_state=self.initial_state,
+                progress=on_progress if self.progress is not None else None,
             )
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
@@ -144,11 +152,21 @@ class _Search:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         state = "PRUNED" if pruned else "COMPLETE"
+        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial.number, attrs):
+            attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
         save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
         return float(best) if math.isfinite(best) else float("nan")
+
+    def _kept(self, number: int, attrs: dict) -> bool:
+        """Whether this finished trial is among the top ``keep_top_k`` now (so its checkpoint is kept)."""
+        value = attrs.get("best_val_loss")
+        if value is None:
+            return False
+        others = [v for t in self.study.get_trials(deepcopy=False) if t.number != number and (v := rank_value(t)) is not None]
+        return sum(v < value for v in others) < self.settings.keep_top_k
 
     def _attrs(self, result, train: TrainConfig) -> dict[str, Any]:
         try:
@@ -246,6 +264,8 @@ def _open_or_create_study(
             study.set_user_attr("artifact_dir", str((cfg.output_path / ARTIFACTS_DIR).resolve()))
             study.set_user_attr("output_dir", str(cfg.output_path.resolve()))
             study.set_user_attr("project_root", str(Path(cfg.root).resolve()))
+            if Path(cfg.source).is_file():
+                study.set_user_attr("config_path", str(Path(cfg.source).resolve()))
             study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
             if settings.enqueue_guide and settings.space.params:
                 study.enqueue_trial(
@@ -290,6 +310,14 @@ def run_search(
     ``progress`` receives ``{"event": "trial_start", "number", "index", "n_trials", "params"}``, the trial's
     own events (``start``, ``step``, ``eval``) with ``"number"`` added, and ``{"event": "trial_end",
     "number", "state", "value", "steps", "planned_steps", "verdict", "best_so_far"}``.
+
+    >>> import tempfile
+    >>> from xtts_tune.config import load_config
+    >>> tmp = tempfile.mkdtemp()
+    >>> cfg = load_config("studies/demo.yaml", [f"output_dir={tmp}", "max_steps=2", "eval_every=1"])
+    >>> summary = run_search(cfg, n_trials=1, storage=f"sqlite:///{tmp}/demo.db")
+    >>> [(row.number, row.state, row.steps) for row in summary.rows]
+    [(0, 'COMPLETE', 2)]
     """
     from xtts_tune.data.prepare import prepare_data
     from xtts_tune.model.base import load_study_base
@@ -323,7 +351,7 @@ def run_search(
     fingerprint["split"] = split_fingerprint(data.split.train, data.split.val)
     study = _open_or_create_study(cfg, url, rdb, settings, fingerprint, base.num_layers)
 
-    search = _Search(cfg, settings, thresholds, base, data, progress, n_trials)
+    search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     interrupted = False
     try:
         with quiet_experimental():
@@ -337,4 +365,5 @@ def run_search(
         with contextlib.suppress(Exception):
             apply_retention(study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
     return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
-                     trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg))
+                     trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),
+                     config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None)

@@ -30,6 +30,8 @@ SEARCH_KEYS = (
     "enqueue",
     "enqueue_guide",
     "keep_top_k",
+    "samples",
+    "sample_max_seconds",
     "heartbeat_interval",
     "grace_period",
     "max_retry",
@@ -83,6 +85,10 @@ class SearchSettings:
     enqueue: list[dict[str, Any]] = field(default_factory=list)
     enqueue_guide: bool = True
     keep_top_k: int = 3
+    samples: int = 3
+    """Listening samples per kept trial (0: none); only a base with a HiFi-GAN decoder can make them."""
+    sample_max_seconds: float | None = None
+    """Cap on each sample's length (None: 1 s + 0.15 s per character, about twice a normal speaking rate)."""
     heartbeat_interval: int = 30
     grace_period: int = 90
     max_retry: int | None = 2
@@ -106,6 +112,11 @@ class SearchSettings:
         settings.grace_period = coerce(raw.get("grace_period", 90), int, "search.grace_period", where)
         max_retry = raw.get("max_retry", 2)
         settings.max_retry = None if max_retry is None else coerce(max_retry, int, "search.max_retry", where)
+        settings.samples = coerce(raw.get("samples", 3), int, "search.samples", where)
+        cap = raw.get("sample_max_seconds")
+        settings.sample_max_seconds = None if cap is None else coerce(cap, float, "search.sample_max_seconds", where)
+        if settings.samples < 0 or (settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0):
+            raise ConfigError(f"{where}: search.samples must be >= 0 and search.sample_max_seconds > 0")
         if settings.keep_top_k < 0:
             raise ConfigError(f"{where}: search.keep_top_k must be >= 0, got {settings.keep_top_k}")
         if settings.heartbeat_interval < 1:

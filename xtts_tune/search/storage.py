@@ -165,17 +165,31 @@ def _retry_callback(max_retry: int | None):
 
 
 def load_study(study_name: str, storage: str | optuna.storages.BaseStorage) -> optuna.Study:
-    """Load an existing study for the report or export (no heartbeats; nothing is written)."""
-    if isinstance(storage, str):
-        db = sqlite_path(storage)
-        if db is not None and not db.is_file():
-            raise StudyNotFoundError(f"no study database at {db} (from {redact(storage)}); run the search first")
-        url, storage = storage, open_storage(storage)
-    else:
-        url = str(getattr(storage, "url", storage))
+    """Load an existing study for the report or export (no heartbeats; nothing is written).
+
+    Raises :class:`StudyNotFoundError` (one line naming the storage and the studies it holds) when there is
+    no such study; see the module's example.
+    """
+    url, storage = _existing(storage)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        names = study_names(storage)
         there = f"; studies there: {', '.join(names)}" if names else "; it holds no studies"
         raise StudyNotFoundError(f"no study named '{study_name}' in {redact(url)}{there}") from None
+
+
+def study_names(storage: str | optuna.storages.BaseStorage) -> list[str]:
+    """The names of the studies in a storage (one that does not exist yet raises :class:`StudyNotFoundError`)."""
+    _, storage = _existing(storage)
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def _existing(storage: str | optuna.storages.BaseStorage) -> tuple[str, optuna.storages.BaseStorage]:
+    """(shown URL, opened storage) of a storage that must exist already (an SQLite file is never created)."""
+    if not isinstance(storage, str):
+        return str(getattr(storage, "url", storage)), storage
+    db = sqlite_path(storage)
+    if db is not None and not db.is_file():
+        raise StudyNotFoundError(f"no study database at {db} (from {redact(storage)}); run the search first")
+    return storage, open_storage(storage)

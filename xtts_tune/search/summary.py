@@ -44,6 +44,8 @@ class SearchSummary:
     trials_run: list[int] = field(default_factory=list)
     keep_top_k: int = 3
     default_storage: bool = True
+    config_path: str | None = None
+    """The study YAML (absolute), when the search was started from one: the printed next steps name it."""
 
     @property
     def compute_saved(self) -> float:
@@ -75,6 +77,7 @@ def summarize(
     interrupted: bool = False,
     trials_run: list[int] | None = None,
     default: bool = True,
+    config_path: str | None = None,
 ) -> SearchSummary:
     """The study's table: every trial's state, params, best loss, steps and verdict; the best trial."""
     trials = study.get_trials(deepcopy=False)
@@ -116,4 +119,5 @@ def summarize(
         trials_run=list(trials_run or []),
         keep_top_k=keep_top_k,
         default_storage=default,
+        config_path=config_path,
     )

@@ -13,7 +13,6 @@ clips with replacement, and recomputes DVAE codes every step; this loop reuses c
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import logging
 import math
@@ -30,8 +29,8 @@ from xtts_tune.data.augmentation import choose_variant
 from xtts_tune.data.features import collate, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
-from xtts_tune.model.base import LoadedBase, load_study_base
-from xtts_tune.model.checkpoint import atomic_torch_save
+from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes
+from xtts_tune.model.checkpoint import full_gpt_state, save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.result import TrialResult, optimizer_for
@@ -195,6 +194,8 @@ class _Trial:
             asked = bool(self.callback(rec)) if self.callback else False
             return stop, asked
 
+        # frozen weights never change, so only what trains is copied to restore the GPT afterwards
+        initial = {n: p.detach().clone() for n, p in gpt.named_parameters() if p.requires_grad}
         gpt.train()
         try:
             if train.eval_at_start:
@@ -267,10 +268,13 @@ class _Trial:
             self.data.features.save()
             checkpoint = None
             if best_state is not None and train.save_checkpoint:
-                full = {k: v.detach().cpu() for k, v in gpt.state_dict().items()}
-                full.update(best_state)
-                checkpoint = self.run_dir / "best_gpt.pth"
-                atomic_torch_save(full, checkpoint)
+                checkpoint = save_trial_checkpoint(
+                    self.run_dir / "best_gpt.pth", best_state, base_fingerprint=self.base.fingerprint
+                )
+            with torch.no_grad():
+                for n, p in gpt.named_parameters():
+                    if n in initial:
+                        p.copy_(initial[n])
         best_i = stopper.best_index if stopper.best_index is not None else 0
         best = self.curve[best_i] if self.curve else {"step": 0, "epoch": 0.0}
         compute = sum(v for k, v in self.timings.items() if k != "batch_preparation")
@@ -289,6 +293,7 @@ class _Trial:
             compute_seconds=compute,
             skipped_batches=self.skipped,
             timings=dict(self.timings),
+            peak_memory_bytes=peak_memory_bytes(self.device),
         )
         atomic_write_json(
             {"curve": self.curve, "trainable_share": params.share, "summary": result.summary(),
@@ -298,25 +303,31 @@ class _Trial:
         return result
 
 
+
+
 def validation_loss(
     cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None
 ) -> dict[str, float]:
-    """The validation losses of the GPT (or of the weights ``state``), measured exactly as trials measure them.
+    """The validation losses of the GPT (or with the weights ``state``: a whole GPT state dict, or a trial
+    checkpoint's trained tensors), measured exactly as trials measure them.
 
-    The GPT is left with the weights it had on entry.
+    The GPT is left with the weights it had on entry (only the tensors ``state`` replaces are copied).
     """
     torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
     gpt = base.gpt
-    saved = copy.deepcopy(gpt.state_dict()) if state is not None else None
+    saved = None
+    if state is not None:
+        current = gpt.state_dict()
+        saved = {k: current[k].detach().clone() for k in state if k in current}
     try:
         if state is not None:
-            gpt.load_state_dict(state)
+            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), state))
         trial = _Trial(cfg, base, data, None, None, None)
         trial.freeze()
         return trial.evaluate()
     finally:
         if saved is not None:
-            gpt.load_state_dict(saved)
+            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), saved))
         for p in gpt.parameters():
             p.requires_grad_(True)
 
@@ -329,13 +340,21 @@ def run_trial(
     run_dir: Path | None = None,
     callback: EvalCallback | None = None,
     progress: Callable[[dict], None] | None = None,
-    initial_state: dict[str, torch.Tensor] | None = None,
 ) -> TrialResult:
     """Fine-tune the base model's GPT with ``cfg.train``; return the curve, best loss and checkpoint.
 
-    ``base`` and ``data`` may be passed in to share them between trials (the study does); the GPT is reset
-    to ``initial_state`` (default: the weights it has on entry) and left in that state afterwards.
+    ``base`` and ``data`` may be passed in to share them between trials (the study does); the GPT is left
+    with the weights it had on entry (only the tensors the trial trains are copied to restore it). The
+    checkpoint (``best_gpt.pth``) holds the trained tensors of the best evaluation
+    (:mod:`xtts_tune.model.checkpoint`).
     ``callback`` gets each evaluation record and returns True to stop the trial (pruning).
+
+    >>> import tempfile
+    >>> from xtts_tune.config import load_config
+    >>> cfg = load_config("studies/demo.yaml", [f"output_dir={tempfile.mkdtemp()}", "max_steps=2", "eval_every=1"])
+    >>> result = run_trial(cfg)
+    >>> result.steps, [r["step"] for r in result.curve], result.checkpoint_path.name
+    (2, [0, 1, 2], 'best_gpt.pth')
     """
     # importing coqui's XTTS trainer dataset module calls torch.set_num_threads(1); undo that here
     torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
@@ -346,11 +365,8 @@ def run_trial(
         data = prepare_data(cfg, base)
     run_dir = run_dir or cfg.output_path / time.strftime("trial-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    state = initial_state or copy.deepcopy(base.gpt.state_dict())
-    base.gpt.load_state_dict(state)
     try:
         return _Trial(cfg, base, data, run_dir, callback, progress).run()
     finally:
-        base.gpt.load_state_dict(state)
         for p in base.gpt.parameters():
             p.requires_grad_(True)

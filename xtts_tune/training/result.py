@@ -27,6 +27,8 @@ class TrialResult:
     wall_seconds: float
     compute_seconds: float
     skipped_batches: int
+    peak_memory_bytes: int = 0
+    """Peak memory of the process so far: resident set (RSS) on CPU, ``max_memory_allocated`` on CUDA."""
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -49,6 +51,7 @@ class TrialResult:
             "wall_seconds": self.wall_seconds,
             "compute_seconds": self.compute_seconds,
             "skipped_batches": self.skipped_batches,
+            "peak_memory_bytes": self.peak_memory_bytes,
         }
 
 

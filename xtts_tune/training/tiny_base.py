@@ -293,8 +293,10 @@ def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, pro
         ),
     )
     result = run_trial(cfg, base=base, progress=(lambda rec: progress("gpt", rec)) if progress else None)
-    state = torch.load(result.checkpoint_path, map_location="cpu", weights_only=True)
-    save_gpt_into_base(out, state)
+    from xtts_tune.model.checkpoint import full_gpt_state, load_trained_tensors
+
+    trained = load_trained_tensors(result.checkpoint_path, base_fingerprint=base.fingerprint)
+    save_gpt_into_base(out, full_gpt_state(base.gpt.state_dict(), trained))
     summary = {
         "seconds": round(time.time() - started, 1),
         "dvae": usage,

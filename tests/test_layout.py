@@ -1,0 +1,113 @@
+"""The package's shape: layers that must not import torch, one-job modules, public docstring examples that run.
+
+These hold the promises of the module map in the README: the analysis, report and export layers never import
+torch or coqui; no module imports another's private names or the CLI; only the CLI, the terminal layer and
+the benchmark print; no module is over 400 lines and each says what it is for; every public function's
+example runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "xtts_tune"
+MODULE_FILES = sorted(p for p in PACKAGE.rglob("*.py") if "assets" not in p.parts)
+PRINTING = {"xtts_tune.cli", "xtts_tune.terminal"}  # and the benchmark commands under xtts_tune.bench
+TORCH_FREE = [
+    "xtts_tune.analysis", "xtts_tune.analysis.confirmations", "xtts_tune.analysis.diagnosis",
+    "xtts_tune.analysis.examples", "xtts_tune.analysis.explain", "xtts_tune.analysis.recommend",
+    "xtts_tune.analysis.records", "xtts_tune.analysis.statistics", "xtts_tune.analysis.study_analysis",
+    "xtts_tune.analysis.thresholds", "xtts_tune.analysis.verdicts", "xtts_tune.report", "xtts_tune.report.figures",
+    "xtts_tune.report.page", "xtts_tune.report.samples", "xtts_tune.export", "xtts_tune.terminal", "xtts_tune.io", "xtts_tune.config",
+]
+# the doctests that load the base model or train: minutes, not seconds
+SLOW_EXAMPLES = {
+    "xtts_tune.training.loop", "xtts_tune.training.final", "xtts_tune.search.runner", "xtts_tune.search.confirm",
+    "xtts_tune.model.base", "xtts_tune.data.prepare", "xtts_tune.model.speak",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_analysis_report_and_export_never_import_torch_or_coqui():
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in TORCH_FREE)
+        + "from xtts_tune.analysis.examples import example_study\n"
+        + "from xtts_tune.analysis import analyze\n"
+        + "analyze(example_study())\n"
+        + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchaudio', 'TTS', 'trainer')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout[:500]
+
+
+@pytest.mark.parametrize("path", MODULE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_is_small_and_says_what_it_is_for(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= 400, f"{path} has {len(text.splitlines())} lines: split it"
+    if path.name != "__main__.py":
+        assert ast.get_docstring(ast.parse(text)), f"{path} opens without a docstring saying what it is for"
+
+
+@pytest.mark.parametrize("path", MODULE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_imports_no_cli_imports_and_only_the_terminal_prints(path):
+    name = module_name(path)
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xtts_tune"):
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            assert not private, f"{name} imports private names {private} from {node.module}"
+            if name != "xtts_tune.cli":
+                assert node.module != "xtts_tune.cli", f"{name} imports the CLI"
+        if isinstance(node, ast.Import):
+            assert all(a.name != "xtts_tune.cli" for a in node.names) or name == "xtts_tune.cli"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            assert name in PRINTING or name.startswith("xtts_tune.bench"), f"{name}:{node.lineno} prints"
+
+
+def _modules_with_examples() -> list:
+    params = []
+    for path in MODULE_FILES:
+        if ">>> " in path.read_text():
+            name = module_name(path)
+            marks = [pytest.mark.slow] if name in SLOW_EXAMPLES else []
+            params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.parametrize("name", _modules_with_examples())
+def test_docstring_examples_run(name, monkeypatch, tmp_path):
+    """Every example in a docstring runs as written, from the project root (as the README's commands do)."""
+    monkeypatch.chdir(ROOT)
+    module = importlib.import_module(name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in doctest.DocTestFinder().find(module, name) if t.examples]
+    assert tests, f"{name} mentions '>>> ' but no example was found"
+    report: list[str] = []
+    for test in tests:
+        runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)[-4000:]
+
+
+def test_every_public_api_function_has_an_example():
+    import xtts_tune
+
+    for name in xtts_tune.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(xtts_tune, name)
+        doc = obj.__doc__ or ""
+        module_doc = sys.modules[obj.__module__].__doc__ or ""
+        assert ">>> " in doc or ">>> " in module_doc, f"xtts_tune.{name} has no example in its docstring"
