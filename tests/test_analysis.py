@@ -279,7 +279,8 @@ def test_candidates_within_seed_noise_suggest_confirm(tmp_path: Path) -> None:
     rec = recommend(study)
     assert rec.trial_number == 0
     assert rec.within_noise == [1]
-    assert any("1 candidate is within the 1% seed noise of it: trial 1 (3.0200)" in r for r in rec.reasons)
+    assert any("Near-tie: 1 candidate is within the 1% seed noise: trial 1 (3.0200, trains 5.0%)" in r
+               for r in rec.reasons)
     assert rec.next_steps[0].startswith("Confirm with other seeds: xtts-tune confirm --study voice --top 3 --seeds 3")
 
     tight = recommend(study, noise=0.005)
@@ -287,6 +288,23 @@ def test_candidates_within_seed_noise_suggest_confirm(tmp_path: Path) -> None:
     assert not any("confirm" in s for s in tight.next_steps)
     with pytest.raises(ValueError, match="noise"):
         recommend(study, noise=-0.1)
+
+
+def test_a_near_tie_goes_to_the_trial_that_trains_fewer_parameters(tmp_path: Path) -> None:
+    study = new_study(tmp_path / "s.db", name="voice")
+    add_trial(study, "healthy", 3.000, share=0.30)
+    add_trial(study, "healthy", 3.020, share=0.05)  # within 1 %, a sixth of the trainable parameters
+    add_trial(study, "healthy", 3.200, share=0.01)  # far worse: fewer parameters do not matter
+    rec = recommend(study)
+    assert rec.trial_number == 1 and rec.within_noise == [0]
+    assert rec.reasons[0].startswith("Trial 1 (validation loss 3.0200) is within the 1% seed noise of the lowest, "
+                                     "trial 0 (3.0000), and trains fewer of the model's parameters (5.0% against 30.0%)")
+    assert rec.next_steps[0].startswith("Confirm with other seeds")
+    from xtts_tune.analysis.ranking import rank, why_passed_over
+
+    ranking = rank(study)
+    assert ranking.winner.number == 1 and ranking.runner_up.number == 0 and ranking.order() == [1, 0, 2]
+    assert "trains more of the model (30.0% against 5.0%)" in why_passed_over(ranking.passed_over[0], ranking.winner)
 
 
 def test_most_trials_overfit_gives_search_space_advice(tmp_path: Path) -> None:
@@ -322,13 +340,15 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
     assert set(importances) == {"freeze_depth", "learning_rate", "weight_decay", "augment_prob"}
     assert sum(importances.values()) == pytest.approx(1.0)
     assert max(importances, key=importances.get) == "learning_rate"
-    assert parameter_importances(study) == importances  # seeded
+    assert parameter_importances(study) == importances  # deterministic
+    stats = analyze(study).importances
+    assert stats.values == importances and stats.trials >= 10 and stats.method.startswith("PED-ANOVA")
 
     rates = overfitting_rates(study)
     verdicts = {v.number: v for v in trial_verdicts(study)}
     finished = [
         t for t in study.trials
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and verdicts[t.number].verdict != "inconclusive"
     ]
     assert sum(r.trials for r in rates.by_freeze_depth.values()) == len(finished)
     assert sum(r.trials for r in rates.by_learning_rate.values()) == len(finished)
@@ -346,6 +366,7 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
     assert rates.to_dict()["by_learning_rate"]["1e-4–1e-3"]["rate"] == rates.by_learning_rate["1e-4–1e-3"].rate
 
     compute = compute_saved(study)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     pruned = [t for t in finished if t.state == TrialState.PRUNED]
     assert compute.trials == len(finished)
     assert compute.planned_steps == 120 * len(finished)
@@ -364,12 +385,19 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
     )
 
 
-def test_importances_need_two_varied_complete_trials(tmp_path: Path) -> None:
+def test_importances_need_ten_complete_trials_and_a_varied_knob(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
-    add_trial(study, "healthy", 3.0)
-    assert parameter_importances(study) == {}
-    add_trial(study, "healthy", 3.1)  # same params
-    assert parameter_importances(study) == {}
+    for i in range(9):
+        add_trial(study, "healthy", 3.0 + i / 100, {"freeze_depth": i % 3, "learning_rate": 1e-5 * (i + 1)})
+    stats = analyze(study).importances
+    assert stats.values == {} and stats.trials == 9
+    assert stats.note == "too few trials to rank the knobs: 9 complete, importances need at least 10"
+    add_trial(study, "healthy", 3.2, {"freeze_depth": 1, "learning_rate": 1e-4})
+    assert set(analyze(study).importances.values) == {"freeze_depth", "learning_rate"}
+    same = new_study(tmp_path / "same.db")
+    for i in range(10):
+        add_trial(same, "healthy", 3.0 + i / 100)  # the same params every time
+    assert analyze(same).importances.note == "no searched knob varied between the complete trials"
 
 
 def test_learning_rate_bands() -> None:

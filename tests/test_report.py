@@ -19,6 +19,7 @@ import pytest
 from optuna.trial import TrialState
 from test_analysis import add_trial, new_study, synthetic_curve, synthetic_study
 
+from xtts_tune.analysis.records import trial_value
 from xtts_tune.report.page import PLOT_IDS, build_report
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_report_renders_in_headless_chromium(
 
     # the inline script sorted the table by best validation loss on load (missing values last)
     order = [int(n) for n in re.findall(r'<tr data-trial="(\d+)"', dom)]
-    values = {t.number: t.value for t in big_study.trials}
+    values = {t.number: trial_value(t) for t in big_study.trials}  # a pruned trial: its best, not its last
     expected = sorted(values, key=lambda n: (values[n] is None, values[n] or 0.0, n))
     assert order == expected
 

@@ -28,11 +28,17 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from xtts_tune.analysis.records import trial_attr
 from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.config import ConfigError, config_from_dict
 from xtts_tune.search.dashboard import dashboard_command
 from xtts_tune.search.fingerprint import StudyMismatchError
-from xtts_tune.search.retention import CHECKPOINT_NAME, RETENTION_NAME, apply_retention
+from xtts_tune.search.retention import (
+    CHECKPOINT_NAME,
+    RETENTION_NAME,
+    apply_retention,
+    kept_trials,
+)
 from xtts_tune.search.runner import run_search
 from xtts_tune.search.settings import SearchSettings
 from xtts_tune.search.storage import (
@@ -42,7 +48,7 @@ from xtts_tune.search.storage import (
     load_study,
     open_storage,
 )
-from xtts_tune.search.summary import SearchSummary, TrialRow
+from xtts_tune.search.summary import SearchSummary, TrialRow, summarize
 from xtts_tune.terminal import render_summary
 
 BASE_MODEL = os.environ.get("XTTS_TUNE_TEST_BASE", "embedded")
@@ -247,35 +253,26 @@ def test_default_storage_and_dashboard_command(tmp_path):
     assert "--artifact-dir" not in dashboard_command(url)  # no database yet: nothing to look up
 
 
-def test_retention_keeps_the_top_k_checkpoints_by_best_validation_loss(tmp_path):
-    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+def test_retention_follows_the_ranking_and_never_deletes_the_recommended_runner_up_or_guide(tmp_path):
+    """The overfitting trial has the lowest validation loss; value order would keep it and delete the
+    recommendation's runner-up. The study's one ranking keeps the recommended trial, the runner-up and the
+    guide's configuration (the unseen-clips comparison needs it) even with keep_top_k 1."""
+    from xtts_tune.analysis.examples import example_study
 
-    def made(number, state, best):
-        folder = tmp_path / f"trial-{number:04d}"
+    study = example_study()
+    for t in study.trials:
+        folder = tmp_path / f"trial-{t.number:04d}"
         folder.mkdir()
         (folder / CHECKPOINT_NAME).write_bytes(b"x" * 10)
-        attrs = {"checkpoint_path": str(folder / CHECKPOINT_NAME)}
-        if best is not None:
-            attrs["best_val_loss"] = best
-        t = optuna.trial.create_trial(
-            state=state, params={"x": 0.5}, distributions=dist, user_attrs=attrs,
-            value=best if state == TrialState.COMPLETE else None,
-        )
-        t.number = number
-        return t
-
-    trials = [
-        made(0, TrialState.COMPLETE, 3.0),
-        made(1, TrialState.PRUNED, 2.0),  # a pruned trial keeps its best score
-        made(2, TrialState.COMPLETE, 2.5),
-        made(3, TrialState.FAIL, None),
-        made(4, TrialState.COMPLETE, 4.0),
-    ]
-    assert apply_retention(trials, tmp_path, keep_top_k=2) == [1, 2]
+    assert apply_retention(study, study.trials, tmp_path, keep_top_k=1) == [0, 1]
     kept = sorted(int(p.parent.name[-4:]) for p in tmp_path.glob(f"*/{CHECKPOINT_NAME}"))
-    assert kept == [1, 2]
-    note = json.loads((tmp_path / "trial-0000" / RETENTION_NAME).read_text())
+    assert kept == [0, 1]
+    note = json.loads((tmp_path / "trial-0002" / RETENTION_NAME).read_text())
     assert note["checkpoint_deleted"] is True and note["bytes_freed"] == 10
+    summary = summarize(study, "sqlite:///x.db", tmp_path)
+    assert summary.best_number == 1  # the summary's best is the recommendation: one ranking
+    assert summary.passed_over.startswith("trial 2 (3.0000) was overfitting")
+    assert "passed over: trial 2 (3.0000) was overfitting" in render_summary(summary)
 
 
 def test_summary_renders_a_table_and_next_steps():
@@ -430,7 +427,8 @@ def test_demo_study_with_pruning_finishes(demo):
     assert trials[2].user_attrs["steps"] < trials[2].user_attrs["planned_steps"]
     eval_steps = {0, 2, 4}
     for t in trials:
-        curve = t.user_attrs["curve"]
+        curve = trial_attr(t, "curve")
+        assert "curve" not in t.user_attrs  # long attributes are system attributes: the dashboard cuts user ones
         steps = [r["step"] for r in curve]
         # intermediate values are the validation losses at the evaluation steps
         assert set(t.intermediate_values) == set(steps) <= eval_steps
@@ -441,10 +439,11 @@ def test_demo_study_with_pruning_finishes(demo):
             assert t.value == pytest.approx(best)  # the objective is the best, not the last, loss
         a = t.user_attrs
         for key in ("best_step", "best_epoch", "trainable_share", "trainable_params", "total_params",
-                    "wall_seconds", "checkpoint_path", "seed", "stop_reason", "train_config"):
+                    "wall_seconds", "checkpoint_path", "seed", "stop_reason", "verdict"):
             assert key in a, key
-        assert a["train_config"]["learning_rate"] == pytest.approx(t.params["learning_rate"])
-        assert a["diagnosis"]["verdict"] in ("healthy", "overfitting", "underfitting", "unstable")
+        assert all(len(json.dumps(v)) < 1024 for v in a.values())  # nothing the dashboard would cut
+        assert trial_attr(t, "train_config")["learning_rate"] == pytest.approx(t.params["learning_rate"])
+        assert trial_attr(t, "diagnosis")["verdict"] in ("healthy", "overfitting", "underfitting", "unstable")
         assert Path(a["run_dir"]).name == f"trial-{t.number:04d}"
     # trial 0 is the guide's config clamped to the space (lr 5e-7 -> 1e-6; last two of 4 blocks trained)
     assert trials[0].params == {"freeze_depth": 2, "learning_rate": 1e-6, "weight_decay": 0.1, "augment_prob": 0.3}
@@ -513,7 +512,9 @@ def test_running_again_continues_the_study(demo, base):
         (t.number, t.state, t.params, t.user_attrs) for t in before
     ]
     assert after[-1].state in (TrialState.COMPLETE, TrialState.PRUNED)
-    assert sum(r.checkpoint for r in summary.rows) == 2  # top-K still holds
+    study = load_study("demo", demo.url)
+    kept = kept_trials(study, study.get_trials(), 2)  # top 2 of the ranking + recommended, runner-up, guide
+    assert {r.number for r in summary.rows if r.checkpoint} == kept and len(kept) <= 4
 
 
 @pytest.mark.slow
@@ -543,14 +544,25 @@ def test_dashboard_serves_the_study_its_notes_and_curve_artifacts(demo):
                 time.sleep(0.5)
         (study,) = [s for s in studies if s["study_name"] == "demo"]
         detail = json.loads(get(f"/api/studies/{study['study_id']}"))
+        # the study note: the recommendation (the study's one ranking) and the unseen-clips comparison
+        note = detail["note"]["body"]
+        winner = load_study("demo", demo.url).user_attrs["test_comparison"]["winner"]
+        assert note.startswith("# demo") and f"**Recommended: trial {winner}**" in note
+        assert "**Unseen clips:** on " in note and "unseen test clips" in note
         by_number = {t["number"]: t for t in detail["trials"]}
         for number in (0, 1, 2):
             trial = by_number[number]
             body = trial["note"]["body"]
             assert body.startswith(f"## Trial {number} · ") and "**Verdict: " in body and "| step |" in body
-            (artifact,) = trial["artifacts"]
-            data = json.loads(get(f"/artifacts/{study['study_id']}/{trial['trial_id']}/{artifact['artifact_id']}"))
+            artifacts = {a["mimetype"]: a for a in trial["artifacts"]}
+            assert set(artifacts) == {"application/json", "image/png"}
+            url = f"/artifacts/{study['study_id']}/{trial['trial_id']}/"
+            data = json.loads(get(url + artifacts["application/json"]["artifact_id"]))
             assert [r["step"] for r in data["curve"]] == sorted(int(v["step"]) for v in trial["intermediate_values"])
+            assert get(url + artifacts["image/png"]["artifact_id"]).startswith(b"\x89PNG")
+            attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+            assert attrs["verdict"] in ("healthy", "overfitting", "underfitting", "unstable", "inconclusive")
+            assert "curve" not in attrs and all(len(str(v)) < 1024 for v in attrs.values())
         assert "PRUNED" in by_number[2]["note"]["body"]
     finally:
         proc.terminate()
@@ -619,7 +631,7 @@ def test_two_workers_share_one_sqlite_study(demo, tmp_path):
     trials = load_study("pair", url).get_trials()
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] == sorted(runs[0] | runs[1])
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert all("curve" in t.user_attrs for t in trials)
+    assert all(trial_attr(t, "curve") for t in trials)
     assert [t.number for t in trials if t.user_attrs.get("enqueued") == "guide"] == [0]  # enqueued once
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the workers sampled different configs
 
@@ -640,6 +652,6 @@ def test_ctrl_c_marks_the_running_trial_and_returns_the_summary(demo, base, tmp_
     assert "interrupted" in render_summary(summary)
     trials = load_study("ctrlc", url).get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"] is True
-    assert [r["step"] for r in trials[0].user_attrs["curve"]] == [0, 2]
+    assert [r["step"] for r in trial_attr(trials[0], "curve")] == [0, 2]
     (queued,) = trials[1:]  # its params are queued to run again
     assert queued.state == TrialState.WAITING and queued.params == trials[0].params

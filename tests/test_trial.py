@@ -124,6 +124,16 @@ def test_callback_can_stop_and_nan_batches_are_skipped(fresh_base, demo_target, 
     assert all(torch.isfinite(p).all() for p in fresh_base.gpt.parameters())
 
 
+def test_a_prune_at_the_planned_last_step_leaves_the_trial_complete(fresh_base, demo_target, tmp_path, make_config):
+    """Successive halving fires at its rungs, the last step included: a trial that ran its whole budget is
+    complete, whatever the pruner says there."""
+    cfg = make_config(demo_target, tmp_path / "run", max_steps=4, eval_every=2)
+    result = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "run", callback=lambda rec: rec["step"] >= 4)
+    assert result.stop_reason == "max_steps" and result.steps == result.planned_steps == 4  # its whole budget
+    early = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "early", callback=lambda rec: rec["step"] >= 2)
+    assert early.stop_reason == "stopped_by_callback" and early.steps == 2
+
+
 def _coqui_val_loss(base, data, cfg):
     """The validation loss through GPTTrainer.eval_step itself, batch by batch, as coqui computes it."""
     from xtts_tune.data.features import collate

@@ -28,15 +28,25 @@ def cmd_trial(args) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else None
     print(f"trial: {cfg.source} → base {cfg.base_model}, data {cfg.data_path}")
     result = run_trial(cfg, run_dir=run_dir, progress=terminal.Progress())
-    terminal.print_trial_result(result)
+    terminal.print_trial_result(result, _verdict(cfg, result))
     return 0
 
 
+def _verdict(cfg, result):
+    from xtts_tune.analysis.thresholds import thresholds_from_section
+    from xtts_tune.analysis.verdicts import curve_verdict
+
+    thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
+    return curve_verdict(result.curve, thresholds=thresholds, trainable_share=result.params.share)
+
+
 def cmd_train(args) -> int:
+    from xtts_tune.config import load_config
     from xtts_tune.training.final import run_final_training
 
     final = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress())
-    terminal.print_trial_result(final.trial)
+    cfg = load_config(args.config, args.set)
+    terminal.print_trial_result(final.trial, _verdict(cfg, final.trial))
     terminal.print_final_model(final.model_dir)
     return 0
 

@@ -47,6 +47,11 @@ class DataConfig:
     val_fraction: float = 0.15
     val_count: int = 0
     """If > 0, use exactly this many validation clips instead of ``val_fraction``."""
+    test_fraction: float = 0.1
+    """Clips held back from selection (at least 2): the winner and the guide's recipe are scored on them
+    after the search. 0: no test part."""
+    test_count: int = 0
+    """If > 0, use exactly this many test clips instead of ``test_fraction``."""
     split_seed: int = 0
     split_file: str = ""
     """Use this saved split (clip ids) instead of ``<output_dir>/split.json`` (export sets it)."""
@@ -63,6 +68,8 @@ class DataConfig:
             raise ConfigError(f"{where}: data.val_fraction must be between 0 and 1, got {self.val_fraction}")
         if self.val_count < 0:
             raise ConfigError(f"{where}: data.val_count must be >= 0, got {self.val_count}")
+        if not 0.0 <= self.test_fraction < 1.0 or self.test_count < 0:
+            raise ConfigError(f"{where}: data.test_fraction must be in [0, 1) and data.test_count >= 0")
 
 
 @dataclass

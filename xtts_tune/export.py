@@ -21,7 +21,10 @@ import optuna
 import yaml
 
 from xtts_tune import __version__
+from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
 from xtts_tune.analysis.recommend import recommend
+from xtts_tune.analysis.records import is_complete, train_config, trial_value
+from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text
@@ -41,8 +44,8 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         reasons = rec.reasons
     else:
         matches = [t for t in study.trials if t.number == trial_number]
-        if not matches or matches[0].state != optuna.trial.TrialState.COMPLETE:
-            done = [t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not matches or not is_complete(matches[0]):
+            done = [t.number for t in study.trials if is_complete(t)]
             raise ExportError(
                 f"study '{study.study_name}' has no COMPLETE trial number {trial_number}; "
                 f"complete trials: {', '.join(map(str, done)) or 'none'}"
@@ -50,17 +53,20 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         trial = matches[0]
         reasons = [f"trial {trial_number} chosen by hand"]
     attrs = trial.user_attrs
-    train = dict(attrs.get("train_config") or {})
-    train.update(trial.params)
+    train = train_config(study, trial)
     best_step = attrs.get("best_step")
+    verdict = next((v for v in trial_verdicts(study) if v.number == trial.number), None)
+    comparison = study.user_attrs.get(TEST_COMPARISON)
     provenance = {
         "study": study.study_name,
         "trial": trial.number,
-        "val_loss": trial.value,
+        "val_loss": trial_value(trial),
         "best_step": best_step,
         "best_epoch": attrs.get("best_epoch"),
-        "verdict": (attrs.get("diagnosis") or {}).get("verdict"),
+        "verdict": verdict.verdict if verdict else None,
         "reasons": list(reasons),
+        "unseen_clips": describe_test_comparison(comparison, trial.number),
+        "test_comparison": comparison,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "dataset_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("dataset"),
         "base_model_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("base_model"),

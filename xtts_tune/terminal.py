@@ -13,6 +13,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
+from xtts_tune.analysis.holdout import describe_test_comparison
 from xtts_tune.io import fmt, human_bytes
 
 if TYPE_CHECKING:  # only for annotations: rendering needs no search or torch import
@@ -88,7 +89,8 @@ def route_optuna_logging() -> None:
     logging.getLogger("optuna").setLevel(logging.NOTSET)
 
 
-def print_trial_result(result) -> None:
+def print_trial_result(result, verdict=None) -> None:
+    """The trial's outcome; ``verdict`` (:func:`xtts_tune.analysis.verdicts.curve_verdict`) with its reasons."""
     if result.stop_reason == "early_stopped":
         print(f"early stopping fired at step {result.steps} (no improvement for the patience window)")
     else:
@@ -96,6 +98,10 @@ def print_trial_result(result) -> None:
     if result.skipped_batches:
         print(f"skipped {result.skipped_batches} micro-batch(es) with a non-finite loss")
     print(f"best validation loss {result.best_val_loss:.4f} at step {result.best_step} (epoch {result.best_epoch:.2f})")
+    if verdict is not None:
+        print(f"verdict: {verdict.verdict}")
+        for reason in verdict.reasons:
+            print(f"  - {reason}")
     print(f"best checkpoint: {result.checkpoint_path}")
     print(f"curve (JSON):    {result.curve_path}")
     print(f"wall time {result.wall_seconds:.1f} s, peak memory {human_bytes(result.peak_memory_bytes)} "
@@ -157,7 +163,7 @@ def confirm_progress():
 def render_summary(summary: "SearchSummary") -> str:
     """The search summary: one row per trial, the best trial, compute, disk and the next steps."""
     lines = [f"study '{summary.study_name}' ({_redact(summary.storage)}): {len(summary.rows)} trial(s)"]
-    header = f"{'#':>4}  {'state':<8}  {'best val':>9}  {'steps':>11}  {'verdict':<12}  ckpt  params"
+    header = f"{'#':>4}  {'state':<8}  {'best val':>9}  {'steps':>11}  {'verdict':<13}  ckpt  params"
     lines += [header, "-" * len(header)]
     for r in summary.rows:
         val = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-"
@@ -165,12 +171,17 @@ def render_summary(summary: "SearchSummary") -> str:
         params = "  ".join(f"{k}={fmt(v, 3)}" for k, v in r.params.items())
         mark = "*" if r.number == summary.best_number else " "
         lines.append(
-            f"{r.number:>4}{mark} {r.state:<8}  {val:>9}  {steps:>11}  {(r.verdict or '-'):<12}  "
+            f"{r.number:>4}{mark} {r.state:<8}  {val:>9}  {steps:>11}  {(r.verdict or '-'):<13}  "
             f"{'yes' if r.checkpoint else '-':<4}  {params}"
         )
     if summary.best_number is not None:
         params = ", ".join(f"{k}={fmt(v, 3)}" for k, v in summary.best_params.items())
-        lines.append(f"best: trial {summary.best_number}, validation loss {summary.best_value:.4f} ({params})")
+        lines.append(f"recommended: trial {summary.best_number}, validation loss {summary.best_value:.4f} ({params})")
+        if summary.passed_over:
+            lines.append(f"  passed over: {summary.passed_over}")
+        lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
+    elif summary.no_recommendation:
+        lines.append(f"recommended: none yet ({summary.no_recommendation})")
     if summary.planned_steps:
         lines.append(
             f"compute: {summary.total_steps}/{summary.planned_steps} optimizer steps "

@@ -22,6 +22,10 @@ Thresholds (:class:`DiagnosisThresholds`):
 - ``underfit_improvement_rel`` (0.01): a total relative validation improvement (first value to best value) below this means underfitting.
 - ``spike_factor`` (1.5): a train or validation loss above this multiple of the previous finite value of the same series means unstable.
 - ``max_trainable_share`` (0.10): training a larger share of the parameters adds a warning (the verdict is unchanged).
+- ``still_improving_rel`` (0.005): a curve whose last evaluation is its best and improved on the one before by
+  more than this fraction is flagged ``still_improving``: more steps may help (the verdict is unchanged).
+- ``under_trained_rel`` (0.25): used across a study (:mod:`xtts_tune.analysis.verdicts`): a healthy trial that
+  improved less than this share of the best trial's improvement is ``under-trained``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Diagnosis:
     warnings: list[str]
     metrics: dict[str, float | None]
     overfit_onset_step: int | None
+    still_improving: bool = False
+    """The last evaluation is the best and improved on the one before by more than ``still_improving_rel``."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict; NaN and inf become ``None``."""
@@ -168,6 +174,16 @@ def diagnose(
         verdict, reason = _judge(metrics, thresholds, steps, val, best, onset)
         reasons.append(reason)
 
+    still_improving = False
+    if best == n - 1 and n >= 2 and math.isfinite(val[-2]) and verdict != "unstable":
+        last_gain = _ratio(val[-2] - val[-1], val[-2])
+        still_improving = last_gain is not None and last_gain > thresholds.still_improving_rel
+        if still_improving:
+            reasons.append(
+                f"still improving at its last evaluation ({last_gain:.1%} lower than at step {int(steps[-2])}): "
+                "more steps may help"
+            )
+
     warnings = []
     if trainable_share is not None and trainable_share > thresholds.max_trainable_share:
         warnings.append(
@@ -185,6 +201,7 @@ def diagnose(
         warnings=warnings,
         metrics=metrics,
         overfit_onset_step=onset,
+        still_improving=still_improving,
     )
 
 

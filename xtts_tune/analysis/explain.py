@@ -111,8 +111,17 @@ def reasons(
     noise: float,
     trials: Sequence[FrozenTrial],
     thresholds: DiagnosisThresholds,
+    train: Mapping | None = None,
 ) -> list[str]:
-    if len(ranked) == 1:
+    """``eligible``: the ranking's candidates, winner first; ``close``: its near-ties."""
+    lowest = min(eligible, key=lambda v: (v.value, v.number))
+    if lowest.number != best.number:
+        first = (
+            f"Trial {best.number} (validation loss {best.value:.4f}) is within the {noise:.0%} seed noise of the "
+            f"lowest, trial {lowest.number} ({lowest.value:.4f}), and trains fewer of the model's parameters "
+            f"({_share(best)} against {_share(lowest)}): the guide prefers freezing more on a small dataset."
+        )
+    elif len(ranked) == 1:
         first = f"Trial {best.number} (validation loss {best.value:.4f}) is the study's only completed trial."
     elif len(eligible) == 1:
         first = (
@@ -130,12 +139,13 @@ def reasons(
     reasons.extend(skipped_sentences(best, ranked))
     reasons.extend(comparison_sentences(best, eligible, ranked, trials))
     if close:
-        listed = ", ".join(f"trial {v.number} ({v.value:.4f})" for v in close)
+        listed = ", ".join(f"trial {v.number} ({v.value:.4f}, trains {_share(v)})" for v in close)
         reasons.append(
-            f"{plural(len(close), 'candidate')} within the {noise:.0%} seed noise of it: "
-            f"{listed}; one seed cannot tell them apart."
+            f"Near-tie: {plural(len(close), 'candidate')} within the {noise:.0%} seed noise: {listed}; one seed "
+            f"cannot tell them apart, so trial {best.number} is preferred for training the fewest parameters "
+            f"({_share(best)}); xtts-tune confirm decides with more seeds."
         )
-    reasons.append(stop_sentence(best))
+    reasons.append(stop_sentence(best, train))
     share = share_sentence(trial, best, thresholds.max_trainable_share)
     if share:
         reasons.append(share)
@@ -207,14 +217,33 @@ def enqueued_start(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     return None
 
 
-def stop_sentence(best: TrialVerdict) -> str:
+def stop_sentence(best: TrialVerdict, train: Mapping | None = None) -> str:
     if best.best_step is None:
         return "Its best step was not recorded; train it with early stopping on the validation loss."
     epoch = f" (epoch {best.best_epoch:.2f})" if best.best_epoch is not None else ""
+    if best.still_improving:
+        return (
+            f"It was still improving at its last evaluation, step {best.best_step}{epoch}: that is where its "
+            f"budget ended, not where it stopped learning. {longer_advice(best, train)}"
+        )
     sentence = f"Stop training at step {best.best_step}{epoch}, where its validation loss was lowest"
     if best.overfit_onset_step is not None:
         sentence += f"; from step {best.overfit_onset_step} it rose beyond the tolerance"
     return sentence + "."
+
+
+def longer_advice(best: TrialVerdict, train: Mapping | None) -> str:
+    """Concrete numbers for training a still-improving trial longer (early stopping guards the rest)."""
+    epochs = as_int((train or {}).get("max_epochs"))
+    more = f"max_epochs {epochs} → {2 * epochs}, " if epochs else ""
+    return (
+        f"More steps may help: try {more}max_steps {2 * best.best_step} "
+        f"(xtts-tune train --config ... --set max_steps={2 * best.best_step}); early stopping keeps the best point."
+    )
+
+
+def _share(v: TrialVerdict) -> str:
+    return "?" if v.trainable_share is None else f"{v.trainable_share:.1%}"
 
 
 def share_sentence(trial: FrozenTrial, best: TrialVerdict, limit: float) -> str | None:
@@ -237,6 +266,7 @@ def next_steps(
     close: Sequence[TrialVerdict],
     trend: list[str],
     verdicts: Sequence[TrialVerdict],
+    winner_number: int | None = None,
 ) -> list[str]:
     steps: list[str] = []
     if close:
@@ -246,6 +276,13 @@ def next_steps(
             "(re-runs the top candidates with new seeds and recommends by the mean)."
         )
     steps.extend(trend)
+    winner = next((v for v in verdicts if v.number == winner_number), None)
+    if winner is not None and winner.still_improving and winner.best_step:
+        steps.append(
+            f"Trial {winner.number} was still improving when its budget ended: train longer, e.g. "
+            f"xtts-tune train --config studies/{name}-best.yaml --set max_steps={2 * winner.best_step}, "
+            "or raise train.max_epochs in the study and search again."
+        )
     running = sum(v.state == "RUNNING" for v in verdicts)
     if running:
         steps.append(

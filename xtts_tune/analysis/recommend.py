@@ -14,14 +14,12 @@ from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis import explain
 from xtts_tune.analysis.confirmations import Confirmation, candidate_confirmations
+from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, rank_verdicts
 from xtts_tune.analysis.records import study_trials, train_config
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
-from xtts_tune.analysis.verdicts import REJECTED, TrialVerdict, verdicts_of
+from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.errors import UserError
 from xtts_tune.io import json_safe
-
-DEFAULT_SEED_NOISE = 0.01
-"""Relative difference in validation loss below which two trials are within seed noise."""
 
 
 @dataclass
@@ -96,28 +94,28 @@ def best_recommendation(
 ) -> Recommendation:
     name = study.study_name
     by_number = {t.number: t for t in trials}
-    ranked = sorted(
-        (v for v in verdicts if v.state == "COMPLETE" and v.value is not None),
-        key=lambda v: (v.value, v.number),
-    )
+    ranked = sorted((v for v in verdicts if v.complete and v.value is not None), key=lambda v: (v.value, v.number))
     trend = explain.trend_advice(verdicts, trials)
     if not ranked:
         raise NoRecommendationError(explain.nothing_complete(name, verdicts))
-    eligible = [v for v in ranked if v.verdict not in REJECTED]
-    if not eligible:
+    ranking = rank_verdicts(verdicts, noise)
+    if not ranking.candidates:
         raise NoRecommendationError(explain.all_rejected(name, ranked, trend))
 
+    eligible = sorted(ranking.candidates, key=lambda v: (v.value, v.number))
     confirmations = candidate_confirmations(study, by_number, eligible)
     if confirmations:
         return _recommend_confirmed(
             study, by_number, ranked, eligible, confirmations, noise, thresholds, trend, verdicts
         )
 
-    best = eligible[0]
+    best = ranking.winner
     trial = by_number[best.number]
-    close = [v for v in eligible[1:] if v.value - best.value <= noise * abs(best.value)]
-    reasons = explain.reasons(best, trial, ranked, eligible, close, noise, trials, thresholds)
-    steps = explain.next_steps(name, close, trend, verdicts)
+    close = ranking.ties
+    reasons = explain.reasons(
+        best, trial, ranked, ranking.candidates, close, noise, trials, thresholds, train_config(study, trial)
+    )
+    steps = explain.next_steps(name, close, trend, verdicts, best.number)
     return _recommendation(study, trial, best, reasons, steps, close, noise)
 
 

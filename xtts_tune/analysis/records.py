@@ -41,28 +41,79 @@ def study_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False)
 
 
+STOP_REASONS = {
+    "completed": "ran its whole budget",
+    "max_steps": "reached max_steps",
+    "early_stopped": "stopped early (no improvement for train.patience evaluations)",
+    "stopped_by_callback": "pruned (cut early: its curve trailed the other trials')",
+    "interrupted": "interrupted (Ctrl-C)",
+}
+"""The trial loop's stop reasons in plain words, for the report, the dashboard notes and the terminal."""
+
+
+def stop_reason_words(reason: Any) -> str:
+    """``"stopped_by_callback"`` → ``"pruned (cut early: ...)"``; unknown reasons as they are."""
+    return STOP_REASONS.get(reason, "-" if reason is None else str(reason))
+
+
+LONG_ATTR_PREFIX = "xtts_tune:"
+"""Long trial attributes (the curve, the train config, the diagnosis) are stored as system attributes under
+this prefix: optuna-dashboard shows user attributes cut at 1,024 characters, which broke their JSON there."""
+
+
+def trial_attr(trial: FrozenTrial, key: str) -> Any:
+    """A trial attribute the search stores: long ones from the system attributes, else the user attributes
+    (where studies made before the move keep them)."""
+    value = trial.system_attrs.get(LONG_ATTR_PREFIX + key)
+    return trial.user_attrs.get(key) if value is None else value
+
+
+def is_complete(trial: FrozenTrial) -> bool:
+    """COMPLETE, or pruned at its planned last step: a trial that ran its whole budget is complete, whatever
+    the pruner said there (the search no longer prunes there; older studies did)."""
+    if trial.state == TrialState.COMPLETE:
+        return True
+    steps, planned = trial.user_attrs.get("steps"), trial.user_attrs.get("planned_steps")
+    return (
+        trial.state == TrialState.PRUNED and isinstance(steps, int) and isinstance(planned, int) and steps >= planned
+    )
+
+
 def complete_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.COMPLETE and trial_value(t) is not None]
+    return [t for t in trials if is_complete(t) and trial_value(t) is not None]
+
+
+def guide_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The trial that ran the guide's recommended configuration (the search enqueues it as trial 0)."""
+    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("enqueued") == "guide"), None)
 
 
 def trial_value(trial: FrozenTrial) -> float | None:
-    values = trial.values
-    if not values or values[0] is None:
+    """The trial's best validation loss: Optuna's value, except for a pruned trial, whose Optuna value is its
+    last reported loss (Optuna's rule) while ``best_val_loss`` is the lowest it reached."""
+    if trial.state == TrialState.PRUNED and "best_val_loss" in trial.user_attrs:
+        value = trial.user_attrs["best_val_loss"]
+    else:
+        values = trial.values
+        if not values or values[0] is None:
+            return None
+        value = values[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(values[0])
-    return value if math.isfinite(value) else None
+    return float(value) if math.isfinite(value) else None
 
 
 def knob_value(trial: FrozenTrial, name: str) -> Any:
     """A trial's searched param ``name``, or else its fixed value from the trial's train config."""
     if name in trial.params:
         return trial.params[name]
-    config = trial.user_attrs.get("train_config")
+    config = trial_attr(trial, "train_config")
     return config.get(name) if isinstance(config, Mapping) else None
 
 
 def train_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    config = trial.user_attrs.get("train_config")
+    """The trial's full train config (its stored one, else the study's, with its params applied)."""
+    config = trial_attr(trial, "train_config")
     if not isinstance(config, Mapping):
         study_config = study.user_attrs.get("config")
         config = study_config.get("train") if isinstance(study_config, Mapping) else None

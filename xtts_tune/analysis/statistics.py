@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.importance import FanovaImportanceEvaluator
-from optuna.trial import FrozenTrial
+from optuna.importance import PedAnovaImportanceEvaluator
+from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.records import (
     FINISHED,
     FREEZE_DEPTH,
     LEARNING_RATE,
-    complete_trials,
     knob_value,
     study_trials,
+    trial_value,
 )
 from xtts_tune.analysis.thresholds import study_thresholds
-from xtts_tune.analysis.verdicts import VERDICTS, TrialVerdict, verdicts_of
+from xtts_tune.analysis.verdicts import (
+    INCONCLUSIVE,
+    STUDY_VERDICTS,
+    TrialVerdict,
+    verdicts_of,
+)
+
+CONCLUSIVE = tuple(v for v in STUDY_VERDICTS if v != INCONCLUSIVE)
 from xtts_tune.io import as_int, finite
 
 logger = logging.getLogger(__name__)
@@ -82,12 +90,30 @@ class ComputeSaved:
         }
 
 
-def parameter_importances(study: optuna.Study) -> dict[str, float]:
-    """Optuna's fANOVA importances (seeded) of the parameters that varied, summing to 1.
+MIN_TRIALS_FOR_IMPORTANCES = 10
+"""Below this many complete trials, importances rank noise: the report says so instead of showing them."""
 
-    Returns ``{}`` with fewer than two COMPLETE trials or when no parameter varied.
-    """
-    return importances_of(study, study_trials(study))
+IMPORTANCE_METHOD = "PED-ANOVA (Optuna's PedAnovaImportanceEvaluator, as optuna-dashboard computes them)"
+
+
+@dataclass
+class Importances:
+    """Parameter importances (summing to 1), the complete trials they rest on, and how they were computed;
+    ``values`` is empty with ``note`` saying why when there are too few trials or nothing varied."""
+
+    values: dict[str, float]
+    trials: int
+    method: str = IMPORTANCE_METHOD
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": dict(self.values), "trials": self.trials, "method": self.method, "note": self.note}
+
+
+def parameter_importances(study: optuna.Study) -> dict[str, float]:
+    """The importances of the parameters that varied, summing to 1 (``{}`` below
+    :data:`MIN_TRIALS_FOR_IMPORTANCES` complete trials or when no parameter varied)."""
+    return importances_of(study, study_trials(study)).values
 
 
 def overfitting_rates(study: optuna.Study) -> OverfittingRates:
@@ -107,22 +133,28 @@ def learning_rate_band(learning_rate: float) -> str:
     return f"1e{low}–1e{low + 1}"
 
 
-def importances_of(study: optuna.Study, trials: Sequence[FrozenTrial]) -> dict[str, float]:
-    complete = complete_trials(trials)
-    if len(complete) < 2:
-        return {}
+def importances_of(study: optuna.Study, trials: Sequence[FrozenTrial]) -> Importances:
+    """PED-ANOVA importances over the COMPLETE trials, the same method optuna-dashboard uses, so the report
+    and the dashboard agree; refused below :data:`MIN_TRIALS_FOR_IMPORTANCES` complete trials."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and trial_value(t) is not None]
+    n = len(complete)
+    if n < MIN_TRIALS_FOR_IMPORTANCES:
+        return Importances({}, n, note=f"too few trials to rank the knobs: {n} complete, "
+                                       f"importances need at least {MIN_TRIALS_FOR_IMPORTANCES}")
     common = set.intersection(*(set(t.params) for t in complete))
     varying = sorted(p for p in common if len({repr(t.params[p]) for t in complete}) > 1)
     if not varying:
-        return {}
+        return Importances({}, n, note="no searched knob varied between the complete trials")
     try:
-        importances = optuna.importance.get_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=0), params=varying
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PED-ANOVA's note that it ranks for low target values
+            importances = optuna.importance.get_param_importances(
+                study, evaluator=PedAnovaImportanceEvaluator(), params=varying
+            )
     except (RuntimeError, ValueError) as e:
         logger.warning("parameter importances are not available: %s", e)
-        return {}
-    return {k: float(v) for k, v in importances.items()}
+        return Importances({}, n, note=f"not available: {e}")
+    return Importances({k: float(v) for k, v in importances.items()}, n)
 
 
 def rates_of(trials: Sequence[FrozenTrial], verdicts: Sequence[TrialVerdict]) -> OverfittingRates:
@@ -130,7 +162,7 @@ def rates_of(trials: Sequence[FrozenTrial], verdicts: Sequence[TrialVerdict]) ->
     depth_rates: dict[int, BandRate] = {}
     lr_rates: dict[tuple[int, str], BandRate] = {}
     for v in verdicts:
-        if v.state not in FINISHED or v.verdict not in VERDICTS:
+        if v.state not in FINISHED or v.verdict not in CONCLUSIVE:
             continue
         trial = by_number[v.number]
         overfit = v.verdict == "overfitting"

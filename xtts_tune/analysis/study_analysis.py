@@ -19,13 +19,19 @@ from xtts_tune.analysis.recommend import (
 from xtts_tune.analysis.records import FINISHED, check_direction
 from xtts_tune.analysis.statistics import (
     ComputeSaved,
+    Importances,
     OverfittingRates,
     compute_of,
     importances_of,
     rates_of,
 )
 from xtts_tune.analysis.thresholds import study_thresholds
-from xtts_tune.analysis.verdicts import UNKNOWN, VERDICTS, TrialVerdict, verdicts_of
+from xtts_tune.analysis.verdicts import (
+    STUDY_VERDICTS,
+    UNKNOWN,
+    TrialVerdict,
+    verdicts_of,
+)
 
 
 @dataclass
@@ -34,7 +40,7 @@ class StudyAnalysis:
 
     study_name: str
     verdicts: list[TrialVerdict]
-    importances: dict[str, float]
+    importances: Importances
     rates: OverfittingRates
     compute: ComputeSaved
     recommendation: Recommendation | None
@@ -43,14 +49,14 @@ class StudyAnalysis:
 
     def verdict_counts(self) -> dict[str, int]:
         counts = Counter(v.verdict for v in self.verdicts if v.state in FINISHED)
-        return {k: counts[k] for k in (*VERDICTS, UNKNOWN) if counts[k]}
+        return {k: counts[k] for k in (*STUDY_VERDICTS, UNKNOWN) if counts[k]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "study_name": self.study_name,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "verdict_counts": self.verdict_counts(),
-            "importances": dict(self.importances),
+            "importances": self.importances.to_dict(),
             "rates": self.rates.to_dict(),
             "compute": self.compute.to_dict(),
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
@@ -71,7 +77,7 @@ def analyze(
 
     >>> from xtts_tune.analysis.examples import example_study
     >>> analyze(example_study()).verdict_counts()
-    {'healthy': 2, 'overfitting': 1}
+    {'healthy': 1, 'under-trained': 1, 'overfitting': 1}
     """
     check_direction(study)
     trials = list(study.get_trials(deepcopy=False) if trials is None else trials)

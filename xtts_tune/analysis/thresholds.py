@@ -10,7 +10,7 @@ same numbers.
 >>> thresholds_from_section({"spike": 2}, "study.yaml")
 Traceback (most recent call last):
 ...
-xtts_tune.config.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, overfit_rise_abs, overfit_rise_rel, spike_factor, train_falling_rel, underfit_improvement_rel)
+xtts_tune.config.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, overfit_rise_abs, overfit_rise_rel, spike_factor, still_improving_rel, train_falling_rel, under_trained_rel, underfit_improvement_rel)
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class DiagnosisThresholds:
     underfit_improvement_rel: float = 0.01
     spike_factor: float = 1.5
     max_trainable_share: float = 0.10
+    still_improving_rel: float = 0.005
+    under_trained_rel: float = 0.25
 
     def validate(self) -> None:
         """Raise :class:`ValueError` naming the first invalid field."""

@@ -12,7 +12,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.diagnosis import diagnose
-from xtts_tune.analysis.records import study_trials, trial_value
+from xtts_tune.analysis.records import (
+    FINISHED,
+    is_complete,
+    study_trials,
+    trial_attr,
+    trial_value,
+)
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.io import as_int, finite, json_safe
 
@@ -20,23 +26,36 @@ logger = logging.getLogger(__name__)
 
 
 VERDICTS = ("healthy", "overfitting", "underfitting", "unstable")
-"""The verdicts of :func:`xtts_tune.analysis.diagnosis.diagnose`."""
+"""The verdicts of :func:`xtts_tune.analysis.diagnosis.diagnose` (one curve on its own)."""
 
+UNDER_TRAINED = "under-trained"
+"""A healthy trial that learned far less than the study's best (``under_trained_rel`` of its improvement)."""
+
+INCONCLUSIVE = "inconclusive"
+"""Too few evaluations to judge a curve (fewer than :data:`MIN_EVALUATIONS`); never counted as healthy."""
+
+STUDY_VERDICTS = ("healthy", UNDER_TRAINED, "overfitting", "underfitting", "unstable", INCONCLUSIVE)
+"""Every verdict a trial of a study can get, in the order the report counts them."""
 
 UNKNOWN = "unknown"
 """The verdict of a trial without a diagnosable curve (failed early, or still running)."""
 
-
-REJECTED = frozenset({"overfitting", "unstable"})
+REJECTED = frozenset({"overfitting", "unstable", INCONCLUSIVE})
 """Verdicts that are never recommended."""
+
+MIN_EVALUATIONS = 3
+"""A curve needs the base's evaluation and two more to show a trend; with fewer, healthy or underfitting
+is a guess (a trial pruned after its second evaluation), so the verdict is inconclusive."""
 
 
 @dataclass
 class TrialVerdict:
-    """One trial's verdict, from its stored diagnosis or by diagnosing its stored curve.
+    """One trial's verdict, from its stored diagnosis or by diagnosing its stored curve, then judged against
+    the rest of the study (inconclusive, under-trained).
 
     ``source`` is ``"stored"`` (the study's diagnosis), ``"recomputed"`` (diagnosed here from
-    the ``curve`` attribute) or ``"none"`` (no curve: the verdict is :data:`UNKNOWN`).
+    the ``curve`` attribute) or ``"none"`` (no curve: the verdict is :data:`UNKNOWN`). ``complete`` is
+    :func:`~xtts_tune.analysis.records.is_complete` (a trial that ran its whole budget).
     """
 
     number: int
@@ -50,6 +69,11 @@ class TrialVerdict:
     overfit_onset_step: int | None = None
     trainable_share: float | None = None
     source: str = "none"
+    complete: bool = False
+    n_evaluations: int | None = None
+    improvement: float | None = None
+    """Relative validation improvement, first evaluation to best."""
+    still_improving: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(dataclasses.asdict(self))
@@ -61,11 +85,65 @@ def trial_verdicts(study: optuna.Study) -> list[TrialVerdict]:
 
 
 def verdicts_of(trials: Sequence[FrozenTrial], thresholds: DiagnosisThresholds) -> list[TrialVerdict]:
-    return [_verdict_of(t, thresholds) for t in sorted(trials, key=lambda t: t.number)]
+    """Each trial's verdict, then the study-level ones: too few evaluations is inconclusive, and a healthy
+    trial that learned far less than the best is under-trained."""
+    verdicts = [_verdict_of(t, thresholds) for t in sorted(trials, key=lambda t: t.number)]
+    for v in verdicts:
+        _require_evidence(v)
+    learned = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
+    if learned:
+        best = max(learned, key=lambda v: (v.improvement, -v.number))
+        limit = thresholds.under_trained_rel * best.improvement
+        for v in learned:
+            if v.verdict == "healthy" and v is not best and best.improvement > 0 and v.improvement < limit:
+                v.verdict = UNDER_TRAINED
+                v.reasons.insert(0, _under_trained_reason(v, best))
+    return verdicts
+
+
+def curve_verdict(
+    curve: Sequence[Mapping[str, Any]], *, thresholds: DiagnosisThresholds | None = None,
+    trainable_share: float | None = None,
+) -> TrialVerdict:
+    """One trial's own verdict from its curve, before any study compares it (what ``xtts-tune trial`` prints
+    and the dashboard's short ``verdict`` attribute shows): :func:`diagnose`, inconclusive below
+    :data:`MIN_EVALUATIONS`.
+
+    >>> curve = [{"step": 0, "val_loss": 4.0}, {"step": 10, "train_loss": 3.9, "val_loss": 3.5}]
+    >>> v = curve_verdict(curve)
+    >>> v.verdict, v.reasons[0]
+    ('inconclusive', 'it has 2 evaluation(s): too few to judge its curve (a verdict needs 3; evaluate more often with train.eval_every)')
+    """
+    verdict = TrialVerdict(number=-1, state="COMPLETE", value=None, params={}, verdict=UNKNOWN, reasons=[],
+                           trainable_share=trainable_share, complete=True, n_evaluations=len(curve))
+    _rediagnose(verdict, list(curve), thresholds or DiagnosisThresholds())
+    _require_evidence(verdict)
+    return verdict
+
+
+def _require_evidence(v: TrialVerdict) -> None:
+    """Healthy or underfitting on fewer than :data:`MIN_EVALUATIONS` evaluations is a guess: inconclusive."""
+    if v.verdict in ("healthy", "underfitting") and (v.n_evaluations or 0) < MIN_EVALUATIONS:
+        how = "it was pruned after" if v.state == "PRUNED" and not v.complete else "it has"
+        v.reasons.insert(0, f"{how} {v.n_evaluations} evaluation(s): too few to judge its curve "
+                            f"(a verdict needs {MIN_EVALUATIONS}; evaluate more often with train.eval_every)")
+        v.verdict = INCONCLUSIVE
+
+
+def _under_trained_reason(v: TrialVerdict, best: TrialVerdict) -> str:
+    hint = "learning rate too low, too few steps, or too many layers frozen"
+    lr, best_lr = v.params.get("learning_rate"), best.params.get("learning_rate")
+    if isinstance(lr, float) and isinstance(best_lr, float) and 0 < lr < best_lr:
+        hint = f"its learning rate {lr:.2g} is {best_lr / lr:.0f}x lower than trial {best.number}'s"
+    return (
+        f"under-trained: validation loss improved {v.improvement:.0%} where trial {best.number} improved "
+        f"{best.improvement:.0%}; {hint}"
+    )
 
 
 def _verdict_of(trial: FrozenTrial, thresholds: DiagnosisThresholds) -> TrialVerdict:
     attrs = trial.user_attrs
+    curve = trial_attr(trial, "curve")
     verdict = TrialVerdict(
         number=trial.number,
         state=trial.state.name,
@@ -76,16 +154,18 @@ def _verdict_of(trial: FrozenTrial, thresholds: DiagnosisThresholds) -> TrialVer
         best_step=as_int(attrs.get("best_step")),
         best_epoch=finite(attrs.get("best_epoch")),
         trainable_share=finite(attrs.get("trainable_share")),
+        complete=is_complete(trial),
+        n_evaluations=len(curve) if isinstance(curve, list) else None,
     )
-    stored = attrs.get("diagnosis")
+    stored = trial_attr(trial, "diagnosis")
     if isinstance(stored, Mapping) and stored.get("verdict") in VERDICTS:
         _apply_diagnosis(verdict, stored, "stored")
-    elif isinstance(attrs.get("curve"), list):
-        _rediagnose(verdict, attrs["curve"], thresholds)
+    elif isinstance(curve, list):
+        _rediagnose(verdict, curve, thresholds)
     else:
         verdict.reasons = [_no_curve_reason(trial.state)]
     if verdict.best_epoch is None and verdict.best_step is not None:
-        verdict.best_epoch = _epoch_at(attrs.get("curve"), verdict.best_step)
+        verdict.best_epoch = _epoch_at(curve, verdict.best_step)
     return verdict
 
 
@@ -93,6 +173,8 @@ def _apply_diagnosis(verdict: TrialVerdict, diagnosis: Mapping[str, Any], source
     verdict.verdict = str(diagnosis["verdict"])
     verdict.reasons = [str(r) for r in diagnosis.get("reasons") or []]
     verdict.overfit_onset_step = as_int(diagnosis.get("overfit_onset_step"))
+    verdict.still_improving = bool(diagnosis.get("still_improving"))
+    verdict.improvement = finite((diagnosis.get("metrics") or {}).get("val_improvement_rel"))
     if verdict.best_step is None:
         verdict.best_step = as_int(diagnosis.get("best_step"))
     verdict.source = source

@@ -152,6 +152,8 @@ def _print_stock(r: dict) -> None:
 
 def search_figures(config: Path, trials: int) -> dict:
     """``make search TRIALS=N`` on the demo (wall time, steps), then the same N configurations unpruned."""
+    from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+    from xtts_tune.analysis.study_analysis import analyze
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.storage import load_study
 
@@ -161,8 +163,11 @@ def search_figures(config: Path, trials: int) -> dict:
         t = time.perf_counter()
         pruned = run_search(cfg, n_trials=trials, storage=url)
         wall = time.perf_counter() - t
-        finished = load_study("bench_pruned", url).trials
+        study = load_study("bench_pruned", url)
+        finished = study.trials
         configs = [t.params for t in finished]
+        counts = analyze(study).verdict_counts()
+        comparison = describe_test_comparison(study.user_attrs.get(TEST_COMPARISON), pruned.best_number)
         compute = sum(t.user_attrs.get("compute_seconds", 0.0) for t in finished)
         # the same configurations, every one run to completion: no pruner, no early stopping
         full_cfg = load_config(config, [f"output_dir={tmp}/full", "study_name=bench_full", "patience=100000"])
@@ -179,6 +184,8 @@ def search_figures(config: Path, trials: int) -> dict:
         "full_wall": full_wall,
         "full_steps": full.total_steps,
         "full_best": full.best_value,
+        "verdicts": counts,
+        "unseen": comparison,
     }
 
 
@@ -313,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
             ("optimizer steps, pruned / unpruned", f"{s['pruned_steps']}/{s['full_steps']} = "
              f"{s['pruned_steps'] / max(s['full_steps'], 1):.2f}", "<= 0.40"),
             ("best validation loss, pruned vs unpruned", f"{s['pruned_best']:.4f} vs {s['full_best']:.4f}", "equal"),
+            (f"verdicts of the {s['trials']}-trial demo search", ", ".join(f"{n} {v}" for v, n in s["verdicts"].items()),
+             ">= 2 overfitting, >= 2 healthy, >= 1 under-trained"),
+            ("recommended trial vs the guide's recipe", s["unseen"], "lower on unseen clips"),
         ]
     print(f"\nsummary (commit {commit}, {_device_line()})")
     print(summary_table(table))

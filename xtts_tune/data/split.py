@@ -1,9 +1,9 @@
 """The train/validation split: deterministic from a seed, saved once per study and reused by every trial.
 
 >>> from xtts_tune.config import DataConfig
->>> split = make_split([f"clip{i}" for i in range(10)], DataConfig(val_count=2))
->>> len(split.train), len(split.val), split_fingerprint(split.train, split.val) == split_fingerprint(split.train, split.val)
-(8, 2, True)
+>>> split = make_split([f"clip{i:02d}" for i in range(20)], DataConfig(val_count=3))
+>>> len(split.train), len(split.val), len(split.test), set(split.test).isdisjoint(split.train + split.val)
+(15, 3, 2, True)
 """
 
 from __future__ import annotations
@@ -11,40 +11,65 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtts_tune.config import DataConfig
 from xtts_tune.data.clips import DataError
 from xtts_tune.io import atomic_write_json
 
+MIN_TEST_CLIPS = 2
+"""A test part has at least this many clips (when ``data.test_fraction`` or ``data.test_count`` asks for one)."""
+MIN_CLIPS_FOR_TEST = 10
+"""Below this many clips a dataset is too small to hold clips back from selection as well as validate."""
+
 
 @dataclass(frozen=True)
 class Split:
+    """Clip ids of the three parts. ``val`` drives early stopping, pruning and ranking (so a winner's
+    validation loss is optimistic); ``test`` is never seen by any of them: the winner and the guide's recipe
+    are scored on it after the search (:mod:`xtts_tune.search.holdout`)."""
+
     train: list[str]
     val: list[str]
     seed: int
+    test: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "train": self.train, "val": self.val}
+        return {"seed": self.seed, "train": self.train, "val": self.val, "test": self.test}
 
 
 def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
-    """Deterministic train/validation split from ``split_seed`` and ``val_count`` or ``val_fraction``."""
+    """Deterministic train/validation/test split from ``split_seed``.
+
+    Size rule: test = ``test_count``, else ``test_fraction`` of the clips (at least :data:`MIN_TEST_CLIPS`;
+    0 for no test part); validation = ``val_count``, else ``val_fraction`` (at least 1); the rest trains.
+    A dataset under :data:`MIN_CLIPS_FOR_TEST` clips with a test part asked for is refused with one line.
+    """
     ids = sorted(clip_ids)
-    n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * len(ids)))
-    if n_val >= len(ids):
-        raise DataError(f"validation split of {n_val} clips leaves none to train on ({len(ids)} clips in all)")
+    n = len(ids)
+    n_test = cfg.test_count if cfg.test_count > 0 else (
+        max(MIN_TEST_CLIPS, round(cfg.test_fraction * n)) if cfg.test_fraction > 0 else 0)
+    n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * n))
+    if n_test and (n < MIN_CLIPS_FOR_TEST or n_test + n_val >= n):
+        raise DataError(
+            f"{n} clips are too few for a test split of {n_test} clips besides {n_val} validation clips "
+            f"(a test split needs at least {MIN_CLIPS_FOR_TEST} clips); add clips, or set data.test_fraction: 0 "
+            "to search without scoring the winner on clips selection never saw"
+        )
+    if n_val >= n:
+        raise DataError(f"validation split of {n_val} clips leaves none to train on ({n} clips in all)")
     random.Random(cfg.split_seed).shuffle(ids)
-    return Split(train=sorted(ids[n_val:]), val=sorted(ids[:n_val]), seed=cfg.split_seed)
+    test, val, train = ids[:n_test], ids[n_test : n_test + n_val], ids[n_test + n_val :]
+    return Split(train=sorted(train), val=sorted(val), seed=cfg.split_seed, test=sorted(test))
 
 
 def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Split:
     """Reuse the split saved at ``path`` (so every trial uses the same one), or create and save it."""
     if path.is_file():
         saved = json.loads(path.read_text())
-        split = Split(train=saved["train"], val=saved["val"], seed=saved["seed"])
-        missing = sorted(set(split.train + split.val) - set(clip_ids))
+        split = Split(train=saved["train"], val=saved["val"], seed=saved["seed"], test=saved.get("test", []))
+        missing = sorted(set(split.train + split.val + split.test) - set(clip_ids))
         if missing:
             raise DataError(
                 f"{path}: the saved split names clips that are not in the dataset any more "
@@ -56,7 +81,11 @@ def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Sp
     return split
 
 
-def split_fingerprint(train_ids: list[str], val_ids: list[str]) -> str:
-    """A short hash of which clips are in which part (order does not matter)."""
-    text = json.dumps({"train": sorted(train_ids), "val": sorted(val_ids)})
+def split_fingerprint(train_ids: list[str], val_ids: list[str], test_ids: list[str] = ()) -> str:
+    """A short hash of which clips are in which part (order does not matter; a split without a test part
+    hashes as it did before test parts existed)."""
+    parts = {"train": sorted(train_ids), "val": sorted(val_ids)}
+    if test_ids:
+        parts["test"] = sorted(test_ids)
+    text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

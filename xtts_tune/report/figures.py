@@ -12,9 +12,14 @@ import plotly.graph_objects as go
 from optuna.importance import BaseImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.records import FREEZE_DEPTH, LEARNING_RATE, knob_value
+from xtts_tune.analysis.records import FREEZE_DEPTH, LEARNING_RATE, knob_value, trial_attr
 from xtts_tune.analysis.study_analysis import StudyAnalysis
-from xtts_tune.analysis.verdicts import UNKNOWN, TrialVerdict
+from xtts_tune.analysis.verdicts import (
+    INCONCLUSIVE,
+    UNDER_TRAINED,
+    UNKNOWN,
+    TrialVerdict,
+)
 from xtts_tune.io import finite
 
 VERDICT_COLOURS = {
@@ -22,6 +27,8 @@ VERDICT_COLOURS = {
     "overfitting": "#d62728",
     "underfitting": "#e8890c",
     "unstable": "#8e44ad",
+    UNDER_TRAINED: "#2f7fc1",
+    INCONCLUSIVE: "#b5b5b5",
     UNKNOWN: "#8c8c8c",
 }
 
@@ -44,7 +51,7 @@ class _Curve:
 
 
 def curve_data(trial: FrozenTrial, verdict: TrialVerdict) -> _Curve | None:
-    records = trial.user_attrs.get("curve")
+    records = trial_attr(trial, "curve")
     if isinstance(records, list) and records:
         rows = [r for r in records if isinstance(r, Mapping) and finite(r.get("step")) is not None]
         steps = [int(r["step"]) for r in rows]
@@ -224,10 +231,11 @@ class _Precomputed(BaseImportanceEvaluator):
 
 
 def importances(study: optuna.Study, analysis: StudyAnalysis) -> go.Figure | str:
-    if not analysis.importances:
-        return "Needs at least two completed trials whose parameters differ."
+    stats = analysis.importances
+    if not stats.values:
+        return f"No importances: {stats.note}."
     figure = optuna.visualization.plot_param_importances(
-        study, evaluator=_Precomputed(analysis.importances), params=list(analysis.importances)
+        study, evaluator=_Precomputed(stats.values), params=list(stats.values)
     )
     return _tidy(figure).update_layout(margin={"l": 130})
 
@@ -236,7 +244,11 @@ def parallel(study: optuna.Study, trials: Sequence[FrozenTrial]) -> go.Figure | 
     complete = [t for t in _complete(trials) if t.params]
     if len(complete) < 2:
         return "Needs at least two completed trials with searched parameters."
-    return _tidy(optuna.visualization.plot_parallel_coordinate(study))
+    figure = _tidy(optuna.visualization.plot_parallel_coordinate(study))
+    # Optuna's default scale fades the worst trials to near-white on a white page; Viridis keeps every line
+    # visible (dark blue = low loss, yellow = high)
+    figure.update_traces(line={"colorscale": "Viridis", "reversescale": False}, selector={"type": "parcoords"})
+    return figure
 
 
 def _tidy(figure: go.Figure) -> go.Figure:

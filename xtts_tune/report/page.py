@@ -25,6 +25,9 @@ import plotly.io as pio
 import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
+from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+from xtts_tune.analysis.records import stop_reason_words
+from xtts_tune.analysis.statistics import MIN_TRIALS_FOR_IMPORTANCES
 from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
 from xtts_tune.analysis.verdicts import UNKNOWN, TrialVerdict
 from xtts_tune.io import atomic_write_text, finite
@@ -74,13 +77,17 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
                "trial is drawn thicker."),
         _block("plot-curves", "Train and validation curves, one trial at a time", figures.trial_curves(curves, analysis),
                "Pick a trial in the menu. The dashed vertical line marks its best step, the dotted "
-               "red one the step where overfitting set in."),
+               "red one the step where overfitting set in. The train curve is the mean loss of the "
+               "training batches (noise-augmented ones included) since the previous evaluation, so it is "
+               "smoother and noisier than the validation curve in different ways."),
         _block("plot-history", "Optimisation history", figures.history(study, trials),
                "Best validation loss of each completed trial and the best so far."),
         _block("plot-intermediate", "Intermediate values", figures.intermediate(study, trials, curves),
                "Validation loss reported at each evaluation step, as the pruner saw it."),
         _block("plot-importances", "Parameter importances", figures.importances(study, analysis),
-               "Which knobs drive the best validation loss (fANOVA, completed trials)."),
+               f"Which knobs drive the best validation loss: {analysis.importances.method}, over "
+               f"{analysis.importances.trials} complete trials (a ranking needs "
+               f"{MIN_TRIALS_FOR_IMPORTANCES}; few trials rank noise)."),
         _block("plot-parallel", "Parallel coordinates", figures.parallel(study, trials),
                "Each line is a completed trial through its parameter values to its loss."),
         _block("plot-overfit-map", "Overfitting map", figures.overfit_map(trials, analysis),
@@ -164,12 +171,12 @@ def _subtitle(study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
 def _summary(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
     return (
         '<section class="card summary" id="summary"><div class=grid>'
-        f"{_recommendation_html(analysis)}{_study_html(study, trials, analysis)}"
-        "</div></section>"
+        f"{_recommendation_html(analysis, study.user_attrs.get(TEST_COMPARISON))}"
+        f"{_study_html(study, trials, analysis)}</div></section>"
     )
 
 
-def _recommendation_html(analysis: StudyAnalysis) -> str:
+def _recommendation_html(analysis: StudyAnalysis, comparison) -> str:
     rec = analysis.recommendation
     if rec is None:
         return (
@@ -184,6 +191,8 @@ def _recommendation_html(analysis: StudyAnalysis) -> str:
         '<div class="panel" id="recommendation">'
         f"<h2>Recommended: trial {rec.trial_number} {_badge(rec.verdict)}</h2>"
         f"<p class=big>validation loss <b>{rec.val_loss:.4f}</b> · stop at <b>{_e(stop)}</b></p>"
+        f'<p class=big id="test-comparison"><b>Against the guide\'s recipe</b>, '
+        f"{_e(describe_test_comparison(comparison, rec.trial_number))}</p>"
         f"<table class=kv>{params}</table>"
         f"<h3>Why</h3><ul>{''.join(f'<li>{_e(r)}</li>' for r in rec.reasons)}</ul>"
         f"<h3>Next</h3><ul class=next>{''.join(f'<li>{_e(s)}</li>' for s in rec.next_steps)}</ul>"
@@ -220,8 +229,10 @@ def _study_html(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: St
 
 
 def _top_knobs(analysis: StudyAnalysis) -> str:
-    ranked = sorted(analysis.importances.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{k} {v:.0%}" for k, v in ranked) or "—"
+    stats = analysis.importances
+    ranked = sorted(stats.values.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{k} {v:.0%}" for k, v in ranked)
+    return f"{shown} (over {stats.trials} complete trials)" if shown else (stats.note or "—")
 
 
 def _trials_table(trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
@@ -247,7 +258,7 @@ def _trial_row(trial: FrozenTrial, verdict: TrialVerdict, names: Sequence[str]) 
         _cell(verdict.overfit_onset_step), _cell(finite(attrs.get("steps"))), _cell(finite(attrs.get("planned_steps"))),
         *(_cell(trial.params.get(n)) for n in names),
         _cell(share, shown=None if share is None else f"{share:.1%}"),
-        _cell(attrs.get("stop_reason")), _cell(finite(attrs.get("wall_seconds")), digits=1),
+        _cell(stop_reason_words(attrs.get("stop_reason"))), _cell(finite(attrs.get("wall_seconds")), digits=1),
     ]
     return f'<tr data-trial="{trial.number}">{"".join(cells)}</tr>'
 

@@ -56,6 +56,8 @@ from xtts_tune.config import StudyConfig, config_from_dict, project_root
 from xtts_tune.errors import UserError
 from xtts_tune.io import ProgressFn
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint
+from xtts_tune.search.holdout import score_on_test
+from xtts_tune.search.notes import save_study_note
 from xtts_tune.search.storage import load_study, storage_lock
 
 logger = logging.getLogger(__name__)
@@ -306,6 +308,8 @@ def confirm_top_trials(
                 _store(study, n, run)
             _emit(progress, {"event": "confirm_end", "number": n, **run.to_attr()})
 
+        score_on_test(study, first, base, data)  # the recommendation may have changed: rescore it
+        save_study_note(study)
     stored = study_confirmations(study)
     new = {(n, s) for n, s in plan}
     confirmed = []

@@ -26,10 +26,10 @@ def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
     split_path = cfg.split_path
     if split_path.is_file():
         saved = json.loads(split_path.read_text())
-        split_fp = split_fingerprint(saved["train"], saved["val"])
+        split_fp = split_fingerprint(saved["train"], saved["val"], saved.get("test", []))
     else:
         split = make_split(sorted({c.id for c in clips}), cfg.data)
-        split_fp = split_fingerprint(split.train, split.val)
+        split_fp = split_fingerprint(split.train, split.val, split.test)
     return {"dataset": dataset_fingerprint(clips), "split": split_fp, "base_model": base_fp}
 
 

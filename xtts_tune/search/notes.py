@@ -1,15 +1,22 @@
-"""What the dashboard shows for a trial: a Markdown note (verdict, reasons, numbers, the curve) and the curve
-file as an artifact."""
+"""What optuna-dashboard shows: per trial a Markdown note (verdict, reasons, numbers, the curve), the curve as
+a picture and as JSON (artifacts); per study a note with the recommendation and the unseen-clips comparison.
+
+The long trial attributes (curve, train config, diagnosis) are written as system attributes
+(:func:`set_long_attrs`): the dashboard cuts user attributes at 1,024 characters, which broke their JSON."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from xtts_tune.io import fmt
+from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+from xtts_tune.analysis.records import LONG_ATTR_PREFIX, stop_reason_words
+from xtts_tune.analysis.study_analysis import analyze
+from xtts_tune.io import atomic_path, fmt
 from xtts_tune.search.settings import quiet_experimental
 
 logger = logging.getLogger(__name__)
@@ -34,7 +41,7 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
         if best is not None
         else "| best validation loss | - |",
         f"| optimizer steps | {attrs.get('steps')} of {attrs.get('planned_steps')} planned "
-        f"({_STOP_REASONS.get(attrs.get('stop_reason'), attrs.get('stop_reason'))}) |",
+        f"({stop_reason_words(attrs.get('stop_reason'))}) |",
         f"| trainable parameters | {attrs.get('trainable_params'):,} of {attrs.get('total_params'):,} "
         f"({100 * (attrs.get('trainable_share') or 0):.1f}%) |",
         f"| wall time | {attrs.get('wall_seconds', 0):.1f} s |",
@@ -62,12 +69,6 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
     return "\n".join(lines)
 
 
-_STOP_REASONS = {
-    "completed": "ran to the end",
-    "max_steps": "reached max_steps",
-    "early_stopped": "early stopping",
-    "stopped_by_callback": "pruned",
-}
 
 
 def _subsample(n: int, most: int, best_step: Any, curve: list[dict]) -> list[int]:
@@ -82,8 +83,25 @@ def _num(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
 
 
+LONG_ATTRS = ("curve", "train_config", "diagnosis")
+
+
+def set_long_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """Store the long attributes as system attributes (read back with
+    :func:`xtts_tune.analysis.records.trial_attr`), the short ones as user attributes (the dashboard's list).
+
+    Optuna has no public setter for a trial's system attributes; its storage's is public, and this is the
+    one place that uses it.
+    """
+    for key, value in attrs.items():
+        if key in LONG_ATTRS:
+            trial.storage.set_trial_system_attr(trial._trial_id, LONG_ATTR_PREFIX + key, value)
+        else:
+            trial.set_user_attr(key, value)
+
+
 def save_note_and_artifact(trial: optuna.Trial, note: str, curve_path: Path, artifact_dir: Path) -> None:
-    """Save the trial's dashboard note and upload its curve file as an artifact.
+    """Save the trial's dashboard note and upload its curve as a picture (PNG) and as JSON.
 
     The dashboard extras never lose a trial: a failure here is logged as a warning and the trial goes on.
     """
@@ -93,18 +111,85 @@ def save_note_and_artifact(trial: optuna.Trial, note: str, curve_path: Path, art
         save_note(trial, note)
     except Exception as exc:
         logger.warning("trial %d: could not save the dashboard note (%s)", trial.number, exc)
+    png = curve_path.with_suffix(".png")
     try:
-        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
-        with quiet_experimental():
-            trial.set_user_attr(
-                "curve_artifact_id",
-                upload_artifact(
-                    artifact_store=FileSystemArtifactStore(str(artifact_dir)),
-                    file_path=str(curve_path),
-                    study_or_trial=trial,
-                    mimetype="application/json",
-                ),
-            )
+        curve_png(json.loads(curve_path.read_text())["curve"], png, title=f"trial {trial.number}")
     except Exception as exc:
-        logger.warning("trial %d: could not upload the curve artifact (%s)", trial.number, exc)
+        logger.warning("trial %d: could not draw the curve (%s)", trial.number, exc)
+    for key, path, mimetype in (("curve_png_artifact_id", png, "image/png"),
+                                ("curve_artifact_id", curve_path, "application/json")):
+        if not path.is_file():
+            continue
+        try:
+            from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+            with quiet_experimental():
+                trial.set_user_attr(key, upload_artifact(
+                    artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
+                    study_or_trial=trial, mimetype=mimetype,
+                ))
+        except Exception as exc:
+            logger.warning("trial %d: could not upload %s (%s)", trial.number, path.name, exc)
+
+
+def curve_png(curve: list[dict], path: Path, *, title: str = "") -> Path:
+    """A small picture of a curve (validation and train loss by step), drawn with matplotlib (coqui's own
+    dependency; Plotly needs a browser engine to write a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    steps = [r["step"] for r in curve]
+    ax.plot(steps, [r.get("val_loss") for r in curve], "o-", color="#d62728", label="validation")
+    train = [(r["step"], r["train_loss"]) for r in curve if r.get("train_loss") is not None]
+    if train:
+        ax.plot(*zip(*train), "s--", color="#1f77b4", label="train (mean since last eval)")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def study_note(study: optuna.Study) -> str:
+    """The study's Markdown note: the recommendation with its reasons and next steps, the unseen-clips
+    comparison, and the verdict counts."""
+    analysis = analyze(study)
+    rec = analysis.recommendation
+    counts = ", ".join(f"{n} {v}" for v, n in analysis.verdict_counts().items()) or "none yet"
+    lines = [f"# {study.study_name}", ""]
+    if rec is None:
+        lines += ["**No recommendation yet.**", "", analysis.no_recommendation or ""]
+    else:
+        params = ", ".join(f"{k}={fmt(v, 3)}" for k, v in rec.params.items())
+        lines += [
+            f"**Recommended: trial {rec.trial_number}** ({rec.verdict}), validation loss {rec.val_loss:.4f}, "
+            f"stop at step {rec.stop_step}: {params}",
+            "",
+            f"**Unseen clips:** {describe_test_comparison(study.user_attrs.get(TEST_COMPARISON), rec.trial_number)}",
+            "",
+            "### Why",
+            *[f"- {r}" for r in rec.reasons],
+            "",
+            "### Next",
+            *[f"- `{s}`" if s.startswith("xtts-tune") else f"- {s}" for s in rec.next_steps],
+        ]
+    lines += ["", f"Verdicts: {counts}."]
+    return "\n".join(lines)
+
+
+def save_study_note(study: optuna.Study) -> None:
+    """Write :func:`study_note` to the dashboard (a failure is logged: it never loses a study)."""
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(study, study_note(study))
+    except Exception as exc:
+        logger.warning("study %s: could not save the dashboard note (%s)", study.study_name, exc)

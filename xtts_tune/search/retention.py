@@ -1,15 +1,19 @@
-"""Top-K checkpoint retention: keep the best checkpoints, delete the others, leave a note where one went."""
+"""Top-K checkpoint retention by the study's one ranking: keep those checkpoints, delete the others, leave a
+note where one went."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-from optuna.trial import FrozenTrial, TrialState
+import optuna
+from optuna.trial import FrozenTrial
 
-from xtts_tune.io import finite
+from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.records import guide_trial
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +32,22 @@ def trial_checkpoint(trial: FrozenTrial) -> Path | None:
     return None
 
 
-def rank_value(t: FrozenTrial) -> float | None:
-    if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-        return None
-    return finite(t.user_attrs.get("best_val_loss", t.value))
+def kept_trials(study: optuna.Study, trials: Sequence[FrozenTrial], keep_top_k: int) -> set[int]:
+    """The trials whose checkpoints are kept: the first ``keep_top_k`` of the study's one ranking
+    (:func:`xtts_tune.analysis.ranking.rank`), and always the recommended trial, the runner-up and the guide's
+    configuration (the unseen-clips comparison scores the winner against it)."""
+    ranking = rank(study, trials=trials)
+    keep = set(ranking.order()[:keep_top_k])
+    keep |= {v.number for v in (ranking.winner, ranking.runner_up) if v is not None}
+    guide = guide_trial(trials)
+    if guide is not None:
+        keep.add(guide.number)
+    return keep
 
-
-def apply_retention(trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int) -> list[int]:
-    """Delete the best checkpoint of every finished trial outside the top ``keep_top_k`` (by best validation
-    loss, COMPLETE or PRUNED); write ``retention.json`` in its folder. Return the numbers kept."""
-    ranked = sorted(
-        ((v, t.number) for t in trials if (v := rank_value(t)) is not None),
-        key=lambda x: (x[0], x[1]),
-    )
-    keep = {n for _, n in ranked[:keep_top_k]}
+def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int) -> list[int]:
+    """Delete the best checkpoint of every finished trial outside :func:`kept_trials`; write
+    ``retention.json`` in its folder. Return the numbers kept."""
+    keep = kept_trials(study, trials, keep_top_k)
     for t in trials:
         if not t.state.is_finished() or t.number in keep:
             continue
@@ -57,7 +63,8 @@ def apply_retention(trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int
                 "checkpoint_deleted": True,
                 "checkpoint_path": str(ckpt),
                 "bytes_freed": size,
-                "reason": f"not among the top {keep_top_k} trials by best validation loss",
+                "reason": f"not among the top {keep_top_k} trials of the study's ranking (nor its recommended "
+                          "trial, runner-up or the guide's configuration)",
                 "deleted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
             (ckpt.parent / RETENTION_NAME).write_text(json.dumps(note, indent=1))

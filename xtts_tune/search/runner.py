@@ -58,7 +58,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.thresholds import thresholds_from_section
+from xtts_tune.analysis.verdicts import curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
 from xtts_tune.data.split import split_fingerprint
 from xtts_tune.io import ProgressFn, finite, json_safe
@@ -67,8 +69,14 @@ from xtts_tune.search.fingerprint import (
     expected_fingerprint,
     tool_version,
 )
-from xtts_tune.search.notes import save_note_and_artifact, trial_note
-from xtts_tune.search.retention import apply_retention, rank_value
+from xtts_tune.search.holdout import score_on_test
+from xtts_tune.search.notes import (
+    save_note_and_artifact,
+    save_study_note,
+    set_long_attrs,
+    trial_note,
+)
+from xtts_tune.search.retention import apply_retention, kept_trials
 from xtts_tune.search.samples import (
     NO_DECODER,
     SAMPLES_ATTR,
@@ -144,15 +152,13 @@ class _Search:
             trial.set_user_attr("stop_reason", "interrupted")
             with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
                 curve = json.loads((run_dir / "curve.json").read_text())["curve"]
-            trial.set_user_attr("curve", json_safe(curve))
-            trial.set_user_attr("train_config", dataclasses.asdict(train))
+            set_long_attrs(trial, {"curve": json_safe(curve), "train_config": dataclasses.asdict(train)})
             raise
         pruned = result.stop_reason == "stopped_by_callback"
         attrs = self._attrs(result, train)
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        set_long_attrs(trial, attrs)
         state = "PRUNED" if pruned else "COMPLETE"
-        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial.number, attrs):
+        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
             attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
         save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
         if pruned:
@@ -160,13 +166,23 @@ class _Search:
         best = result.best_val_loss
         return float(best) if math.isfinite(best) else float("nan")
 
-    def _kept(self, number: int, attrs: dict) -> bool:
-        """Whether this finished trial is among the top ``keep_top_k`` now (so its checkpoint is kept)."""
+    @staticmethod
+    def _snapshot(trial: optuna.Trial, attrs: dict) -> FrozenTrial:
+        """The trial as it will be stored when it completes (it is still RUNNING in the storage)."""
         value = attrs.get("best_val_loss")
-        if value is None:
+        me = optuna.trial.create_trial(
+            value=value if value is not None else float("nan"), params=trial.params,
+            distributions=trial.distributions, user_attrs=attrs,
+        )
+        me.number = trial.number
+        return me
+
+    def _kept(self, trial: optuna.Trial, attrs: dict) -> bool:
+        """Whether retention would keep this trial's checkpoint if it ended now."""
+        if attrs.get("best_val_loss") is None:
             return False
-        others = [v for t in self.study.get_trials(deepcopy=False) if t.number != number and (v := rank_value(t)) is not None]
-        return sum(v < value for v in others) < self.settings.keep_top_k
+        others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
+        return trial.number in kept_trials(self.study, [*others, self._snapshot(trial, attrs)], self.settings.keep_top_k)
 
     def _attrs(self, result, train: TrainConfig) -> dict[str, Any]:
         try:
@@ -176,6 +192,8 @@ class _Search:
         except ValueError as exc:
             logger.info("no diagnosis: %s", exc)
             diagnosis = None
+        # the dashboard's short verdict: this trial's own (too few evaluations is inconclusive)
+        verdict = curve_verdict(result.curve, thresholds=self.thresholds, trainable_share=result.params.share)
         return json_safe({
             "curve": result.curve,
             "best_step": result.best_step,
@@ -194,13 +212,14 @@ class _Search:
             "seed": train.seed,
             "train_config": dataclasses.asdict(train),
             "diagnosis": diagnosis,
-            "verdict": diagnosis["verdict"] if diagnosis else None,
+            "verdict": verdict.verdict if diagnosis else None,
         })
 
     def after_trial(self, study: optuna.Study, frozen: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
-        apply_retention(trials, self.trials_dir, self.settings.keep_top_k)
-        ranked = [v for t in trials if (v := rank_value(t)) is not None]
+        apply_retention(study, trials, self.trials_dir, self.settings.keep_top_k)
+        winner = rank(study, trials=trials).winner
+        save_study_note(study)
         self.emit({
             "event": "trial_end",
             "number": frozen.number,
@@ -211,7 +230,8 @@ class _Search:
             "steps": frozen.user_attrs.get("steps"),
             "planned_steps": frozen.user_attrs.get("planned_steps"),
             "verdict": frozen.user_attrs.get("verdict"),
-            "best_so_far": min(ranked) if ranked else None,
+            "best_so_far": winner.value if winner else None,
+            "recommended": winner.number if winner else None,
         })
 
 
@@ -348,7 +368,7 @@ def run_search(
 
     data = prepare_data(cfg, base)
     fingerprint["dataset"] = data.fingerprint
-    fingerprint["split"] = split_fingerprint(data.split.train, data.split.val)
+    fingerprint["split"] = split_fingerprint(data.split.train, data.split.val, data.split.test)
     study = _open_or_create_study(cfg, url, rdb, settings, fingerprint, base.num_layers)
 
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
@@ -363,7 +383,10 @@ def run_search(
             _requeue_interrupted(study, search.trials_run[-1])
     finally:
         with contextlib.suppress(Exception):
-            apply_retention(study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
+            apply_retention(study, study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
+    if not interrupted:
+        score_on_test(study, cfg, base, data)
+        save_study_note(study)
     return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
                      trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),
                      config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None)

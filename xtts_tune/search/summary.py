@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
+from xtts_tune.analysis.holdout import TEST_COMPARISON
+from xtts_tune.analysis.ranking import rank, why_passed_over
+from xtts_tune.analysis.records import FINISHED
 from xtts_tune.io import finite
-from xtts_tune.search.retention import rank_value, trial_checkpoint
+from xtts_tune.search.retention import trial_checkpoint
 
 
 @dataclass
@@ -34,6 +36,7 @@ class SearchSummary:
     storage: str
     rows: list[TrialRow]
     best_number: int | None
+    """The recommended trial (the study's one ranking: :func:`xtts_tune.analysis.ranking.rank`)."""
     best_value: float | None
     best_params: dict[str, Any]
     total_steps: int
@@ -46,6 +49,11 @@ class SearchSummary:
     default_storage: bool = True
     config_path: str | None = None
     """The study YAML (absolute), when the search was started from one: the printed next steps name it."""
+    passed_over: str | None = None
+    """Why Optuna's raw best (the lowest validation loss) is not the recommended trial, when they differ."""
+    no_recommendation: str | None = None
+    test_comparison: dict[str, Any] | None = None
+    """The recommended trial against the guide's recipe on the test clips (:mod:`xtts_tune.search.holdout`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -79,19 +87,23 @@ def summarize(
     default: bool = True,
     config_path: str | None = None,
 ) -> SearchSummary:
-    """The study's table: every trial's state, params, best loss, steps and verdict; the best trial."""
+    """The study's table: every trial's state, params, best loss, steps and verdict; the recommended trial
+    (the study's one ranking) and, when Optuna's raw best differs, why it was passed over."""
     trials = study.get_trials(deepcopy=False)
+    ranking = rank(study, trials=trials)
+    verdicts = {v.number: v for v in ranking.verdicts}
+    winner = ranking.winner
+    best = None if winner is None else next(t for t in trials if t.number == winner.number)
+    finished = [v for v in ranking.verdicts if v.state in FINISHED and v.value is not None]
+    raw = min(finished, key=lambda v: (v.value, v.number), default=None)
+    passed = why_passed_over(raw, winner) if winner is not None and raw is not None and raw is not winner else None
     rows = []
     total = planned = 0
-    best: tuple[float, FrozenTrial] | None = None
     for t in trials:
         steps, plan = t.user_attrs.get("steps"), t.user_attrs.get("planned_steps")
         if isinstance(steps, int) and isinstance(plan, int):
             total += steps
             planned += plan
-        v = rank_value(t)
-        if v is not None and (best is None or v < best[0]):
-            best = (v, t)
         rows.append(
             TrialRow(
                 number=t.number,
@@ -100,7 +112,7 @@ def summarize(
                 best_val_loss=finite(t.user_attrs.get("best_val_loss")),
                 steps=steps,
                 planned_steps=plan,
-                verdict=t.user_attrs.get("verdict"),
+                verdict=verdicts[t.number].verdict if t.number in verdicts else None,
                 checkpoint=trial_checkpoint(t) is not None,
             )
         )
@@ -108,9 +120,9 @@ def summarize(
         study_name=study.study_name,
         storage=url,
         rows=rows,
-        best_number=best[1].number if best else None,
-        best_value=best[0] if best else None,
-        best_params=dict(best[1].params) if best else {},
+        best_number=winner.number if winner else None,
+        best_value=winner.value if winner else None,
+        best_params=dict(best.params) if best else {},
         total_steps=total,
         planned_steps=planned,
         disk_bytes=_disk_usage(trials_dir),
@@ -120,4 +132,7 @@ def summarize(
         keep_top_k=keep_top_k,
         default_storage=default,
         config_path=config_path,
+        passed_over=passed,
+        no_recommendation=None if winner else "no complete trial with a usable verdict yet",
+        test_comparison=study.user_attrs.get(TEST_COMPARISON),
     )

@@ -122,14 +122,15 @@ class _Trial:
         return {"loss_text_ce": text, "loss_mel_ce": mel, "loss": text + mel}
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, clips: list[str] | None = None) -> dict[str, float]:
+        """Mean losses over ``clips`` (default: the validation split), as coqui's eval_step computes them."""
         t0 = time.perf_counter()
         gpt = self.base.gpt
         was_training = gpt.training
         gpt.eval()
         totals = {"loss": 0.0, "loss_mel_ce": 0.0, "loss_text_ce": 0.0}
         n = 0
-        val = self.data.split.val
+        val = self.data.split.val if clips is None else clips
         for i in range(0, len(val), self.train.batch_size):
             ids = val[i : i + self.train.batch_size]
             batch = collate(self.features(ids, None), args=self.args, silence=self.silence, rng=None, is_eval=True)
@@ -192,7 +193,9 @@ class _Trial:
             if self.progress:
                 self.progress({"event": "eval", **rec})
             asked = bool(self.callback(rec)) if self.callback else False
-            return stop, asked
+            # a trial that reached its planned last step ran its whole budget: it is complete, whatever a
+            # pruner says there (successive halving fires at its rungs, the last step included)
+            return stop, asked and step < planned
 
         # frozen weights never change, so only what trains is copied to restore the GPT afterwards
         initial = {n: p.detach().clone() for n, p in gpt.named_parameters() if p.requires_grad}
@@ -306,10 +309,12 @@ class _Trial:
 
 
 def validation_loss(
-    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None
+    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None,
+    clips: list[str] | None = None,
 ) -> dict[str, float]:
     """The validation losses of the GPT (or with the weights ``state``: a whole GPT state dict, or a trial
-    checkpoint's trained tensors), measured exactly as trials measure them.
+    checkpoint's trained tensors), measured exactly as trials measure them; ``clips`` (e.g. the test split)
+    instead of the validation clips.
 
     The GPT is left with the weights it had on entry (only the tensors ``state`` replaces are copied).
     """
@@ -324,7 +329,7 @@ def validation_loss(
             gpt.load_state_dict(full_gpt_state(gpt.state_dict(), state))
         trial = _Trial(cfg, base, data, None, None, None)
         trial.freeze()
-        return trial.evaluate()
+        return trial.evaluate(clips)
     finally:
         if saved is not None:
             gpt.load_state_dict(full_gpt_state(gpt.state_dict(), saved))
