@@ -74,7 +74,7 @@ def whole_trial_figures(
     data = _dataset(work, clips)
     doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "demo.yaml").read_text())
     doc.update(study_name="real-size", base_model=str(base), output_dir=str(work / "runs"))
-    doc["data"].update(path=str(data), demo_target=False, val_count=2)
+    doc["data"].update(path=str(data), demo_target=False, val_count=2, test_fraction=0)
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     doc["train"].update(
         freeze_depth=freeze_depth, batch_size=1, grad_accum_steps=1, max_steps=2, eval_every=1, augment_prob=0.0,
