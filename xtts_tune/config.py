@@ -5,7 +5,7 @@ A study YAML has these sections (every key optional except where noted)::
     study_name: demo
     base_model: embedded          # "embedded" (the tiny base shipped in the package) or an XTTS v2 folder
     output_dir: runs/demo         # trials, split and caches go here
-    data:    {path, formatter, language, val_fraction | val_count, split_seed, demo_target}
+    data:    {path, formatter, language, val_fraction | val_count, train_count, split_seed, demo_target}
     model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
     train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
     search:  {...}                # read by the search (xtts_tune.search.settings)
@@ -47,6 +47,9 @@ class DataConfig:
     val_fraction: float = 0.15
     val_count: int = 0
     """If > 0, use exactly this many validation clips instead of ``val_fraction``."""
+    train_count: int = 0
+    """If > 0, train on at most this many of the clips left after the validation split (drawn by
+    ``split_seed``; the rest are unused). 0 trains on all of them. The demo uses it to overfit in a short run."""
     split_seed: int = 0
     split_file: str = ""
     """Use this saved split (clip ids) instead of ``<output_dir>/split.json`` (export sets it)."""
@@ -63,6 +66,8 @@ class DataConfig:
             raise ConfigError(f"{where}: data.val_fraction must be between 0 and 1, got {self.val_fraction}")
         if self.val_count < 0:
             raise ConfigError(f"{where}: data.val_count must be >= 0, got {self.val_count}")
+        if self.train_count < 0:
+            raise ConfigError(f"{where}: data.train_count must be >= 0, got {self.train_count}")
 
 
 @dataclass
@@ -365,7 +370,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
 
     >>> cfg = load_config("studies/demo.yaml", ["learning_rate=3e-4"])
     >>> cfg.study_name, cfg.train.learning_rate, cfg.output_path.name
-    ('demo', 0.0003, 'demo')
+    ('demo', 0.0003, 'demo-small')
     """
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides or [])

@@ -30,13 +30,15 @@ class Split:
 
 
 def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
-    """Deterministic train/validation split from ``split_seed`` and ``val_count`` or ``val_fraction``."""
+    """Deterministic train/validation split from ``split_seed`` and ``val_count`` or ``val_fraction``;
+    with ``train_count`` > 0 at most that many of the remaining clips train (the others are left out)."""
     ids = sorted(clip_ids)
     n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * len(ids)))
     if n_val >= len(ids):
         raise DataError(f"validation split of {n_val} clips leaves none to train on ({len(ids)} clips in all)")
     random.Random(cfg.split_seed).shuffle(ids)
-    return Split(train=sorted(ids[n_val:]), val=sorted(ids[:n_val]), seed=cfg.split_seed)
+    train = ids[n_val : n_val + cfg.train_count] if cfg.train_count else ids[n_val:]
+    return Split(train=sorted(train), val=sorted(ids[:n_val]), seed=cfg.split_seed)
 
 
 def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Split:
