@@ -41,6 +41,8 @@ def test_bad_types_and_values_are_rejected(tmp_path):
         load_config(write(tmp_path, "train: {batch_size: eight}\n"))
     with pytest.raises(ConfigError, match="augment_prob must be in"):
         load_config(write(tmp_path, "train: {augment_prob: 1.5}\n"))
+    with pytest.raises(ConfigError, match="data.train_count must be >= 0"):
+        load_config(write(tmp_path, "data: {train_count: -1}\n"))
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "train: [\n"))
     with pytest.raises(ConfigError, match="config file not found"):

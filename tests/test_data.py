@@ -98,3 +98,13 @@ def test_split_is_deterministic_and_saved_for_later_trials(tmp_path):
     assert load_or_create_split(ids, DataConfig(split_seed=99), path) == saved
     with pytest.raises(DataError, match="not in the dataset any more"):
         load_or_create_split(ids[:50], cfg, path)
+
+
+def test_train_count_trains_on_a_subset_with_the_same_validation_clips():
+    ids = [f"c{i:03d}" for i in range(100)]
+    full = make_split(ids, DataConfig(val_count=30, split_seed=3))
+    small = make_split(ids, DataConfig(val_count=30, train_count=8, split_seed=3))
+    assert small.val == full.val and len(small.train) == 8 and set(small.train) <= set(full.train)
+    assert small == make_split(list(reversed(ids)), DataConfig(val_count=30, train_count=8, split_seed=3))
+    for at_least_all in (70, 71):  # a cap: asking for more than the split leaves trains on all of them
+        assert make_split(ids, DataConfig(val_count=30, train_count=at_least_all, split_seed=3)) == full

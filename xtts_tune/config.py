@@ -5,7 +5,7 @@ A study YAML has these sections (every key optional except where noted)::
     study_name: demo
     base_model: embedded          # "embedded" (the tiny base shipped in the package) or an XTTS v2 folder
     output_dir: runs/demo         # trials, split and caches go here
-    data:    {path, formatter, language, val_fraction | val_count, split_seed, demo_target}
+    data:    {path, formatter, language, val_fraction | val_count, train_count, split_seed, demo_target}
     model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
     train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
     search:  {...}                # read by the search (xtts_tune.search.settings)
@@ -52,6 +52,9 @@ class DataConfig:
     after the search. 0: no test part."""
     test_count: int = 0
     """If > 0, use exactly this many test clips instead of ``test_fraction``."""
+    train_count: int = 0
+    """If > 0, train on at most this many of the clips left after the validation split (drawn by
+    ``split_seed``; the rest are unused). 0 trains on all of them. The demo uses it to overfit in a short run."""
     split_seed: int = 0
     split_file: str = ""
     """Use this saved split (clip ids) instead of ``<output_dir>/split.json`` (export sets it)."""
@@ -70,6 +73,8 @@ class DataConfig:
             raise ConfigError(f"{where}: data.val_count must be >= 0, got {self.val_count}")
         if not 0.0 <= self.test_fraction < 1.0 or self.test_count < 0:
             raise ConfigError(f"{where}: data.test_fraction must be in [0, 1) and data.test_count >= 0")
+        if self.train_count < 0:
+            raise ConfigError(f"{where}: data.train_count must be >= 0, got {self.train_count}")
 
 
 @dataclass
@@ -372,7 +377,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
 
     >>> cfg = load_config("studies/demo.yaml", ["learning_rate=3e-4"])
     >>> cfg.study_name, cfg.train.learning_rate, cfg.output_path.name
-    ('demo', 0.0003, 'demo')
+    ('demo', 0.0003, 'demo-small')
     """
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides or [])

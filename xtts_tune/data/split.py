@@ -43,7 +43,8 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
     """Deterministic train/validation/test split from ``split_seed``.
 
     Size rule: test = ``test_count``, else ``test_fraction`` of the clips (at least :data:`MIN_TEST_CLIPS`;
-    0 for no test part); validation = ``val_count``, else ``val_fraction`` (at least 1); the rest trains.
+    0 for no test part); validation = ``val_count``, else ``val_fraction`` (at least 1); the rest trains, at most ``train_count``
+    of them when it is > 0 (the others are left out).
     A dataset under :data:`MIN_CLIPS_FOR_TEST` clips with a test part asked for is refused with one line.
     """
     ids = sorted(clip_ids)
@@ -60,7 +61,11 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
     if n_val >= n:
         raise DataError(f"validation split of {n_val} clips leaves none to train on ({n} clips in all)")
     random.Random(cfg.split_seed).shuffle(ids)
-    test, val, train = ids[:n_test], ids[n_test : n_test + n_val], ids[n_test + n_val :]
+    # validation first and the test part from the end, so a test part leaves the validation clips (and,
+    # with train_count, the training clips) of the same seed as they were without one
+    val, test = ids[:n_val], ids[n - n_test :]
+    rest = ids[n_val : n - n_test]
+    train = rest[: cfg.train_count] if cfg.train_count else rest
     return Split(train=sorted(train), val=sorted(val), seed=cfg.split_seed, test=sorted(test))
 
 
