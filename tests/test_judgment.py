@@ -24,7 +24,7 @@ def judged(demo_target, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("judged")
     cfg = load_config("studies/demo.yaml", [
         f"output_dir={tmp}/runs", f"data.path={demo_target}", "data.demo_target=false", "max_steps=6",
-        "eval_every=2", "max_epochs=1", "search.pruner={type: median, n_startup_trials: 1, n_warmup_steps: 0}",
+        "eval_every=2", "max_epochs=3", "search.pruner={type: median, n_startup_trials: 1, n_warmup_steps: 0}",
         "search.enqueue=[{learning_rate: 1.0e-5, freeze_depth: 4}]",
     ])
     summary = run_search(cfg, n_trials=4, storage=f"sqlite:///{tmp}/judged.db")
@@ -70,3 +70,38 @@ def test_a_winner_still_improving_gets_advice_with_numbers(judged):
     assert v.still_improving and rec.stop_step == 6
     assert any("still improving at its last evaluation" in r and "max_steps 12" in r for r in rec.reasons)
     assert any("--set max_steps=12" in s for s in rec.next_steps)
+
+
+@pytest.fixture(scope="module")
+def demo_study(demo_target, tmp_path_factory):
+    """A shorter demo search with the demo's own settings (studies/demo.yaml): the guide's recipe (trial 0)
+    and four configurations a 20-trial demo search samples (two overfit, two are healthy)."""
+    tmp = tmp_path_factory.mktemp("demo-verdicts")
+    enqueue = [
+        {"freeze_depth": 2, "learning_rate": 5.48e-3, "weight_decay": 0.066, "augment_prob": 0.309},
+        {"freeze_depth": 3, "learning_rate": 9.04e-3, "weight_decay": 0.032, "augment_prob": 0.246},
+        {"freeze_depth": 0, "learning_rate": 9.48e-5, "weight_decay": 0.097, "augment_prob": 0.335},
+        {"freeze_depth": 2, "learning_rate": 7.82e-4, "weight_decay": 0.118, "augment_prob": 0.447},
+    ]
+    cfg = load_config("studies/demo.yaml", [
+        f"output_dir={tmp}/runs", f"data.path={demo_target}", "data.demo_target=false",
+        f"search.enqueue={yaml.safe_dump(enqueue, default_flow_style=True).strip()}",
+    ])
+    summary = run_search(cfg, n_trials=5, storage=f"sqlite:///{tmp}/demo.db")
+    return tmp, summary, load_study("demo", summary.storage)
+
+
+def test_the_demo_shows_overfitting_healthy_and_under_trained_trials(demo_study):
+    tmp, summary, study = demo_study
+    from xtts_tune.analysis.study_analysis import analyze
+
+    analysis = analyze(study)
+    counts = analysis.verdict_counts()
+    assert counts.get("overfitting", 0) >= 2 and counts.get("healthy", 0) >= 2, counts
+    assert counts.get("under-trained", 0) >= 1 and counts.get("inconclusive", 0) == 0, counts
+    onsets = [v.overfit_onset_step for v in analysis.verdicts if v.verdict == "overfitting"]
+    assert all(s is not None for s in onsets)
+    assert sum(r.overfitting for r in analysis.rates.by_freeze_depth.values()) == counts["overfitting"]
+    page = build_report(study, tmp / "report.html").read_text()
+    assert page.count('"overfitting onset"') >= 2  # the onset markers of the overfitting trials' curves
+    assert summary.best_number in {v.number for v in analysis.verdicts if v.verdict == "healthy"}

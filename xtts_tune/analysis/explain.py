@@ -95,7 +95,7 @@ def all_rejected(name: str, ranked: Sequence[TrialVerdict], trend: list[str]) ->
     parts = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
     message = (
         f"study {name!r}: none of its {len(ranked)} completed trials can be recommended, "
-        f"because every one is overfitting or unstable ({parts})."
+        f"because every one is overfitting, unstable or inconclusive ({parts})."
     )
     if trend:
         message += " " + " ".join(trend)
