@@ -3,13 +3,12 @@ that trials on other data never mix into a study."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.data.clips import dataset_fingerprint
-from xtts_tune.data.prepare import ensure_dataset
-from xtts_tune.data.split import make_split, split_fingerprint
+from xtts_tune.data.content import dataset_fingerprint
+from xtts_tune.data.prepare import audio_hashes, ensure_dataset
+from xtts_tune.data.split import make_split, saved_split, split_fingerprint
 from xtts_tune.errors import UserError
 from xtts_tune.search.storage import redact
 
@@ -23,14 +22,14 @@ class StudyMismatchError(UserError):
 def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
     """The fingerprint this run would record, computed without writing anything (before prepare_data)."""
     clips = ensure_dataset(cfg)
-    split_path = cfg.split_path
-    if split_path.is_file():
-        saved = json.loads(split_path.read_text())
-        split_fp = split_fingerprint(saved["train"], saved["val"])
+    saved = saved_split(cfg.split_path, must_exist=bool(cfg.data.split_file))
+    if saved is not None:
+        split_fp = split_fingerprint(saved.train, saved.val)
     else:
         split = make_split(sorted({c.id for c in clips}), cfg.data)
         split_fp = split_fingerprint(split.train, split.val)
-    return {"dataset": dataset_fingerprint(clips), "split": split_fp, "base_model": base_fp}
+    # the hashes are cached only once the study is known to be this one (prepare_data saves them)
+    return {"dataset": dataset_fingerprint(clips, audio_hashes(cfg)), "split": split_fp, "base_model": base_fp}
 
 
 def check_fingerprint(study_name: str, url: str, stored: dict | None, current: dict, cfg: StudyConfig) -> None:
