@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.io import finite
+from xtts_tune.io import atomic_write_json, finite
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +59,6 @@ def apply_retention(trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int
                 "reason": f"not among the top {keep_top_k} trials by best validation loss",
                 "deleted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
-            (ckpt.parent / RETENTION_NAME).write_text(json.dumps(note, indent=1))
+            atomic_write_json(note, ckpt.parent / RETENTION_NAME)
             logger.info("trial %d: deleted %s (not in the top %d)", t.number, ckpt, keep_top_k)
     return sorted(keep)
