@@ -46,10 +46,10 @@ def check_fingerprint(study_name: str, url: str, stored: dict | None, current: d
     }
     details = "; ".join(f"{what[k]} changed (stored {stored.get(k)}, now {current.get(k)})" for k in changed)
     raise StudyMismatchError(
-        f"study '{study_name}' in {redact(url)} was run on other data: {details}. Nothing was changed. "
+        f"study '{study_name}' in {redact(url)} was run on other data: {details}; nothing was changed. "
         f"To continue this study, restore the original {', '.join(k.replace('_', ' ') for k in changed)}; "
-        f"to start a new study on this data, set a new study_name (and output_dir) in {cfg.source} "
-        f"or pass another --storage."
+        f"to start a new study on this data, give it a study_name of its own in {cfg.source} "
+        f"(e.g. --set study_name={study_name}-2)"
     )
 
 
