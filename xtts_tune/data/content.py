@@ -11,7 +11,7 @@ JSON file), so the second run only stats the files.
 8
 >>> hashes = AudioHashes(folder / "cache" / "audio-sha256.json")
 >>> hashes.digest(folder / "a.wav")[:12], hashes.save()
-('a5396c69af8c', True)
+('7c120c39db3e', True)
 >>> AudioHashes(folder / "cache" / "audio-sha256.json").cached(folder / "a.wav") is not None
 True
 """
