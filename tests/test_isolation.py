@@ -24,7 +24,7 @@ from xtts_tune.export import export_best
 from xtts_tune.report.page import build_report
 from xtts_tune.search.fingerprint import StudyMismatchError
 from xtts_tune.search.runner import run_search
-from xtts_tune.search.storage import load_study, study_names
+from xtts_tune.search.storage import load_study
 
 CLAIM_NAME = "study.json"  # xtts_tune.search.home.CLAIM_NAME (imported where it is checked)
 
@@ -68,23 +68,29 @@ def test_a_study_lives_in_its_own_folder_and_claims_it(study):
 
 def test_the_same_study_name_in_another_storage_is_refused_and_nothing_is_touched(study, tiny_base, tmp_path):
     root, raw, cfg, url = study
-    mine = files(root / "runs"), files(root / "studies")
+
+    def outputs():
+        return files(root / "runs"), {p.name: p.read_bytes() for p in (cfg.report_path, cfg.export_path)}
+
+    mine = outputs()
     before = snapshot(url, "demo")
     other = f"sqlite:///{tmp_path / 'other.db'}"
     with pytest.raises(UserError) as err:  # the drill: `search --storage <another db>`
         run_search(make_cfg(raw, root), n_trials=1, storage=other, base=tiny_base)
     message = str(err.value)
-    assert message.startswith(f"{cfg.study_dir}, {cfg.report_path} and {cfg.export_path} belong to study 'demo' in {url}")
-    assert "nothing was changed" in message and "--set study_name=demo-2" in message and f"--storage '{url}'" in message
-    assert "\n" not in message
-    # in another output_dir the report and the YAML are still the first study's
-    elsewhere = make_cfg({**raw, "output_dir": str(tmp_path / "runs")}, root)
-    with pytest.raises(UserError, match=r"demo-report\.html and .*demo-best\.yaml belong to another study "
-                                              r"named 'demo' \(id [0-9a-f]{8}\), not to this new study 'demo'"):
-        run_search(elsewhere, n_trials=1, storage=other, base=tiny_base)
-    assert (files(root / "runs"), files(root / "studies")) == mine
+    assert message.startswith(f"{cfg.study_dir} belongs to study 'demo' in {url} (id ")
+    assert f"not to this new study 'demo' in {other}; nothing was changed" in message
+    assert "--set study_name=demo-2" in message and f"--storage '{url}' to continue that study" in message
+    # from the command line, in another output_dir: the report and YAML it would write are the first study's
+    (root / "studies" / "other.yaml").write_text(yaml.safe_dump({**raw, "output_dir": str(tmp_path / "runs")}))
+    out = subprocess.run([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(root / "studies" / "other.yaml"),
+                          "--trials", "1", "--storage", other], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: {cfg.report_path} and {cfg.export_path} belong to another study named 'demo' (id ")
+    assert outputs() == mine
     assert snapshot(url, "demo") == before
-    assert study_names(other) == [] and not (tmp_path / "runs").exists()
+    assert not (tmp_path / "other.db").exists() and not (tmp_path / "runs").exists()
 
 
 def test_a_folder_of_a_study_no_longer_in_its_storage_is_kept_and_refused(study, tiny_base, tmp_path):

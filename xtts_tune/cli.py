@@ -94,6 +94,11 @@ def cmd_search(args) -> int:
     from xtts_tune.search.runner import run_search
 
     cfg = load_config(args.config, args.set)
+    if getattr(args, "report", True):  # the report and YAML written at the end must be this study's to replace
+        from xtts_tune.search.home import check_outputs
+        from xtts_tune.search.storage import default_storage
+
+        check_outputs(cfg, args.storage or default_storage(cfg))
     summary = run_search(cfg, n_trials=args.trials, storage=args.storage, progress=terminal.search_progress())
     print(terminal.render_summary(summary), flush=True)
     if summary.interrupted:

@@ -273,7 +273,7 @@ def confirm_top_trials(
         expected = study.user_attrs.get("fingerprint")
         current = expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
         check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
-        check_home(first, url, study.user_attrs.get(UID_ATTR), outputs=False)
+        check_home(first, url, study.user_attrs.get(UID_ATTR))
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
         for index, (n, seed) in enumerate(plan, start=1):

@@ -8,7 +8,8 @@ the study is created), the report and the YAML carry it too (:mod:`xtts_tune.sta
 
 A search, report or export whose study is not the one these files belong to (the same study_name in
 another storage, or a study deleted from its storage while its files stayed) is refused with one line
-before anything is written: nothing of another study is ever replaced or deleted. The fix is a study_name
+before anything is written: nothing of another study is ever replaced or deleted. (The library's
+``run_search`` checks the folder; the command line also checks the report and YAML it will write.) The fix is a study_name
 of its own (its files then go elsewhere), or the storage of the study the files belong to.
 
 >>> import tempfile
@@ -31,8 +32,8 @@ from pathlib import Path
 from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import create_exclusive
-from xtts_tune.search.storage import redact
-from xtts_tune.stamps import output_owner
+from xtts_tune.search.storage import open_storage, redact, sqlite_path
+from xtts_tune.stamps import UID_ATTR, output_owner
 
 CLAIM_NAME = "study.json"
 """The file in a study's folder that names the study it belongs to."""
@@ -58,23 +59,35 @@ def read_claim(study_dir: Path) -> dict | None:
     return claim if isinstance(claim, dict) else None
 
 
-def check_home(cfg: StudyConfig, url: str, uid: str | None, *, outputs: bool = True) -> None:
-    """Refuse to run study ``uid`` of ``url`` (None: it does not exist yet) when its folder (and, with
-    ``outputs``, its default report or exported YAML) belongs to another study. Reads only."""
-    foreign: list[str] = []
-    owners: list[str] = []
+def check_home(cfg: StudyConfig, url: str, uid: str | None) -> None:
+    """Refuse to run study ``uid`` of ``url`` (None: it does not exist yet) when its folder belongs to another
+    study. Reads only."""
     claim = read_claim(cfg.study_dir)
     if claim is not None and claim.get("uid") != uid:
-        foreign.append(str(cfg.study_dir))
-    elif claim is None and uid is None and any((cfg.study_dir / "trials").glob("trial-*")):
-        foreign.append(str(cfg.study_dir))  # trial folders of a study from before claims existed
-    for path in (cfg.report_path, cfg.export_path) if outputs else ():
-        owner = output_owner(path)
-        if owner is not None and owner != uid:
-            foreign.append(str(path))
-            owners.append(owner)
+        raise _refusal(cfg, url, uid, [str(cfg.study_dir)], claim)
+    if claim is None and uid is None and any((cfg.study_dir / "trials").glob("trial-*")):
+        raise _refusal(cfg, url, uid, [str(cfg.study_dir)], None)  # trials of a study from before claims
+
+
+def check_outputs(cfg: StudyConfig, url: str) -> None:
+    """Refuse a search of ``cfg``'s study in ``url`` whose default report or exported YAML (the command line
+    writes them when the search ends) belongs to another study; checked before the search starts."""
+    uid = stored_uid(url, cfg.study_name)
+    foreign = [(str(p), o) for p in (cfg.report_path, cfg.export_path) if (o := output_owner(p)) not in (None, uid)]
     if foreign:
-        raise _refusal(cfg, url, uid, foreign, claim, owners[0] if owners else None)
+        raise _refusal(cfg, url, uid, [p for p, _ in foreign], None, foreign[0][1])
+
+
+def stored_uid(url: str, study_name: str) -> str | None:
+    """The id of the study of that name in ``url`` (None: no such study, or no database yet)."""
+    db = sqlite_path(url)
+    if db is not None and not db.is_file():
+        return None
+    storage = open_storage(url)
+    try:
+        return storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get(UID_ATTR)
+    except KeyError:
+        return None
 
 
 def check_output(path: Path, study_name: str, uid: str | None) -> None:
@@ -119,6 +132,7 @@ def _refusal(
     fix = f"Give this study its own study_name in {cfg.source} (e.g. --set study_name={cfg.study_name}-2)"
     if claim is None:
         owner = f"another study named '{cfg.study_name}'" + (f" (id {owner_uid[:8]})" if owner_uid else "")
+        fix += f", or delete {which} if that study is gone"
     else:
         owner = f"study '{claim.get('study_name')}' in {claim.get('storage')} (id {str(claim.get('uid'))[:8]})"
         if claim.get("storage") == redact(url):  # the same storage no longer holds it
