@@ -1,7 +1,8 @@
 """Instant crash recovery on one machine: trials whose worker process is gone are re-run at once.
 
-Each running trial records its worker (user attribute ``worker``: host name, machine id, process id and
-the process's start time). When a search starts, every RUNNING trial recorded on this machine whose process
+Each running trial records its worker (user attribute ``worker``: host name, machine id, process id, the
+process's start time and the trial's number; a retried trial inherits its predecessor's attributes, and the
+number tells those apart). When a search starts, every RUNNING trial recorded on this machine whose process
 no longer exists (killed, crashed, power loss) is marked FAILED and its params are queued to run again,
 exactly as Optuna's heartbeat does after ``search.grace_period`` seconds: the killed trial is the next one
 this search runs. Trials of workers on other machines are left to the heartbeat (``heartbeat_interval``,
@@ -93,7 +94,9 @@ def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> lis
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
-        if not isinstance(worker, dict) or not same_machine(worker) or process_alive(worker):
+        if not isinstance(worker, dict) or worker.get("trial") != trial.number:
+            continue  # not recorded yet (or inherited from the trial it retries)
+        if not same_machine(worker) or process_alive(worker):
             continue
         try:
             storage.set_trial_user_attr(trial._trial_id, "stop_reason", "worker process gone")

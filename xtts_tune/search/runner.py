@@ -109,6 +109,7 @@ class _Search:
     def objective(self, trial: optuna.Trial) -> float:
         from xtts_tune.training.loop import run_trial
 
+        trial.set_user_attr(WORKER_ATTR, {**self.worker, "trial": trial.number})  # first: recovery reads it
         self.index += 1
         self.trials_run.append(trial.number)
         params = self.settings.space.suggest(trial)
@@ -117,7 +118,6 @@ class _Search:
         run_dir = self.trials_dir / f"trial-{trial.number:04d}"  # this study's own folder (search.home)
         run_dir.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr(WORKER_ATTR, self.worker)
         self.emit({"event": "trial_start", "number": trial.number, "index": self.index,
                    "n_trials": self.n_trials, "params": dict(params)})
         curve: list[dict] = []
