@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from xtts_tune.config import ConfigError, apply_overrides, load_config
+from xtts_tune.config import ConfigError, load_config
+from xtts_tune.overrides import apply_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +68,51 @@ def test_relative_paths_resolve_against_the_project_of_studies(tmp_path):
     cfg = load_config(path)
     assert cfg.data_path == tmp_path / "data" / "mine"
     assert cfg.output_path == tmp_path / "runs" / "x"
+
+
+def test_a_folder_a_binary_file_an_empty_yaml_and_bad_yaml_are_one_line_each(tmp_path):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "mine.yaml").write_text("study_name: mine\n")
+    with pytest.raises(ConfigError, match=r"studies: is a folder, not a study YAML; .*--config .*studies/mine\.yaml"):
+        load_config(tmp_path / "studies")
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\xac\x22\x56\x00")
+    with pytest.raises(ConfigError, match=r"clip\.wav: not a text YAML file \(binary data at byte 5\)"):
+        load_config(wav)
+    empty = write(tmp_path, "# to do\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(empty)
+    assert str(err.value).startswith(f"{empty}: the study YAML is empty; set at least data.path")
+    assert "base_model" in str(err.value)
+    cfg = load_config(empty, ["data.path=mine", "base_model=embedded"])  # both set by overrides: fine
+    assert cfg.data.path == "mine"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "train:\n  learning_rate: [1\n"))
+    assert f"{tmp_path / 'study.yaml'}:3:1: not valid YAML" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.val_count=2", "--set train.val_count=2: unknown key 'train.val_count'; did you mean 'data.val_count'?"),
+        ("lr=1e-4", "--set lr=1e-4: unknown key 'lr'; did you mean 'learning_rate'?"),
+        ("wd=0.1", "--set wd=0.1: unknown key 'wd'; did you mean 'weight_decay'?"),
+        ("epochs=2", "--set epochs=2: unknown key 'epochs'; did you mean 'max_epochs'?"),
+        ("learning_rate=abc", "--set learning_rate=abc: 'train.learning_rate' must be of type float, got 'abc'"),
+        ("augment_prob=1.5", "--set augment_prob=1.5: train.augment_prob must be in [0, 1]"),
+        ("search.keep_topk=3", "--set search.keep_topk=3: unknown key 'search.keep_topk'; did you mean 'search.keep_top_k'?"),
+        ("search.space={a: [}", "--set search.space={a: [}: the value is not valid YAML"),
+    ],
+)
+def test_set_mistakes_name_the_override_not_the_yaml_file(tmp_path, override, message):
+    path = write(tmp_path, "data: {path: data/mine}\nbase_model: embedded\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert str(err.value).startswith(message) and str(path) not in str(err.value)
+
+
+def test_common_aliases_are_suggested_in_the_yaml_too(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'train\.lr'; did you mean 'train\.learning_rate'\?"):
+        load_config(write(tmp_path, "train: {lr: 1.0e-4}\n"))
+    with pytest.raises(ConfigError, match=r"unknown key 'train\.epochs'; did you mean 'train\.max_epochs'\?"):
+        load_config(write(tmp_path, "train: {epochs: 2}\n"))

@@ -208,7 +208,7 @@ def test_confirm_a_real_tiny_study(demo_target, tiny_base, tmp_path: Path) -> No
         (entry,) = stored[str(n)]
         assert entry["seed"] == 1
         assert math.isfinite(entry["best_val_loss"]) and entry["best_step"] in (0, 2, 4)
-        run_dir = tmp_path / "out" / "confirm" / f"trial-{n:04d}-seed-1"
+        run_dir = tmp_path / "out" / "confirm" / "confirm" / f"trial-{n:04d}-seed-1"
         assert Path(entry["run_dir"]) == run_dir
         curve = json.loads((run_dir / "curve.json").read_text())
         assert curve["config"]["train"]["seed"] == 1

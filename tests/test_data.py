@@ -108,3 +108,107 @@ def test_train_count_trains_on_a_subset_with_the_same_validation_clips():
     assert small == make_split(list(reversed(ids)), DataConfig(val_count=30, train_count=8, split_seed=3))
     for at_least_all in (70, 71):  # a cap: asking for more than the split leaves trains on all of them
         assert make_split(ids, DataConfig(val_count=30, train_count=at_least_all, split_seed=3)) == full
+
+
+def _dataset(demo_target: Path, folder: Path, n: int) -> Path:
+    (folder / "wavs").mkdir(parents=True)
+    lines = (demo_target / "metadata.csv").read_text().splitlines()[:n]
+    for line in lines:
+        cid = line.split("|")[0]
+        shutil.copy(demo_target / "wavs" / f"{cid}.wav", folder / "wavs" / f"{cid}.wav")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_duplicate_ids_and_a_non_utf8_file_are_one_line_naming_them(demo_target, tmp_path):
+    folder = _dataset(demo_target, tmp_path / "d", 8)
+    meta = folder / "metadata.csv"
+    lines = meta.read_text().splitlines()
+    lines[5] = lines[3]
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as err:
+        load_clips(DataConfig(path=str(folder)), Path("."))
+    assert str(err.value) == f"{meta}: clip ids are not unique: target_0004 (lines 4, 6); give each clip its own id"
+    lines[5] = lines[5].replace("target_0004", "target_0006").replace("e", "\u00e9", 1)
+    meta.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+    with pytest.raises(DataError) as err:
+        load_clips(DataConfig(path=str(folder)), Path("."))
+    column = lines[5].index("\u00e9") + 1
+    assert str(err.value) == (
+        f"{meta}:6: not UTF-8 (byte 0xe9 at byte {column} of the line); it looks like latin-1/cp1252: convert it "
+        "with iconv -f cp1252 -t utf-8 metadata.csv > metadata.utf8.csv and use that file"
+    )
+
+
+def test_a_missing_wavs_folder_and_an_unknown_language_are_one_line(demo_target, tmp_path, tiny_base):
+    from xtts_tune.data.clips import validate_clips
+
+    folder = _dataset(demo_target, tmp_path / "d", 4)
+    shutil.rmtree(folder / "wavs")
+    with pytest.raises(DataError) as err:
+        load_clips(DataConfig(path=str(folder)), Path("."))
+    assert str(err.value).startswith(f"{folder / 'wavs'}: audio folder not found")
+    clips = load_clips(DataConfig(path=str(demo_target), language="xx"), Path("."))
+    with pytest.raises(DataError) as err:
+        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
+                       min_seconds=0.5, silence_rms=1e-4, dataset=demo_target)
+    assert str(err.value).startswith("data.language 'xx' cannot be used with this base model's tokenizer")
+    assert "\n" not in str(err.value)
+
+
+def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
+    from xtts_tune.data.clips import validate_clips
+
+    folder = _dataset(demo_target, tmp_path / "d", 12)
+    for wav in sorted((folder / "wavs").iterdir())[:10]:
+        wav.unlink()
+    clips = load_clips(DataConfig(path=str(folder)), Path("."))
+    with pytest.raises(DataValidationError) as err:
+        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
+                       min_seconds=0.5, silence_rms=1e-4, dataset=folder)
+    lines = str(err.value).splitlines()
+    assert len(err.value.problems) == 10 and len(lines) == 2
+    assert lines[1] == (f"  - 10 clips: audio file missing; first: {folder / 'metadata.csv'}:1 (target_0001): "
+                        f"missing audio file {folder / 'wavs' / 'target_0001.wav'}")
+
+
+def test_a_tiny_dataset_warns_with_the_split_sizes(demo_target, tmp_path, tiny_base, make_config, caplog):
+    from xtts_tune.data.prepare import prepare_data
+
+    folder = _dataset(demo_target, tmp_path / "d", 3)
+    cfg = make_config(folder, tmp_path / "run")
+    cfg.data.val_count = 1
+    with caplog.at_level("WARNING", logger="xtts_tune.data.prepare"):
+        data = prepare_data(cfg, tiny_base)
+    assert (len(data.split.train), len(data.split.val)) == (2, 1)
+    (record,) = [r for r in caplog.records if "tiny dataset" in r.getMessage()]
+    assert record.levelname == "WARNING" and "3 clips, 2 for training and 1 for validation" in record.getMessage()
+
+
+def test_a_missing_split_file_is_refused_not_replaced(demo_target, tmp_path, make_config):
+    cfg = make_config(demo_target, tmp_path / "run")
+    cfg.data.split_file = str(tmp_path / "gone" / "split.json")
+    with pytest.raises(DataError, match=r"gone/split\.json: data\.split_file not found"):
+        run_trial(cfg)
+    assert not (tmp_path / "gone").exists()
+
+
+def test_the_dataset_fingerprint_sees_re_processed_audio_of_the_same_size(demo_target, tmp_path):
+    import os
+
+    from xtts_tune.data.content import AudioHashes, dataset_fingerprint
+
+    folder = _dataset(demo_target, tmp_path / "d", 4)
+    clips = load_clips(DataConfig(path=str(folder)), Path("."))
+    cache = tmp_path / "cache" / "audio-sha256.json"
+    before = dataset_fingerprint(clips, AudioHashes(cache))
+    wav = Path(clips[0].audio_file)
+    data = bytearray(wav.read_bytes())
+    data[2000:2100] = bytes(100)
+    wav.write_bytes(bytes(data))  # same size, other samples
+    assert dataset_fingerprint(clips, AudioHashes(cache)) != before
+    hashes = AudioHashes(cache)
+    dataset_fingerprint(clips, hashes)
+    hashes.save()
+    os.utime(wav, ns=(1, 1))  # an unchanged cache entry is read back, a stale one recomputed
+    assert AudioHashes(cache).cached(wav) is None and AudioHashes(cache).cached(Path(clips[1].audio_file))

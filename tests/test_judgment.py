@@ -57,7 +57,7 @@ def test_one_best_in_the_summary_the_report_the_export_and_the_unseen_clips(judg
     assert f"Recommended: trial {winner} " in page and 'id="test-comparison"' in page
     assert line.replace("'", "&#x27;") in page
     # the test clips never reached a trial: no feature of theirs was ever computed for training or validation
-    split = __import__("json").loads((tmp / "runs" / "split.json").read_text())
+    split = __import__("json").loads((tmp / "runs" / "demo" / "split.json").read_text())
     assert len(split["test"]) == 15 and not set(split["test"]) & set(split["train"] + split["val"])
 
 

@@ -37,6 +37,26 @@ def test_each_missing_file_gets_one_line_naming_it(tmp_path, missing):
     assert f"missing {missing}" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("vocab.json", lambda p: p.write_text('{"model": {"vocab": ')),
+        ("mel_stats.pth", lambda p: p.write_bytes(b"not a torch file" * 10)),
+        ("dvae.pth", lambda p: p.write_bytes(p.read_bytes()[:1000])),
+        ("model.pth", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+        ("model.pth", lambda p: p.write_bytes(p.read_bytes()[:100])),
+    ],
+)
+def test_each_corrupt_file_gets_one_line_naming_it(tmp_path, name, damage):
+    folder = tmp_path / "base"
+    shutil.copytree(embedded_base_path(), folder)
+    damage(folder / name)
+    with pytest.raises(BaseModelError) as err:
+        load_base(folder)
+    assert str(err.value).startswith(f"{folder / name}: ") and "\n" not in str(err.value)
+    assert "copy it again" in str(err.value)
+
+
 def test_missing_folder_and_gptless_model(tmp_path):
     with pytest.raises(BaseModelError, match="base model folder not found"):
         load_base(tmp_path / "nowhere")

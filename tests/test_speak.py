@@ -234,20 +234,26 @@ def test_the_folder_xtts_tune_train_writes_speaks_in_coqui(released, demo_target
 
     doc = yaml.safe_load((Path(__file__).resolve().parents[1] / "studies" / "demo.yaml").read_text())
     doc.update(base_model=str(released), output_dir=str(tmp_path / "runs"), study_name="speaks")
-    doc["data"].update(path=str(demo_target), demo_target=False)
+    # `train` validates on the study's saved split: a split as a study saves it
+    from xtts_tune.config import DataConfig
+    from xtts_tune.data.split import make_split
+
+    ids = [line.split("|")[0] for line in (demo_target / "metadata.csv").read_text().splitlines() if line]
+    (tmp_path / "split.json").write_text(json.dumps(make_split(ids, DataConfig(val_fraction=0.2)).to_dict()))
+    doc["data"].update(path=str(demo_target), demo_target=False, split_file=str(tmp_path / "split.json"))
     doc["train"].update(max_steps=2, eval_every=1)
     config = tmp_path / "speaks.yaml"
     config.write_text(yaml.safe_dump(doc))
     cli = [sys.executable, "-m", "xtts_tune.cli"]
     out = subprocess.run([*cli, "train", "--config", str(config)], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
-    model_dir = tmp_path / "runs" / "final" / "model"
+    model_dir = tmp_path / "runs" / "speaks" / "model"
     assert f"XTTS folder (coqui's Xtts.load_checkpoint loads it): {model_dir}" in out.stdout
     # every base file a user needs, speakers_xtts.pth included; the GPT is stored once (the checkpoint holds
     # only what trained)
     assert {p.name for p in model_dir.iterdir()} == {
         "config.json", "model.pth", "dvae.pth", "mel_stats.pth", "vocab.json", "speakers_xtts.pth"}
-    checkpoint = tmp_path / "runs" / "final" / "best_gpt.pth"
+    checkpoint = tmp_path / "runs" / "speaks" / "best_gpt.pth"
     assert checkpoint.stat().st_size < 0.5 * (model_dir / "model.pth").stat().st_size
     # coqui's own path, with the base's HiFi-GAN intact and the trained GPT weights in place
     voice = load_voice_model(model_dir, device="cpu")
@@ -294,7 +300,7 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     study = load_study("listen", summary.storage)
     spoken = [t for t in study.trials if t.user_attrs.get("samples")]
     assert spoken and spoken[0].number == 0  # trial 0 was the best when it ended: it was kept, so it spoke
-    val = sorted(json.loads((tmp_path / "runs" / "split.json").read_text())["val"])[:2]
+    val = sorted(json.loads((tmp_path / "runs" / "listen" / "split.json").read_text())["val"])[:2]
     for t in spoken:
         entries = t.user_attrs["samples"]
         assert len(entries) == 2 and all(Path(e["path"]).is_file() for e in entries)

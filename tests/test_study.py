@@ -315,7 +315,8 @@ def make_cfg(raw: dict, root: Path):
 
 
 def clone_output(src: Path, dst: Path) -> None:
-    """Reuse the split and the feature cache of an earlier study (same data and base): no recomputation."""
+    """Reuse the split and the feature cache of an earlier study's folder (same data and base) in another
+    study's folder: no recomputation."""
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "split.json", dst / "split.json")
     shutil.copytree(src / "cache", dst / "cache")
@@ -472,7 +473,7 @@ def test_top_k_checkpoints_are_kept_and_the_others_deleted(demo):
     study = load_study("demo", demo.url)
     finished = [t for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     ranked = sorted(finished, key=lambda t: t.user_attrs["best_val_loss"])
-    trials_dir = demo.cfg.output_path / "trials"
+    trials_dir = demo.cfg.study_dir / "trials"
     for i, t in enumerate(ranked):
         folder = trials_dir / f"trial-{t.number:04d}"
         assert (folder / "curve.json").is_file()  # curves always stay
@@ -491,14 +492,14 @@ def test_resuming_with_a_changed_dataset_fails_and_changes_nothing(demo, base, t
     meta.write_text("".join(meta.read_text().splitlines(keepends=True)[1:]))  # one clip fewer
     raw = {**demo.raw, "data": {**demo.raw["data"], "path": str(changed)}}
     before = snapshot(demo.url, "demo")
-    split_before = (demo.cfg.output_path / "split.json").read_bytes()
+    split_before = (demo.cfg.study_dir / "split.json").read_bytes()
     with pytest.raises(StudyMismatchError) as err:
         run_search(make_cfg(raw, demo.root), n_trials=1, storage=demo.url, base=base)
     message = str(err.value)
     assert "dataset" in message and "changed" in message and "study_name" in message
     assert demo.cfg.study_name in message and "train/validation split" not in message
     assert snapshot(demo.url, "demo") == before
-    assert (demo.cfg.output_path / "split.json").read_bytes() == split_before
+    assert (demo.cfg.study_dir / "split.json").read_bytes() == split_before
 
 
 @pytest.mark.slow
@@ -574,31 +575,29 @@ def test_dashboard_serves_the_study_its_notes_and_curve_artifacts(demo):
         log.close()
 
 
-@pytest.mark.slow
-def test_a_sigkilled_worker_leaves_its_trial_failed_and_its_params_are_rerun(demo, base, tmp_path):
-    url = copy_db(demo.url, tmp_path / "kill.db")
-    out = tmp_path / "out"
-    clone_output(demo.cfg.output_path, out)
-    raw = {**demo.raw, "output_dir": str(out), "search": {**demo.raw["search"], "heartbeat_interval": 1, "grace_period": 2}}
-    before = [t for t in load_study("demo", url).get_trials() if t.state.is_finished()]
-    proc = spawn_worker(raw, tmp_path, url, 1, "killed")
+def kill_a_worker_mid_trial(raw: dict, folder: Path, url: str, study_dir: Path):
+    """Start a worker process, SIGKILL it once it is inside a trial (first evaluation written); return that
+    trial (still RUNNING in the storage)."""
+    proc = spawn_worker(raw, folder, url, 1, "killed")
     killed = None
     deadline = time.monotonic() + 180
     try:
-        while killed is None:  # wait until the worker is inside a trial (its first evaluation written)
-            assert proc.poll() is None, (tmp_path / "killed.stderr").read_text()[-3000:]
+        while killed is None:
+            assert proc.poll() is None, (folder / "killed.stderr").read_text()[-3000:]
             assert time.monotonic() < deadline, "the worker never started a trial"
-            running = load_study("demo", url).get_trials(states=(TrialState.RUNNING,))
-            if running and (out / "trials" / f"trial-{running[0].number:04d}" / "curve.json").is_file():
+            running = load_study(raw["study_name"], url).get_trials(states=(TrialState.RUNNING,))
+            if running and (study_dir / "trials" / f"trial-{running[0].number:04d}" / "curve.json").is_file():
                 killed = running[0]
             else:
                 time.sleep(0.2)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert load_study("demo", url).get_trials()[killed.number].state == TrialState.RUNNING
-    time.sleep(4)  # past the grace period (SQLite timestamps have a 1 s resolution)
-    summary = run_search(make_cfg(raw, tmp_path), n_trials=1, storage=url, base=base)
+    assert load_study(raw["study_name"], url).get_trials()[killed.number].state == TrialState.RUNNING
+    return killed
+
+
+def assert_retried_once(url: str, killed, summary, before) -> None:
     trials = load_study("demo", url).get_trials()
     assert trials[killed.number].state == TrialState.FAIL
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
@@ -613,10 +612,43 @@ def test_a_sigkilled_worker_leaves_its_trial_failed_and_its_params_are_rerun(dem
 
 
 @pytest.mark.slow
+def test_a_sigkilled_worker_on_another_machine_is_failed_after_the_grace_period_and_rerun(demo, base, tmp_path):
+    url = copy_db(demo.url, tmp_path / "kill.db")
+    out = tmp_path / "out"
+    clone_output(demo.cfg.study_dir, out / "demo")
+    raw = {**demo.raw, "output_dir": str(out), "search": {**demo.raw["search"], "heartbeat_interval": 1, "grace_period": 2}}
+    before = [t for t in load_study("demo", url).get_trials() if t.state.is_finished()]
+    killed = kill_a_worker_mid_trial(raw, tmp_path, url, out / "demo")
+    worker = killed.user_attrs["worker"]
+    assert worker["pid"] > 0 and worker["host"]
+    # as if it had run on another machine: only its heartbeat can tell that it died
+    open_storage(url).set_trial_user_attr(killed._trial_id, "worker", {**worker, "host": "another-machine"})
+    before_retry = time.monotonic()
+    time.sleep(4)  # past the grace period (SQLite timestamps have a 1 s resolution)
+    summary = run_search(make_cfg(raw, tmp_path), n_trials=1, storage=url, base=base)
+    assert time.monotonic() - before_retry > 2
+    assert_retried_once(url, killed, summary, before)
+
+
+@pytest.mark.slow
+def test_a_restarted_search_on_the_same_machine_reruns_a_killed_trial_at_once(demo, base, tmp_path):
+    """No grace period to wait for: the killed worker's process is gone, and this machine can see that."""
+    url = copy_db(demo.url, tmp_path / "kill.db")
+    out = tmp_path / "out"
+    clone_output(demo.cfg.study_dir, out / "demo")
+    raw = {**demo.raw, "output_dir": str(out), "search": {**demo.raw["search"], "grace_period": 600}}
+    before = [t for t in load_study("demo", url).get_trials() if t.state.is_finished()]
+    killed = kill_a_worker_mid_trial(raw, tmp_path, url, out / "demo")
+    summary = run_search(make_cfg(raw, tmp_path), n_trials=1, storage=url, base=base)
+    assert_retried_once(url, killed, summary, before)
+    assert load_study("demo", url).get_trials()[killed.number].user_attrs["stop_reason"] == "worker process gone"
+
+
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(demo, tmp_path):
     url = f"sqlite:///{tmp_path / 'pair.db'}"
     out = tmp_path / "out"
-    clone_output(demo.cfg.output_path, out)
+    clone_output(demo.cfg.study_dir, out / "pair")
     raw = study_raw("pair", Path(demo.raw["data"]["path"]), out)
     raw["train"]["num_threads"] = 1  # two processes on two cores
     workers = [spawn_worker(raw, tmp_path, url, 2, f"w{i}") for i in range(2)]
@@ -640,7 +672,7 @@ def test_two_workers_share_one_sqlite_study(demo, tmp_path):
 def test_ctrl_c_marks_the_running_trial_and_returns_the_summary(demo, base, tmp_path):
     url = f"sqlite:///{tmp_path / 'ctrlc.db'}"
     out = tmp_path / "out"
-    clone_output(demo.cfg.output_path, out)
+    clone_output(demo.cfg.study_dir, out / "ctrlc")
     cfg = make_cfg(study_raw("ctrlc", Path(demo.raw["data"]["path"]), out), tmp_path)
 
     def progress(event):

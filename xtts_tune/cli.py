@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from xtts_tune import terminal
-from xtts_tune.errors import UserError
+from xtts_tune.errors import UserError, user_error_for
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -104,21 +104,33 @@ def cmd_search(args) -> int:
     from xtts_tune.search.runner import run_search
 
     cfg = load_config(args.config, args.set)
+    if getattr(args, "report", True):  # the report and YAML written at the end must be this study's to replace
+        from xtts_tune.search.home import check_outputs
+        from xtts_tune.search.storage import default_storage
+
+        check_outputs(cfg, args.storage or default_storage(cfg))
     summary = run_search(cfg, n_trials=args.trials, storage=args.storage, progress=terminal.search_progress())
-    print(terminal.render_summary(summary))
-    if getattr(args, "report", True) and not summary.interrupted:
+    print(terminal.render_summary(summary), flush=True)
+    if summary.interrupted:
+        print("interrupted (Ctrl-C): everything finished is stored; run the same command to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if getattr(args, "report", True):
         _report_and_export(cfg.study_name, summary.storage, cfg.root)
-    return EXIT_INTERRUPTED if summary.interrupted else 0
+    return 0
 
 
 def _report_and_export(name: str, storage: str, root: str | Path) -> None:
     from xtts_tune.config import study_outputs
     from xtts_tune.export import export_best
     from xtts_tune.report.page import build_report
+    from xtts_tune.search.home import check_output
     from xtts_tune.search.storage import load_study
+    from xtts_tune.stamps import UID_ATTR
 
     study = load_study(name, storage)
     report_path, export_path = study_outputs(root, name)
+    for path in (report_path, export_path):
+        check_output(path, name, study.user_attrs.get(UID_ATTR))
     print(f"report: {build_report(study, report_path)}")
     try:
         out = export_best(study, export_path)
@@ -159,25 +171,28 @@ def _study_for(args):
 
 
 def _default_output(args, study, which: int) -> Path:
-    """``--out``, else where ``search`` writes it (:func:`xtts_tune.config.study_outputs`)."""
+    """``--out``, else where ``search`` writes it (:func:`xtts_tune.config.study_outputs`), unless another
+    study's file is there."""
     from xtts_tune.config import study_outputs
+    from xtts_tune.search.home import check_output
+    from xtts_tune.stamps import UID_ATTR
 
     if args.out:
         return Path(args.out)
     _, _, root = _study_for(args)
     root = root or study.user_attrs.get("project_root") or Path.cwd()
-    return study_outputs(root, study.study_name)[which]
+    path = study_outputs(root, study.study_name)[which]
+    check_output(path, study.study_name, study.user_attrs.get(UID_ATTR))
+    return path
 
 
 def cmd_dashboard(args) -> int:
-    import subprocess
-
-    from xtts_tune.search.dashboard import dashboard_command
+    from xtts_tune.search.dashboard import dashboard_command, run_forwarding_signals
 
     _, storage, _ = _study_for(args)
     argv = dashboard_command(storage, host=args.host, port=args.port)
-    print(f"optuna-dashboard on http://{args.host}:{args.port}  (Ctrl-C to stop)")
-    return subprocess.call(argv)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    return run_forwarding_signals(argv)
 
 
 def cmd_report(args) -> int:
@@ -232,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("trial", help="run one fine-tune trial and print its curve")
     with_config(t)
-    t.add_argument("--run-dir", help="where the checkpoint and curve go (default: output_dir/trial-<time>)")
+    t.add_argument("--run-dir", help="where the checkpoint and curve go (default: output_dir/study_name/trial-<time>)")
     t.set_defaults(func=cmd_trial)
 
     tr = sub.add_parser("train", help="final fine-tune from an exported config")
@@ -240,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("speak", help="synthesize speech with a trained XTTS folder (xtts-tune train writes one)")
-    sp.add_argument("--model", required=True, help="an XTTS v2 folder (e.g. runs/demo-final/final/model)")
+    sp.add_argument("--model", required=True, help="an XTTS v2 folder (e.g. runs/demo/demo-final/model)")
     sp.add_argument("--text", required=True)
     sp.add_argument("--speaker-wav", required=True, help="3-30 s of the voice to speak in (one of your clips)")
     sp.add_argument("--out", required=True, help="the wav to write (24 kHz mono)")
@@ -303,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; results written so far are kept", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # a user mistake, a full disk, a read-only database: one line; a bug: its traceback
+        error = user_error_for(exc)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

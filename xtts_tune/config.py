@@ -4,16 +4,17 @@ A study YAML has these sections (every key optional except where noted)::
 
     study_name: demo
     base_model: embedded          # "embedded" (the tiny base shipped in the package) or an XTTS v2 folder
-    output_dir: runs/demo         # trials, split and caches go here
+    output_dir: runs/demo         # each study's files go to <output_dir>/<study_name>/
     data:    {path, formatter, language, val_fraction | val_count, train_count, split_seed, demo_target}
     model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
     train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
     search:  {...}                # read by the search (xtts_tune.search.settings)
     diagnosis: {...}              # thresholds (xtts_tune.analysis.thresholds)
 
-Unknown or misspelled keys are rejected with the file, the key and the closest valid key.
-``--set key=value`` overrides use dotted keys (``train.learning_rate=1e-5``); train and data knobs may
-also be named bare (``learning_rate=1e-5``).
+Unknown or misspelled keys are rejected with the file, the key and the closest valid key (or the key a
+common alias such as ``lr`` stands for). ``--set key=value`` overrides use dotted keys
+(``train.learning_rate=1e-5``); train and data knobs may also be named bare (``learning_rate=1e-5``).
+Reading the file and applying overrides is :mod:`xtts_tune.overrides`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class DataConfig:
     ``split_seed``; the rest are unused). 0 trains on all of them. The demo uses it to overfit in a short run."""
     split_seed: int = 0
     split_file: str = ""
-    """Use this saved split (clip ids) instead of ``<output_dir>/split.json`` (export sets it)."""
+    """Use this saved split (clip ids) instead of ``<output_dir>/<study_name>/split.json`` (export sets it);
+    it must exist."""
     demo_target: bool = False
     """Generate the demo target voice with espeak-ng when ``path`` is missing."""
     min_seconds: float = 0.5
@@ -195,9 +197,15 @@ class StudyConfig:
         return self.resolve(self.output_dir)
 
     @property
+    def study_dir(self) -> Path:
+        """The study's own folder, ``<output_dir>/<study_name>``: its trials, split, feature cache, artifacts
+        and confirmation runs. No other study writes there (:mod:`xtts_tune.search.home` enforces it)."""
+        return self.output_path / self.study_name
+
+    @property
     def split_path(self) -> Path:
-        """The study's saved train/validation split: ``data.split_file`` or ``<output_dir>/split.json``."""
-        return self.resolve(self.data.split_file) if self.data.split_file else self.output_path / "split.json"
+        """The study's saved train/validation split: ``data.split_file`` or ``<study_dir>/split.json``."""
+        return self.resolve(self.data.split_file) if self.data.split_file else self.study_dir / "split.json"
 
     @property
     def report_path(self) -> Path:
@@ -219,6 +227,50 @@ class StudyConfig:
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 _NOT_KEYS = {"source", "root"}
 
+SEARCH_KEYS = (
+    "space",
+    "sampler",
+    "pruner",
+    "enqueue",
+    "enqueue_guide",
+    "keep_top_k",
+    "samples",
+    "sample_max_seconds",
+    "heartbeat_interval",
+    "grace_period",
+    "max_retry",
+)
+"""The keys of the ``search`` section (:mod:`xtts_tune.search.settings` reads them)."""
+
+ALIASES = {
+    "lr": "learning_rate",
+    "wd": "weight_decay",
+    "epochs": "max_epochs",
+    "steps": "max_steps",
+    "bs": "batch_size",
+    "batch": "batch_size",
+    "accum": "grad_accum_steps",
+    "grad_accum": "grad_accum_steps",
+    "clip": "grad_clip_norm",
+    "freeze": "freeze_depth",
+    "frozen_layers": "freeze_depth",
+    "warmup": "warmup_steps",
+    "lang": "language",
+    "val_split": "val_fraction",
+    "val_size": "val_count",
+}
+"""Names users reach for (other tools' spellings) and the key each one means."""
+
+
+def section_fields(cls) -> dict[str, Any]:
+    """``{key: type}`` of a config dataclass (StudyConfig or one of its sections), YAML keys only."""
+    return _fields(cls)
+
+
+def section_class(name: str):
+    """The dataclass of a typed section (``data``, ``model``, ``train``), or None for another name."""
+    return _SECTIONS.get(name)
+
 
 def _fields(cls) -> dict[str, Any]:
     hints = get_type_hints(cls)
@@ -226,8 +278,10 @@ def _fields(cls) -> dict[str, Any]:
 
 
 def unknown_key(key: str, valid: list[str], where: str, section: str | None) -> ConfigError:
+    """The error for an unknown key, naming the closest valid one (a common alias: the key it stands for)."""
     full = f"{section}.{key}" if section else key
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    alias = ALIASES.get(key.lower())
+    close = [alias] if alias in valid else difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f"; did you mean '{(section + '.') if section else ''}{close[0]}'?" if close else ""
     return ConfigError(f"{where}: unknown key '{full}'{hint} (valid: {', '.join(sorted(valid))})")
 
@@ -297,56 +351,6 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "<dict>", root: str |
     return cfg
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set learning_rate=3e-4")
-    key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value) if value.strip() else ""
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "--set") -> dict[str, Any]:
-    """Apply ``key=value`` overrides to a raw YAML mapping; bare train/data knob names are accepted."""
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (raw or {}).items()}
-    for text in overrides:
-        key, value = parse_override(text)
-        parts = key.split(".")
-        if len(parts) == 1 and parts[0] not in _fields(StudyConfig):
-            owners = [s for s, cls in _SECTIONS.items() if parts[0] in _fields(cls)]
-            if not owners:
-                valid = list(_fields(StudyConfig)) + [k for cls in _SECTIONS.values() for k in _fields(cls)]
-                raise unknown_key(parts[0], valid, f"{where} {text}", None)
-            parts = [owners[-1], parts[0]]  # train wins over data for shared names (none today)
-        if len(parts) == 2 and parts[0] in ("search", "diagnosis", "provenance"):
-            raw.setdefault(parts[0], {})[parts[1]] = value
-        elif len(parts) == 2:
-            if parts[0] not in _SECTIONS:
-                raise unknown_key(parts[0], list(_SECTIONS), f"{where} {text}", None)
-            raw.setdefault(parts[0], {})
-            raw[parts[0]] = dict(raw[parts[0]] or {})
-            raw[parts[0]][parts[1]] = value
-        elif len(parts) == 1:
-            raw[parts[0]] = value
-        else:
-            raise ConfigError(f"{where} {text}: keys have at most one dot, e.g. train.learning_rate")
-    return raw
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return raw
-
-
 def project_root(config_path: str | Path) -> Path:
     """The folder a study YAML's relative paths resolve against: the folder above ``studies/`` for a YAML in
     ``<project>/studies/``, else the YAML's own folder."""
@@ -379,8 +383,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     >>> cfg.study_name, cfg.train.learning_rate, cfg.output_path.name
     ('demo', 0.0003, 'demo-small')
     """
+    from xtts_tune.overrides import (  # reads the file; imports this module
+        apply_overrides,
+        read_yaml,
+    )
+
     path = Path(path)
-    raw = apply_overrides(read_yaml(path), overrides or [])
+    raw = apply_overrides(read_yaml(path, overrides or []), overrides or [])
     cfg = config_from_dict(raw, source=str(path), root=project_root(path))
     cfg.validate()
     return cfg

@@ -9,10 +9,57 @@ bug and keeps its traceback.
 >>> from xtts_tune.config import ConfigError
 >>> issubclass(ConfigError, UserError)
 True
+
+A full disk or a read-only database is not a bug either: :func:`user_error_for` finds one in an exception's
+causes and returns its line (the command line prints it like any user mistake).
+
+>>> import errno
+>>> str(user_error_for(OSError(errno.ENOSPC, "No space left on device", "runs/x/curve.json")))
+'runs/x/curve.json: disk full, no space left on the device; free some space and run again (files already written were left as they were)'
 """
 
 from __future__ import annotations
 
+import errno
+
 
 class UserError(ValueError):
     """A mistake the user can fix; the message is one line naming the file (or key) and the fix."""
+
+
+class DiskFullError(UserError):
+    """No space left on the device while writing a file; the message names the file."""
+
+
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_error(path) -> DiskFullError:
+    """The one line for a write that ran out of space."""
+    return DiskFullError(
+        f"{path}: disk full, no space left on the device; free some space and run again "
+        "(files already written were left as they were)"
+    )
+
+
+def user_error_for(exc: BaseException) -> UserError | None:
+    """The :class:`UserError` behind ``exc`` (itself or one of its causes): a user mistake, a full disk or a
+    read-only database (as SQLite reports them through SQLAlchemy and Optuna). None for anything else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, UserError):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+            return disk_full_error(exc.filename or "a file")
+        if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+            return UserError(f"{exc.filename or 'a file'}: read-only file system; write to a writable folder")
+        text = str(exc)
+        if "database or disk is full" in text:
+            return DiskFullError("the study database: disk full; free some space and run again")
+        if "readonly database" in text:
+            return UserError(
+                "the study database is read-only; make it (and its folder) writable, or copy it and pass --storage"
+            )
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -4,7 +4,9 @@ The exported YAML is an ordinary study config (every knob, searched and fixed), 
 
 - ``train.max_steps`` set to the step where the trial's validation loss was best (stop there);
 - ``data.split_file`` pointing at the study's saved split, so the final run validates on the same clips;
-- ``provenance``: study, trial number, validation loss, date, dataset fingerprint and base model.
+- ``study_name`` ``<study>-final`` (the final run's files go to ``<output_dir>/<study>-final/``);
+- ``provenance``: study and its id, trial number, validation loss, date, dataset, split and base model
+  fingerprints (``xtts-tune train`` refuses a split or dataset that differs from the study's).
 
 ``xtts-tune train --config FILE`` runs it (:mod:`xtts_tune.training.final`). This module never imports torch
 or coqui: exporting reads the study only.
@@ -28,6 +30,7 @@ from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text
+from xtts_tune.stamps import UID_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,9 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         "unseen_clips": describe_test_comparison(comparison, trial.number),
         "test_comparison": comparison,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "study_uid": study.user_attrs.get(UID_ATTR),
         "dataset_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("dataset"),
+        "split_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("split"),
         "base_model_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("base_model"),
         "xtts_tune_version": __version__,
     }
@@ -101,12 +106,13 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     doc = {k: v for k, v in stored.items() if k != "search"}
     doc["study_name"] = f"{stored['study_name']}-final"
     output_dir = Path(absolute(stored.get("output_dir", "runs")))
-    doc["output_dir"] = str(output_dir.parent / f"{output_dir.name}-final")
+    doc["output_dir"] = str(output_dir)
+    study_dir = Path(study.user_attrs.get("study_dir") or output_dir / stored["study_name"])
     if doc.get("base_model", "embedded") != "embedded":
         doc["base_model"] = absolute(doc["base_model"])
     doc["data"] = dict(stored.get("data") or {})
     doc["data"]["path"] = absolute(doc["data"].get("path", "."))
-    doc["data"]["split_file"] = str(output_dir / "split.json")
+    doc["data"]["split_file"] = str(study_dir / "split.json")
     doc["data"]["demo_target"] = False
     doc["train"] = {k: v for k, v in train.items() if k in known}
     doc["provenance"] = provenance

@@ -26,8 +26,24 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from xtts_tune.errors import FULL_ERRNOS, disk_full_error
+
 ProgressFn = Callable[[dict], None]
 """A progress callback: the library calls it with one event dict (``{"event": "eval", ...}``)."""
+
+
+def _out_of_space(exc: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of space: ENOSPC/EDQUOT, or a writer that hides the errno (torch's zip
+    writer raises RuntimeError) on a file system with (almost) nothing left."""
+    if isinstance(exc, OSError):
+        return exc.errno in FULL_ERRNOS
+    if not isinstance(exc, RuntimeError):
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
 
 
 @contextlib.contextmanager
@@ -35,14 +51,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
     The temporary name carries the process id, so concurrent writers never clash; on any error (disk full,
-    Ctrl-C) the temporary file is removed and ``path`` is left as it was.
+    Ctrl-C) the temporary file is removed and ``path`` is left as it was. Running out of space raises
+    :class:`~xtts_tune.errors.DiskFullError` (one line naming ``path``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise disk_full_error(path.parent) from None
+        raise
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as exc:
+        if _out_of_space(exc, path.parent):
+            raise disk_full_error(path) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -53,6 +79,27 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def create_exclusive(path: str | Path, text: str) -> bool:
+    """Write ``text`` to ``path`` only if ``path`` does not exist yet, atomically (complete or absent, never
+    half-written; of two writers exactly one wins). Return whether this call created it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.link(tmp, path)  # fails when the file exists, whoever wrote it
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise disk_full_error(path) from None
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def atomic_write_json(obj: Any, path: str | Path, *, indent: int = 1) -> Path:

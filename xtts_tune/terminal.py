@@ -81,12 +81,27 @@ def quiet_third_party() -> None:
 
 def route_optuna_logging() -> None:
     """Send Optuna's INFO lines through :mod:`logging` (the application's level decides) instead of its own
-    stderr handler."""
+    stderr handler, without its traceback of a trial stopped by Ctrl-C or a user mistake (the command line
+    prints one line for those)."""
     import optuna
 
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     logging.getLogger("optuna").setLevel(logging.NOTSET)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_no_optuna_trial_tracebacks)
+
+
+def _no_optuna_trial_tracebacks(record: logging.LogRecord) -> bool:
+    """Drop Optuna's "Trial N failed" records whose cause the command line reports itself."""
+    from xtts_tune.errors import user_error_for
+
+    if not record.name.startswith("optuna") or "failed" not in record.getMessage():
+        return True
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None:
+        return "failed with value None" not in record.getMessage()
+    return not (isinstance(exc, KeyboardInterrupt) or user_error_for(exc) is not None)
 
 
 def print_trial_result(result, verdict=None) -> None:

@@ -86,8 +86,11 @@ def whole_trial_figures(
     _cli("trial", "--config", str(config), "--run-dir", str(work / "trial"))
     trial_seconds = time.perf_counter() - t
     summary = json.loads((work / "trial" / "curve.json").read_text())["summary"]
+    # train validates on the split the trial saved, as on an exported study's
+    doc["data"]["split_file"] = str(work / "runs" / "real-size" / "split.json")
+    config.write_text(yaml.safe_dump(doc))
     _cli("train", "--config", str(config))
-    final = work / "runs" / "final"
+    final = work / "runs" / "real-size"
     gpt = _gpt_bytes(base / "model.pth")
     stored = (final / "best_gpt.pth").stat().st_size + _gpt_bytes(final / "model" / "model.pth")
     return {

@@ -2,12 +2,13 @@
 
 Validation runs before any training and reports *all* problems together (file and line), because coqui's
 XTTSDataset silently retries a failing clip with another one, which hides broken data and skews training.
+Problems of one kind are grouped ("150 clips: audio file missing; first: ..."). Mistakes that concern the
+whole file (not UTF-8, duplicate ids, no ``wavs/`` folder, a language the tokenizer lacks) are one line.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +44,26 @@ class Problem:
     where: str
     clip: str
     message: str
+    kind: str = ""
+    """What went wrong, without the clip's details (problems of one kind are grouped by it)."""
 
     def __str__(self) -> str:
         return f"{self.where} ({self.clip}): {self.message}"
 
 
 class DataValidationError(DataError):
+    """Every problem found in the dataset: one line per kind (a kind of several clips names the first)."""
+
     def __init__(self, dataset: Path, problems: list[Problem]):
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
+        groups: dict[str, list[Problem]] = {}
+        for p in problems:
+            groups.setdefault(p.kind or p.message, []).append(p)
+        lines = "\n".join(
+            f"  - {p}" if len(group) == 1 else f"  - {len(group)} clips: {kind}; first: {group[0]}"
+            for kind, group in groups.items()
+            for p in group[:1]
+        )
         super().__init__(
             f"{dataset}: {len(problems)} problem(s) in the dataset; fix or remove these clips and run again:\n{lines}"
         )
@@ -74,6 +86,12 @@ def load_clips(cfg: DataConfig, root: Path) -> list[Clip]:
     if not meta_path.is_file():
         raise DataError(f"{meta_path}: metadata file not found (expected {meta} in the dataset folder {folder})")
     lines = _scan_metadata(meta_path, cfg.formatter)
+    _check_ids(meta_path, lines)
+    if cfg.formatter == "ljspeech" and lines and not (folder / "wavs").is_dir():
+        raise DataError(
+            f"{folder / 'wavs'}: audio folder not found; the ljspeech formatter reads wavs/<id>.wav for each "
+            f"line of {meta}"
+        )
     dataset = BaseDatasetConfig(formatter=cfg.formatter, path=str(folder), meta_file_train=meta, language=cfg.language)
     try:
         samples, _ = load_tts_samples(XttsConfig(datasets=[dataset]), eval_split=False)
@@ -107,8 +125,7 @@ def _scan_metadata(meta_path: Path, formatter: str) -> list[tuple[int, str, Path
     """
     folder = meta_path.parent
     out = []
-    with meta_path.open(encoding="utf-8") as f:
-        rows = list(enumerate(f, start=1))
+    rows = list(enumerate(read_utf8(meta_path).splitlines(keepends=True), start=1))
     if formatter == "coqui":
         header = rows[0][1].rstrip("\n").split("|") if rows else []
         if "audio_file" not in header or "text" not in header:
@@ -134,6 +151,45 @@ def _scan_metadata(meta_path: Path, formatter: str) -> list[tuple[int, str, Path
     return out
 
 
+def read_utf8(path: Path) -> str:
+    """The file's text; a file that is not UTF-8 is one line naming its line, the byte and how to convert it."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            source = "UTF-16"
+        else:
+            try:
+                data.decode("cp1252")
+                source = "latin-1/cp1252"
+            except UnicodeDecodeError:
+                source = None
+        how = (
+            f"it looks like {source}: convert it with iconv -f {source.split('/')[-1].lower()} -t utf-8 {path.name} "
+            f"> {path.stem}.utf8{path.suffix} and use that file"
+            if source
+            else "convert it to UTF-8"
+        )
+        raise DataError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x} at byte {column} of the line); {how}"
+        ) from None
+
+
+def _check_ids(meta_path: Path, lines: list[tuple[int, str, Path, str]]) -> None:
+    """Refuse a metadata file that lists one clip id twice, naming every duplicate and its lines."""
+    seen: dict[str, list[int]] = {}
+    for line_no, clip_id, _, _ in lines:
+        seen.setdefault(clip_id, []).append(line_no)
+    dupes = [(cid, nums) for cid, nums in seen.items() if len(nums) > 1]
+    if dupes:
+        named = ", ".join(f"{cid} (lines {', '.join(map(str, nums))})" for cid, nums in dupes[:10])
+        more = f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
+        raise DataError(f"{meta_path}: clip ids are not unique: {named}{more}; give each clip its own id")
+
+
 def read_wav(path: str | Path, sample_rate: int) -> torch.Tensor:
     """Mono float waveform at ``sample_rate``, shape (samples,), through coqui's own loader."""
     from TTS.tts.models.xtts import load_audio
@@ -157,10 +213,18 @@ def validate_clips(
     problems: list[Problem] = []
     lengths: dict[str, int] = {}
     unk = tokenizer.tokenizer.token_to_id("[UNK]")
+    for language in sorted({c.language for c in clips}):
+        try:
+            tokenizer.encode("a", language)
+        except (NotImplementedError, KeyError) as exc:
+            raise DataError(
+                f"data.language '{language}' cannot be used with this base model's tokenizer ({exc}); "
+                "set data.language to a language the base supports (its config.json 'languages')"
+            ) from None
     for i, clip in enumerate(clips):
         found = _check_text(clip, tokenizer, unk, max_text_tokens)
         found += _check_audio(clip, sample_rate, max_wav_length, min_seconds, silence_rms, lengths)
-        problems += [Problem(clip.where, clip.id, m) for m in found]
+        problems += [Problem(clip.where, clip.id, message, kind) for kind, message in found]
         if progress:
             progress(i + 1, len(clips))
     if problems:
@@ -168,49 +232,45 @@ def validate_clips(
     return lengths
 
 
-def _check_text(clip: Clip, tokenizer, unk: int, max_text_tokens: int) -> list[str]:
+def _check_text(clip: Clip, tokenizer, unk: int, max_text_tokens: int) -> list[tuple[str, str]]:
+    """(kind, message) of each problem with the clip's transcript."""
     if not clip.text.strip():
-        return ["empty transcript"]
+        return [("empty transcript", "empty transcript")]
     try:
         ids = tokenizer.encode(clip.text, clip.language)
     except (NotImplementedError, KeyError) as exc:
-        return [f"cannot tokenize the transcript for language '{clip.language}' ({exc})"]
+        kind = "transcript cannot be tokenized"
+        return [(kind, f"cannot tokenize the transcript for language '{clip.language}' ({exc})")]
     if unk is not None and unk in ids:
         bad = sorted({ch for ch in clip.text.lower() if unk in tokenizer.encode(ch, clip.language)} - {" "})
-        return [f"characters the tokenizer cannot encode: {' '.join(repr(c) for c in bad) or '(after cleaning)'}"]
+        shown = " ".join(repr(c) for c in bad) or "(after cleaning)"
+        return [("characters the tokenizer cannot encode", f"characters the tokenizer cannot encode: {shown}")]
     if len(ids) > max_text_tokens:
-        return [f"transcript too long: {len(ids)} tokens > {max_text_tokens}"]
+        return [("transcript too long", f"transcript too long: {len(ids)} tokens > {max_text_tokens}")]
     return []
 
 
 def _check_audio(
     clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int]
-) -> list[str]:
+) -> list[tuple[str, str]]:
+    """(kind, message) of each problem with the clip's audio; records the length of a good clip."""
     path = Path(clip.audio_file)
     if not path.is_file():
-        return [f"missing audio file {path}"]
+        return [("audio file missing", f"missing audio file {path}")]
     try:
         wav = read_wav(path, sample_rate)
     except Exception as exc:  # torchcodec/ffmpeg raise many types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [f"unreadable or corrupt audio {path} ({first[:120]})"]
+        return [("unreadable or corrupt audio", f"unreadable or corrupt audio {path} ({first[:120]})")]
     if wav.numel() == 0:
-        return [f"empty audio {path}"]
+        return [("empty audio", f"empty audio {path}")]
     seconds = wav.shape[-1] / sample_rate
     if wav.shape[-1] > max_len:
-        return [f"clip too long: {seconds:.1f} s > the model's maximum {max_len / sample_rate:.1f} s"]
+        limit = max_len / sample_rate
+        return [(f"clip longer than {limit:.1f} s", f"clip too long: {seconds:.1f} s > the model's maximum {limit:.1f} s")]
     if seconds < min_seconds:
-        return [f"clip too short: {seconds:.2f} s < {min_seconds} s"]
+        return [(f"clip shorter than {min_seconds} s", f"clip too short: {seconds:.2f} s < {min_seconds} s")]
     if float(wav.pow(2).mean().sqrt()) < silence_rms:
-        return ["silent clip (RMS below data.silence_rms)"]
+        return [("silent clip (RMS below data.silence_rms)", "silent clip (RMS below data.silence_rms)")]
     lengths[clip.id] = int(wav.shape[-1])
     return []
-
-
-def dataset_fingerprint(clips: list[Clip]) -> str:
-    """Hash of every clip's id, text and audio file size: changes when the data changes."""
-    h = hashlib.sha256()
-    for c in sorted(clips, key=lambda c: c.id):
-        size = Path(c.audio_file).stat().st_size if Path(c.audio_file).exists() else -1
-        h.update(f"{c.id}|{c.text}|{c.language}|{size}\n".encode())
-    return h.hexdigest()[:16]

@@ -25,6 +25,7 @@ import torchaudio
 
 from xtts_tune.data.augmentation import noisy_variant
 from xtts_tune.data.clips import Clip, read_wav
+from xtts_tune.model.checkpoint import atomic_torch_save
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +131,10 @@ class FeatureStore:
         """Write the cache atomically (other workers may read it at the same time)."""
         if not (self.cache_path and self.use_cache and self._dirty):
             return
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_name(f"{self.cache_path.name}.{random.getrandbits(32):08x}.tmp")
-        torch.save(
+        atomic_torch_save(
             {k: {"text": f.text, "codes": f.codes, "mel": f.mel.half(), "n": f.wav_length} for k, f in self._mem.items()},
-            tmp,
+            self.cache_path,
         )
-        tmp.replace(self.cache_path)
         self._dirty = False
 
     def silence_frame(self) -> torch.Tensor:

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.data.clips import (
-    Clip,
-    DataError,
-    dataset_fingerprint,
-    load_clips,
-    validate_clips,
-)
+from xtts_tune.data.clips import Clip, load_clips, validate_clips
+from xtts_tune.data.content import AudioHashes, dataset_fingerprint
 from xtts_tune.data.features import FeatureStore
 from xtts_tune.data.split import Split, load_or_create_split
 from xtts_tune.model.base import LoadedBase
 
 logger = logging.getLogger(__name__)
+
+TINY_TRAIN_CLIPS = 50
+TINY_VAL_CLIPS = 5
+"""Below these split sizes a dataset is tiny: the run goes on with a warning that names the sizes."""
 
 
 def ensure_dataset(cfg: StudyConfig) -> list[Clip]:
@@ -67,11 +66,23 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
         dataset=cfg.data_path,
         progress=progress,
     )
-    by_id = {c.id: c for c in clips}
-    if len(by_id) != len(clips):
-        raise DataError(f"{cfg.data_path}: clip ids are not unique")
-    split = load_or_create_split(list(by_id), cfg.data, cfg.split_path)
+    by_id = {c.id: c for c in clips}  # ids are unique (load_clips refuses duplicates)
+    split = load_or_create_split(list(by_id), cfg.data, cfg.split_path, must_exist=bool(cfg.data.split_file))
+    if len(split.train) < TINY_TRAIN_CLIPS or len(split.val) < TINY_VAL_CLIPS:
+        logger.warning(
+            "tiny dataset %s: %d clips, %d for training and %d for validation; so few clips are memorised at "
+            "once and their validation loss is noise (XTTS fine-tunes usually have 1,000-3,000 clips)",
+            cfg.data_path, len(by_id), len(split.train), len(split.val),
+        )
+    hashes = audio_hashes(cfg)
+    fingerprint = dataset_fingerprint(clips, hashes)
+    hashes.save()
     store = FeatureStore(
-        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.output_path / "cache", use_cache=use_cache
+        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.study_dir / "cache", use_cache=use_cache
     )
-    return PreparedData(by_id, split, dataset_fingerprint(clips), store, cfg.split_path)
+    return PreparedData(by_id, split, fingerprint, store, cfg.split_path)
+
+
+def audio_hashes(cfg: StudyConfig) -> AudioHashes:
+    """The study's cache of audio content hashes (``<study_dir>/cache/audio-sha256.json``)."""
+    return AudioHashes(cfg.study_dir / "cache" / "audio-sha256.json")

@@ -69,16 +69,34 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
     return Split(train=sorted(train), val=sorted(val), seed=cfg.split_seed, test=sorted(test))
 
 
-def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path) -> Split:
-    """Reuse the split saved at ``path`` (so every trial uses the same one), or create and save it."""
-    if path.is_file():
+def saved_split(path: Path, *, must_exist: bool = False) -> Split | None:
+    """The split saved at ``path``, or None when there is none. ``must_exist`` (``data.split_file`` is set):
+    a missing file is refused (one line) instead of being replaced by a new split."""
+    if not path.is_file():
+        if must_exist:
+            raise DataError(
+                f"{path}: data.split_file not found; point it at the study's split.json (xtts-tune export writes "
+                "its path) or remove data.split_file to make a new split"
+            )
+        return None
+    try:
         saved = json.loads(path.read_text())
-        split = Split(train=saved["train"], val=saved["val"], seed=saved["seed"], test=saved.get("test", []))
+        return Split(train=list(saved["train"]), val=list(saved["val"]), seed=saved["seed"],
+                     test=list(saved.get("test", [])))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a saved split ({type(exc).__name__}: {exc}); restore it or remove it") from None
+
+
+def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path, *, must_exist: bool = False) -> Split:
+    """Reuse the split saved at ``path`` (so every trial uses the same one), or create and save it."""
+    split = saved_split(path, must_exist=must_exist)
+    if split is not None:
         missing = sorted(set(split.train + split.val + split.test) - set(clip_ids))
         if missing:
             raise DataError(
                 f"{path}: the saved split names clips that are not in the dataset any more "
-                f"({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}); use a new output_dir for a new dataset"
+                f"({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}); start a new study (a new "
+                "study_name) for a new dataset"
             )
         return split
     split = make_split(clip_ids, cfg)

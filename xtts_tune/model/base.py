@@ -185,10 +185,9 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
     folder = Path(folder)
     check_base_folder(folder)
     config = trainer_config(folder)
-    try:
-        dvae_state = torch.load(folder / "dvae.pth", map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or non-torch file
-        raise BaseModelError(f"{folder / 'dvae.pth'}: cannot be read as a torch file ({exc})") from None
+    dvae_state = _read_torch(folder / "dvae.pth")
+    _read_torch(folder / "mel_stats.pth")  # GPTTrainer reads it too, with a 7-line message when it is corrupt
+    _check_vocab(folder / "vocab.json")
     # GPTTrainer loads model.pth with strict=False and ignores what is missing; we load it ourselves, the
     # same way (Xtts.get_compatible_checkpoint_state_dict), to report a model.pth without GPT weights.
     model_pth, config.model_args.xtts_checkpoint = config.model_args.xtts_checkpoint, ""
@@ -203,7 +202,7 @@ def load_base(folder: Path, *, device: str | torch.device = "cpu") -> LoadedBase
         try:
             trainer = GPTTrainer(config)
         except (RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError) as exc:
-            raise BaseModelError(f"{folder}: cannot load the base model ({exc})") from None
+            raise BaseModelError(f"{folder}: cannot load the base model ({_first_line(exc)})") from None
     # The HiFi-GAN decoder is only needed to synthesise audio, never to fine-tune the GPT: drop it before
     # the weights are read, and read only the GPT's (memory-mapped, so model.pth is never held twice).
     trainer.xtts.hifigan_decoder = None
@@ -232,9 +231,14 @@ def _gpt_weights(model_pth: Path, trainer) -> dict[str, torch.Tensor]:
         try:
             obj = trainer.xtts.get_compatible_checkpoint_state_dict(str(model_pth))
         except (RuntimeError, EOFError, OSError, KeyError, pickle.UnpicklingError) as exc:
-            raise BaseModelError(f"{model_pth}: cannot be read as an XTTS model.pth ({str(exc)[:200]})") from None
+            raise BaseModelError(
+                f"{model_pth}: cannot be read as an XTTS model.pth, truncated or corrupt ({_first_line(exc)}); "
+                "copy it again from the XTTS v2 release"
+            ) from None
     except (EOFError, OSError) as exc:
-        raise BaseModelError(f"{model_pth}: cannot be read (truncated or not a torch file: {str(exc)[:200]})") from None
+        raise BaseModelError(
+            f"{model_pth}: cannot be read, truncated or not a torch file ({_first_line(exc)}); copy it again"
+        ) from None
     state = obj.get("model", obj) if isinstance(obj, dict) else {}
     out = {}
     for key, value in state.items():
@@ -242,6 +246,35 @@ def _gpt_weights(model_pth: Path, trainer) -> dict[str, torch.Tensor]:
         if key.startswith("gpt.") or key == "mel_stats":
             out[key] = value
     return out
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first sentence of its first line (torch's messages run to several lines)."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text.split(". ")[0][:160]
+
+
+def _read_torch(path: Path):
+    """``torch.load`` of a small base file; a truncated or non-torch file is one line naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise BaseModelError(
+            f"{path}: cannot be read as a torch file, truncated or corrupt ({_first_line(exc)}); copy it again "
+            "from the base model's release"
+        ) from None
+
+
+def _check_vocab(path: Path) -> None:
+    """Refuse a vocab.json the tokenizer cannot read (coqui's own message is a bare Rust parse error)."""
+    from tokenizers import Tokenizer
+
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception
+        raise BaseModelError(
+            f"{path}: not a valid tokenizer vocabulary ({_first_line(exc)}); copy it again from the base model's release"
+        ) from None
 
 
 def has_decoder(folder: Path) -> bool:

@@ -12,7 +12,12 @@ import plotly.graph_objects as go
 from optuna.importance import BaseImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.records import FREEZE_DEPTH, LEARNING_RATE, knob_value, trial_attr
+from xtts_tune.analysis.records import (
+    FREEZE_DEPTH,
+    LEARNING_RATE,
+    knob_value,
+    trial_attr,
+)
 from xtts_tune.analysis.study_analysis import StudyAnalysis
 from xtts_tune.analysis.verdicts import (
     INCONCLUSIVE,

@@ -34,6 +34,7 @@ from xtts_tune.io import atomic_write_text, finite
 from xtts_tune.report import figures
 from xtts_tune.report.figures import PLOT_CONFIG, VERDICT_COLOURS
 from xtts_tune.report.samples import samples_section
+from xtts_tune.stamps import UID_ATTR, report_stamp
 
 __all__ = ["PLOT_IDS", "build_report"]
 
@@ -145,7 +146,7 @@ def _page(
 ) -> str:
     name = _e(study.study_name)
     return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>{report_stamp(study.user_attrs.get(UID_ATTR))}"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>xtts-tune report: {name}</title><style>{_CSS}</style>"
         f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>"

@@ -9,7 +9,7 @@ params applied), the study's base model, dataset and saved train/validation spli
 loaded and the data prepared once; the study's fingerprint (dataset, split, base model) is checked first,
 so a moved or changed dataset is refused before anything trains.
 
-Each run is written to ``<output_dir>/confirm/trial-XXXX-seed-S`` (its ``curve.json``; no checkpoint:
+Each run is written to ``<output_dir>/<study_name>/confirm/trial-XXXX-seed-S`` (its ``curve.json``; no checkpoint:
 the final model is trained from the export) and stored, as soon as it ends, in the study's user
 attribute ``confirmations``::
 
@@ -57,8 +57,10 @@ from xtts_tune.errors import UserError
 from xtts_tune.io import ProgressFn
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
+from xtts_tune.search.home import check_home
 from xtts_tune.search.notes import save_study_note
 from xtts_tune.search.storage import load_study, storage_lock
+from xtts_tune.stamps import UID_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ __all__ = [
 ]
 
 CONFIRM_DIR = "confirm"
-"""Folder under the study's ``output_dir`` that holds the confirmation runs."""
+"""Folder in the study's folder (``<output_dir>/<study_name>``) that holds the confirmation runs."""
 
 class ConfirmError(UserError):
     """The study cannot be confirmed (bad arguments, nothing to confirm, no stored config)."""
@@ -255,7 +257,7 @@ def confirm_top_trials(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     configs = {n: confirmation_config(study, trials[n], config_path=config_path) for n in numbers}
     first = configs[numbers[0]]
-    confirm_dir = first.output_path / CONFIRM_DIR
+    confirm_dir = first.study_dir / CONFIRM_DIR
     stored = study_confirmations(study)
 
     plan: list[tuple[int, int]] = []
@@ -273,6 +275,7 @@ def confirm_top_trials(
         expected = study.user_attrs.get("fingerprint")
         current = expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
         check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
+        check_home(first, url, study.user_attrs.get(UID_ATTR))
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
         for index, (n, seed) in enumerate(plan, start=1):

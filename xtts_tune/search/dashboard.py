@@ -1,8 +1,11 @@
-"""The ``optuna-dashboard`` command for a study's storage, with its artifact folder (curves, samples)."""
+"""The ``optuna-dashboard`` command for a study's storage, with its artifact folder (curves, samples), and
+running it as a child that stops with its parent (SIGTERM and SIGINT are passed on, then waited for)."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,3 +43,28 @@ def _artifact_dir_from_storage(url: str) -> Path | None:
     except Exception as exc:  # the dashboard still works without artifacts
         logger.debug("no artifact folder found in %s: %s", redact(url), exc)
     return None
+
+
+def run_forwarding_signals(argv: list[str]) -> int:
+    """Run ``argv`` as a child process and return its exit status; SIGTERM, SIGINT and SIGHUP sent to this
+    process are passed on to the child, and the child is waited for, so stopping the parent never leaves the
+    child serving its port. The child has its own process group, so a Ctrl-C at the terminal reaches it once
+    (through us). A child stopped by a signal returns 128 + the signal's number, as a shell does."""
+    child = subprocess.Popen(argv, process_group=0)
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # a handler that raised anyway: keep waiting for the child
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code

@@ -3,13 +3,12 @@ that trials on other data never mix into a study."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.data.clips import dataset_fingerprint
-from xtts_tune.data.prepare import ensure_dataset
-from xtts_tune.data.split import make_split, split_fingerprint
+from xtts_tune.data.content import dataset_fingerprint
+from xtts_tune.data.prepare import audio_hashes, ensure_dataset
+from xtts_tune.data.split import make_split, saved_split, split_fingerprint
 from xtts_tune.errors import UserError
 from xtts_tune.search.storage import redact
 
@@ -23,14 +22,14 @@ class StudyMismatchError(UserError):
 def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
     """The fingerprint this run would record, computed without writing anything (before prepare_data)."""
     clips = ensure_dataset(cfg)
-    split_path = cfg.split_path
-    if split_path.is_file():
-        saved = json.loads(split_path.read_text())
-        split_fp = split_fingerprint(saved["train"], saved["val"], saved.get("test", []))
+    saved = saved_split(cfg.split_path, must_exist=bool(cfg.data.split_file))
+    if saved is not None:
+        split_fp = split_fingerprint(saved.train, saved.val, saved.test)
     else:
         split = make_split(sorted({c.id for c in clips}), cfg.data)
         split_fp = split_fingerprint(split.train, split.val, split.test)
-    return {"dataset": dataset_fingerprint(clips), "split": split_fp, "base_model": base_fp}
+    # the hashes are cached only once the study is known to be this one (prepare_data saves them)
+    return {"dataset": dataset_fingerprint(clips, audio_hashes(cfg)), "split": split_fp, "base_model": base_fp}
 
 
 def check_fingerprint(study_name: str, url: str, stored: dict | None, current: dict, cfg: StudyConfig) -> None:
@@ -47,10 +46,10 @@ def check_fingerprint(study_name: str, url: str, stored: dict | None, current: d
     }
     details = "; ".join(f"{what[k]} changed (stored {stored.get(k)}, now {current.get(k)})" for k in changed)
     raise StudyMismatchError(
-        f"study '{study_name}' in {redact(url)} was run on other data: {details}. Nothing was changed. "
+        f"study '{study_name}' in {redact(url)} was run on other data: {details}; nothing was changed. "
         f"To continue this study, restore the original {', '.join(k.replace('_', ' ') for k in changed)}; "
-        f"to start a new study on this data, set a new study_name (and output_dir) in {cfg.source} "
-        f"or pass another --storage."
+        f"to start a new study on this data, give it a study_name of its own in {cfg.source} "
+        f"(e.g. --set study_name={study_name}-2)"
     )
 
 

@@ -4,7 +4,6 @@ note where one went."""
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import guide_trial
+from xtts_tune.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def kept_trials(study: optuna.Study, trials: Sequence[FrozenTrial], keep_top_k: 
         keep.add(guide.number)
     return keep
 
+
 def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: Path, keep_top_k: int) -> list[int]:
     """Delete the best checkpoint of every finished trial outside :func:`kept_trials`; write
     ``retention.json`` in its folder. Return the numbers kept."""
@@ -67,6 +68,6 @@ def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: 
                           "trial, runner-up or the guide's configuration)",
                 "deleted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
-            (ckpt.parent / RETENTION_NAME).write_text(json.dumps(note, indent=1))
+            atomic_write_json(note, ckpt.parent / RETENTION_NAME)
             logger.info("trial %d: deleted %s (not in the top %d)", t.number, ckpt, keep_top_k)
     return sorted(keep)

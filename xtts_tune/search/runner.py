@@ -35,9 +35,15 @@ note and the curve JSON as an artifact. The objective is the trial's *best* vali
 trial's Optuna value is its last reported loss (Optuna's rule); its ``best_val_loss`` attribute is what the
 study ranks by.
 
-Crash safety: trials record heartbeats; a trial whose worker died (SIGKILL, power loss) is marked FAILED by
-the next worker and its params run again. Ctrl-C marks the running trial FAILED (user attribute
-``interrupted``), queues its params to run again, and returns the summary. Checkpoints are written
+A study's files go to ``<output_dir>/<study_name>/`` (``trials/``, ``split.json``, ``cache/``,
+``artifacts/``); :mod:`xtts_tune.search.opening` refuses, before anything is written, a run on other data, a
+changed search space or fixed knob, and a folder, report or YAML that belongs to another study.
+
+Crash safety: each running trial records its worker (host, pid) and heartbeats. A search that starts on the
+same machine fails at once the RUNNING trials whose worker process is gone and runs their params first
+(:mod:`xtts_tune.search.recovery`); a worker on another machine is recovered by the heartbeat after
+``grace_period``. Ctrl-C, and a full disk inside a trial, mark the running trial FAILED (user attribute
+``interrupted``) and queue its params to run again; Ctrl-C returns the summary. Checkpoints are written
 atomically by the trial.
 """
 
@@ -45,12 +51,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import json
 import logging
 import math
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +66,27 @@ from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.analysis.verdicts import curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
 from xtts_tune.data.split import split_fingerprint
+from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
-from xtts_tune.search.fingerprint import (
-    check_fingerprint,
-    expected_fingerprint,
-    tool_version,
-)
+from xtts_tune.search.definition import study_definition
+from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import (
     save_note_and_artifact,
     save_study_note,
     set_long_attrs,
     trial_note,
+)
+from xtts_tune.search.opening import (
+    ARTIFACTS_DIR,
+    TRIALS_DIR,
+    open_or_create_study,
+    refuse_before_writing,
+)
+from xtts_tune.search.recovery import (
+    WORKER_ATTR,
+    recover_dead_local_trials,
+    worker_identity,
 )
 from xtts_tune.search.retention import apply_retention, kept_trials
 from xtts_tune.search.samples import (
@@ -85,16 +97,15 @@ from xtts_tune.search.samples import (
     speak_trial,
 )
 from xtts_tune.search.settings import SearchSettings, quiet_experimental
-from xtts_tune.search.storage import default_storage, open_storage, redact, storage_lock
+from xtts_tune.search.storage import (
+    check_writable,
+    default_storage,
+    open_storage,
+    sqlite_path,
+)
 from xtts_tune.search.summary import SearchSummary, summarize
 
 logger = logging.getLogger(__name__)
-
-
-TRIALS_DIR = "trials"
-
-
-ARTIFACTS_DIR = "artifacts"
 
 
 class _Search:
@@ -103,9 +114,10 @@ class _Search:
         self.base, self.data = base, data
         self.progress = progress
         self.n_trials = n_trials
-        self.trials_dir = cfg.output_path / TRIALS_DIR
-        self.artifact_dir = cfg.output_path / ARTIFACTS_DIR
+        self.trials_dir = cfg.study_dir / TRIALS_DIR
+        self.artifact_dir = cfg.study_dir / ARTIFACTS_DIR
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        self.worker = worker_identity()
         self.trials_run: list[int] = []
         self.index = 0
         self.samples = sample_plan(base, data, count=settings.samples, device=cfg.train.device,
@@ -119,16 +131,14 @@ class _Search:
     def objective(self, trial: optuna.Trial) -> float:
         from xtts_tune.training.loop import run_trial
 
+        trial.set_user_attr(WORKER_ATTR, {**self.worker, "trial": trial.number})  # first: recovery reads it
         self.index += 1
         self.trials_run.append(trial.number)
         params = self.settings.space.suggest(trial)
         train = self.settings.space.train_config(self.cfg.train, params, self.cfg.source)
         trial_cfg = dataclasses.replace(self.cfg, train=train)
-        run_dir = self.trials_dir / f"trial-{trial.number:04d}"
-        if run_dir.exists():  # left by an earlier study in the same output_dir: never mix its files in
-            logger.warning("removing %s left over from an earlier study", run_dir)
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
+        run_dir = self.trials_dir / f"trial-{trial.number:04d}"  # this study's own folder (search.home)
+        run_dir.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("run_dir", str(run_dir))
         self.emit({"event": "trial_start", "number": trial.number, "index": self.index,
                    "n_trials": self.n_trials, "params": dict(params)})
@@ -147,12 +157,10 @@ class _Search:
                 trial_cfg, base=self.base, data=self.data, run_dir=run_dir, callback=on_eval,
                 progress=on_progress if self.progress is not None else None,
             )
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("stop_reason", "interrupted")
-            with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
-                curve = json.loads((run_dir / "curve.json").read_text())["curve"]
-            set_long_attrs(trial, {"curve": json_safe(curve), "train_config": dataclasses.asdict(train)})
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) or user_error_for(exc) is not None:  # Ctrl-C, a full disk
+                with contextlib.suppress(Exception):  # the storage may be on the full disk too
+                    self._mark_interrupted(trial, run_dir, curve, train)
             raise
         pruned = result.stop_reason == "stopped_by_callback"
         attrs = self._attrs(result, train)
@@ -165,6 +173,14 @@ class _Search:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
         return float(best) if math.isfinite(best) else float("nan")
+
+    @staticmethod
+    def _mark_interrupted(trial: optuna.Trial, run_dir: Path, curve: list[dict], train: TrainConfig) -> None:
+        trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("stop_reason", "interrupted")
+        with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
+            curve = json.loads((run_dir / "curve.json").read_text())["curve"]
+        set_long_attrs(trial, {"curve": json_safe(curve), "train_config": dataclasses.asdict(train)})
 
     @staticmethod
     def _snapshot(trial: optuna.Trial, attrs: dict) -> FrozenTrial:
@@ -254,62 +270,6 @@ def _requeue_interrupted(study: optuna.Study, number: int) -> None:
             return
 
 
-def _open_or_create_study(
-    cfg: StudyConfig, url: str, storage, settings: SearchSettings, fingerprint: dict, num_layers: int
-) -> optuna.Study:
-    """Create the study (recording config and fingerprint, enqueuing the guide's config) or load it and
-    check its fingerprint. Runs under a file lock for SQLite so local workers never race."""
-    sampler, pruner = settings.make_sampler(), settings.make_pruner()
-    name = cfg.study_name
-    with storage_lock(url):
-        try:
-            storage.get_study_id_from_name(name)
-            exists = True
-        except KeyError:
-            exists = False
-        if not exists:
-            try:
-                study = optuna.create_study(
-                    study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="minimize"
-                )
-                created = True
-            except optuna.exceptions.DuplicatedStudyError:  # another machine created it first
-                study, created = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
-        else:
-            study, created = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
-        if created:
-            study.set_user_attr("fingerprint", fingerprint)
-            study.set_user_attr("config", json_safe(cfg.to_dict()))
-            study.set_user_attr("xtts_tune_version", tool_version())
-            study.set_user_attr("artifact_dir", str((cfg.output_path / ARTIFACTS_DIR).resolve()))
-            study.set_user_attr("output_dir", str(cfg.output_path.resolve()))
-            study.set_user_attr("project_root", str(Path(cfg.root).resolve()))
-            if Path(cfg.source).is_file():
-                study.set_user_attr("config_path", str(Path(cfg.source).resolve()))
-            study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-            if settings.enqueue_guide and settings.space.params:
-                study.enqueue_trial(
-                    settings.space.guide_params(num_layers, cfg.train), user_attrs={"enqueued": "guide"}
-                )
-            for params in settings.enqueue:
-                study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
-            logger.info("created study '%s' in %s", name, redact(url))
-            return study
-        stored = study.user_attrs.get("fingerprint")
-        deadline = time.monotonic() + 30
-        while stored is None and time.monotonic() < deadline:  # its creator (elsewhere) is still writing it
-            time.sleep(0.5)
-            stored = study.user_attrs.get("fingerprint")
-        check_fingerprint(name, url, stored, fingerprint, cfg)
-        if stored is None:
-            logger.warning("study '%s' has no fingerprint; recording this run's", name)
-            study.set_user_attr("fingerprint", fingerprint)
-        for params in settings.enqueue:  # configs added to the YAML since the study began
-            study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
-        logger.info("continuing study '%s' (%d trials so far)", name, len(study.trials))
-        return study
-
-
 def run_search(
     cfg: StudyConfig,
     *,
@@ -348,28 +308,28 @@ def run_search(
     settings = SearchSettings.from_config(cfg)
     thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
     url = storage or default_storage(cfg)
-    rdb = open_storage(
-        url,
-        heartbeat_interval=settings.heartbeat_interval,
-        grace_period=settings.grace_period,
-        max_retry=settings.max_retry,
-    )
+    heartbeats = {"heartbeat_interval": settings.heartbeat_interval, "grace_period": settings.grace_period,
+                  "max_retry": settings.max_retry}
+    db = sqlite_path(url)
+    if db is None or db.is_file():
+        rdb = open_storage(url, **heartbeats)  # a bad URL or a read-only database fails before the model loads
+    else:  # created once the data is known to be good: a refused run leaves no empty database behind
+        check_writable(db)
+        rdb = None
     if base is None:
         base = load_study_base(cfg)
     settings.resolve(base.num_layers, cfg.source)
     check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     fingerprint = expected_fingerprint(cfg, base.fingerprint)
-    with storage_lock(url):  # refuse a mismatched study before anything (split, cache, DB) is written
-        try:
-            stored = rdb.get_study_user_attrs(rdb.get_study_id_from_name(cfg.study_name)).get("fingerprint")
-        except KeyError:
-            stored = None
-        check_fingerprint(cfg.study_name, url, stored, fingerprint, cfg)
+    definition = study_definition(cfg, settings.space)
+    refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written
 
     data = prepare_data(cfg, base)
+    rdb = rdb or open_storage(url, **heartbeats)
     fingerprint["dataset"] = data.fingerprint
     fingerprint["split"] = split_fingerprint(data.split.train, data.split.val, data.split.test)
-    study = _open_or_create_study(cfg, url, rdb, settings, fingerprint, base.num_layers)
+    study = open_or_create_study(cfg, url, rdb, settings, fingerprint, definition, base.num_layers)
+    recover_dead_local_trials(study, settings.max_retry)
 
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     interrupted = False
@@ -378,9 +338,14 @@ def run_search(
             study.optimize(search.objective, n_trials=n_trials, catch=(), callbacks=[search.after_trial])
     except KeyboardInterrupt:
         interrupted = True
-        logger.warning("interrupted; finishing cleanly")
+        logger.info("interrupted; finishing cleanly")
         if search.trials_run:
             _requeue_interrupted(study, search.trials_run[-1])
+    except Exception as exc:
+        if user_error_for(exc) is not None and search.trials_run:  # a full disk: the trial runs again later
+            with contextlib.suppress(Exception):
+                _requeue_interrupted(study, search.trials_run[-1])
+        raise
     finally:
         with contextlib.suppress(Exception):
             apply_retention(study, study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)

@@ -20,23 +20,15 @@ from typing import Any
 import numpy as np
 import optuna
 
-from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, coerce, unknown_key
-from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
-
-SEARCH_KEYS = (
-    "space",
-    "sampler",
-    "pruner",
-    "enqueue",
-    "enqueue_guide",
-    "keep_top_k",
-    "samples",
-    "sample_max_seconds",
-    "heartbeat_interval",
-    "grace_period",
-    "max_retry",
+from xtts_tune.config import (
+    SEARCH_KEYS,
+    ConfigError,
+    StudyConfig,
+    TrainConfig,
+    coerce,
+    unknown_key,
 )
-
+from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
 
 SAMPLER_KEYS = {
     "seed": int,

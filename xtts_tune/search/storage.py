@@ -130,6 +130,8 @@ def open_storage(
     shown = redact(url)
     engine_kwargs: dict[str, Any] = {}
     db = sqlite_path(url)
+    if db is not None:
+        check_writable(db)
     try:
         if db is not None:
             engine_kwargs["connect_args"] = {"timeout": 60}
@@ -139,7 +141,7 @@ def open_storage(
             kwargs = {
                 "heartbeat_interval": heartbeat_interval,
                 "grace_period": grace_period,
-                "heartbeat_stale_trial_callback": _retry_callback(max_retry),
+                "heartbeat_stale_trial_callback": retry_callback(max_retry),
             }
         with storage_lock(url):
             if db is not None:
@@ -158,7 +160,23 @@ def open_storage(
     return storage
 
 
-def _retry_callback(max_retry: int | None):
+def check_writable(db: Path) -> None:
+    """Refuse an SQLite database (or its folder) that cannot be written, before SQLite silently opens it
+    read-only and the first write fails deep inside Optuna."""
+    import os
+
+    folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), None)
+    fix = "make it writable (chmod u+w, or a writable mount), or copy it somewhere writable and pass --storage sqlite:///COPY"
+    if db.exists() and not os.access(db, os.W_OK):
+        raise StorageError(f"{db}: database is read-only; {fix}")
+    if db.exists() and not os.access(db.parent, os.W_OK):
+        raise StorageError(f"{db}: database is read-only (its folder is: SQLite writes its journal there); {fix}")
+    if not db.exists() and folder is not None and not os.access(folder, os.W_OK):
+        raise StorageError(f"{db}: cannot be created, {folder} is read-only; pass --storage with a writable path")
+
+
+def retry_callback(max_retry: int | None):
+    """Optuna's callback that queues a failed trial's params again (up to ``max_retry`` times)."""
     with quiet_experimental():
         cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
         return cls(max_retry=max_retry)

@@ -2,8 +2,12 @@
 
 ``xtts-tune train --config studies/demo-best.yaml`` runs :func:`run_final_training`: the exported trial's
 config (stop at its best step, validate on the study's saved split), then a complete XTTS folder in
-``<output_dir>/final/model`` (config.json, model.pth, dvae.pth, mel_stats.pth, vocab.json and, when the base
-has them, speakers_xtts.pth) that coqui-tts (``Xtts.load_checkpoint``) and xtts-tune both load.
+``<output_dir>/<study_name>/model`` (config.json, model.pth, dvae.pth, mel_stats.pth, vocab.json and, when the
+base has them, speakers_xtts.pth) that coqui-tts (``Xtts.load_checkpoint``) and xtts-tune both load.
+
+The final run validates on the study's clips or not at all: ``data.split_file`` must be set and exist, and
+(for an exported YAML) the split and the dataset must be the ones its ``provenance`` names; anything else is
+refused with one line before training.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from pathlib import Path
 
 import torch
 
-from xtts_tune.config import StudyConfig, load_config
+from xtts_tune.config import ConfigError, StudyConfig, load_config
+from xtts_tune.data.clips import DataError
+from xtts_tune.data.content import dataset_fingerprint
+from xtts_tune.data.prepare import audio_hashes, ensure_dataset
+from xtts_tune.data.split import saved_split, split_fingerprint
 from xtts_tune.io import atomic_path
 from xtts_tune.model.base import (
     BASE_FILES,
@@ -40,7 +48,7 @@ class FinalTraining:
 
 
 def run_final_training(config_path: Path, *, overrides: list[str] | None = None, progress=None) -> FinalTraining:
-    """The final fine-tune from an exported YAML; writes a loadable XTTS folder in ``<output_dir>/final/model``.
+    """The final fine-tune from an exported YAML; writes a loadable XTTS folder in ``<study_dir>/model``.
 
     >>> import tempfile
     >>> from xtts_tune import export_best, load_config, load_study, run_search
@@ -51,12 +59,41 @@ def run_final_training(config_path: Path, *, overrides: list[str] | None = None,
     >>> final = run_final_training(best)
     >>> sorted(p.name for p in final.model_dir.iterdir())
     ['config.json', 'dvae.pth', 'mel_stats.pth', 'model.pth', 'vocab.json']
+    >>> final.model_dir.relative_to(tmp).parts
+    ('runs', 'demo-final', 'model')
     """
     cfg = load_config(config_path, overrides)
-    run_dir = cfg.output_path / "final"
+    check_final_data(cfg)
+    run_dir = cfg.study_dir
     result = run_trial(cfg, run_dir=run_dir, progress=progress)
     model_dir = write_xtts_folder(cfg, result.checkpoint_path, run_dir / "model") if result.checkpoint_path else None
     return FinalTraining(result, model_dir)
+
+
+def check_final_data(cfg: StudyConfig) -> None:
+    """Refuse a final run without the study's split (``data.split_file``), or (for an exported YAML) with a
+    split or a dataset other than the study's; reads only."""
+    if not cfg.data.split_file:
+        raise ConfigError(
+            f"{cfg.source}: data.split_file is not set, so the final model would be validated on other clips than "
+            "the study's; train the YAML xtts-tune export writes, or set data.split_file to the study's split.json"
+        )
+    split = saved_split(cfg.split_path, must_exist=True)
+    study = cfg.provenance.get("study", "the study")
+    expected = cfg.provenance.get("split_fingerprint")
+    if expected and split_fingerprint(split.train, split.val) != expected:
+        raise DataError(
+            f"{cfg.split_path}: not the split study '{study}' used (fingerprint {split_fingerprint(split.train, split.val)}, "
+            f"the study's {expected}); restore the study's split.json, or export the config again"
+        )
+    expected = cfg.provenance.get("dataset_fingerprint")
+    if expected:
+        found = dataset_fingerprint(ensure_dataset(cfg), audio_hashes(cfg))
+        if found != expected:
+            raise DataError(
+                f"{cfg.data_path}: the dataset changed since study '{study}' (fingerprint {found}, the study's "
+                f"{expected}); restore the study's data, or run a new study on this data"
+            )
 
 
 def write_xtts_folder(cfg: StudyConfig, gpt_checkpoint: Path, out: Path) -> Path:

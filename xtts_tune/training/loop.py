@@ -368,7 +368,7 @@ def run_trial(
     check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     if data is None:
         data = prepare_data(cfg, base)
-    run_dir = run_dir or cfg.output_path / time.strftime("trial-%Y%m%d-%H%M%S")
+    run_dir = run_dir or cfg.study_dir / time.strftime("trial-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _Trial(cfg, base, data, run_dir, callback, progress).run()
