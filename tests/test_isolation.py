@@ -81,13 +81,19 @@ def test_the_same_study_name_in_another_storage_is_refused_and_nothing_is_touche
     assert message.startswith(f"{cfg.study_dir} belongs to study 'demo' in {url} (id ")
     assert f"not to this new study 'demo' in {other}; nothing was changed" in message
     assert "--set study_name=demo-2" in message and f"--storage '{url}' to continue that study" in message
-    # from the command line, in another output_dir: the report and YAML it would write are the first study's
-    (root / "studies" / "other.yaml").write_text(yaml.safe_dump({**raw, "output_dir": str(tmp_path / "runs")}))
-    out = subprocess.run([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(root / "studies" / "other.yaml"),
-                          "--trials", "1", "--storage", other], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 2 and "Traceback" not in out.stderr
-    (line,) = out.stderr.strip().splitlines()
-    assert line.startswith(f"error: {cfg.report_path} and {cfg.export_path} belong to another study named 'demo' (id ")
+    # from the command line the report and YAML it would write are checked too, before the search starts
+    def cli_line(name: str, doc: dict) -> str:
+        (root / "studies" / name).write_text(yaml.safe_dump(doc))
+        out = subprocess.run([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(root / "studies" / name),
+                              "--trials", "1", "--storage", other], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        (line,) = out.stderr.strip().splitlines()
+        return line
+
+    assert cli_line("same.yaml", raw).startswith(
+        f"error: {cfg.study_dir}, {cfg.report_path} and {cfg.export_path} belong to study 'demo' in {url} (id ")
+    assert cli_line("other.yaml", {**raw, "output_dir": str(tmp_path / "runs")}).startswith(
+        f"error: {cfg.report_path} and {cfg.export_path} belong to another study named 'demo' (id ")
     assert outputs() == mine
     assert snapshot(url, "demo") == before
     assert not (tmp_path / "other.db").exists() and not (tmp_path / "runs").exists()

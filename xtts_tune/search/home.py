@@ -62,20 +62,31 @@ def read_claim(study_dir: Path) -> dict | None:
 def check_home(cfg: StudyConfig, url: str, uid: str | None) -> None:
     """Refuse to run study ``uid`` of ``url`` (None: it does not exist yet) when its folder belongs to another
     study. Reads only."""
-    claim = read_claim(cfg.study_dir)
-    if claim is not None and claim.get("uid") != uid:
-        raise _refusal(cfg, url, uid, [str(cfg.study_dir)], claim)
-    if claim is None and uid is None and any((cfg.study_dir / "trials").glob("trial-*")):
-        raise _refusal(cfg, url, uid, [str(cfg.study_dir)], None)  # trials of a study from before claims
+    _refuse_foreign(cfg, url, uid, outputs=False)
 
 
 def check_outputs(cfg: StudyConfig, url: str) -> None:
-    """Refuse a search of ``cfg``'s study in ``url`` whose default report or exported YAML (the command line
-    writes them when the search ends) belongs to another study; checked before the search starts."""
-    uid = stored_uid(url, cfg.study_name)
-    foreign = [(str(p), o) for p in (cfg.report_path, cfg.export_path) if (o := output_owner(p)) not in (None, uid)]
+    """Refuse a search of ``cfg``'s study in ``url`` when its folder, or the report and exported YAML the
+    command line writes when the search ends, belong to another study; checked before the search starts."""
+    _refuse_foreign(cfg, url, stored_uid(url, cfg.study_name), outputs=True)
+
+
+def _refuse_foreign(cfg: StudyConfig, url: str, uid: str | None, *, outputs: bool) -> None:
+    foreign: list[str] = []
+    claim = read_claim(cfg.study_dir)
+    if claim is not None and claim.get("uid") != uid:
+        foreign.append(str(cfg.study_dir))
+    elif claim is None and uid is None and any((cfg.study_dir / "trials").glob("trial-*")):
+        foreign.append(str(cfg.study_dir))  # trials of a study from before claims
+    owners = []
+    for path in (cfg.report_path, cfg.export_path) if outputs else ():
+        owner = output_owner(path)
+        if owner is not None and owner != uid:
+            foreign.append(str(path))
+            owners.append(owner)
     if foreign:
-        raise _refusal(cfg, url, uid, [p for p, _ in foreign], None, foreign[0][1])
+        claim = claim if claim is not None and claim.get("uid") != uid else None
+        raise _refusal(cfg, url, uid, foreign, claim, owners[0] if owners else None)
 
 
 def stored_uid(url: str, study_name: str) -> str | None:
