@@ -178,6 +178,7 @@ def test_a_tiny_dataset_warns_with_the_split_sizes(demo_target, tmp_path, tiny_b
     folder = _dataset(demo_target, tmp_path / "d", 3)
     cfg = make_config(folder, tmp_path / "run")
     cfg.data.val_count = 1
+    cfg.data.test_fraction = 0  # 3 clips cannot hold a test part as well (that is refused with one line)
     with caplog.at_level("WARNING", logger="xtts_tune.data.prepare"):
         data = prepare_data(cfg, tiny_base)
     assert (len(data.split.train), len(data.split.val)) == (2, 1)
