@@ -275,3 +275,26 @@ def test_train_refuses_a_missing_or_other_split_and_a_changed_dataset(demo_targe
     assert not (tmp_path / "runs").exists()
     line = one_error_line(run_cli("train", "--config", str(config)))
     assert "the dataset changed since study 'demo'" in line
+
+
+def test_report_and_export_never_replace_another_studys_file(tmp_path):
+    """Two studies named 'demo' in two storages: the second never overwrites the first one's YAML or report,
+    even when the path is given with --out (``make export`` does that)."""
+    import optuna
+
+    urls = {}
+    for name, uid in (("a", "aaaa1111"), ("b", "bbbb2222")):
+        urls[name] = f"sqlite:///{tmp_path / name}.db"
+        study = optuna.create_study(study_name="demo", storage=urls[name])
+        study.set_user_attr("config", {"study_name": "demo"})
+        study.set_user_attr("uid", uid)
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+    best, report = tmp_path / "demo-best.yaml", tmp_path / "demo-report.html"
+    for command, out in (("export", best), ("report", report)):
+        extra = ["--trial", "0"] if command == "export" else []
+        first = run_cli(command, "--study", "demo", "--storage", urls["a"], "--out", str(out), *extra)
+        assert first.returncode == 0, first.stderr
+        kept = out.read_bytes()
+        line = one_error_line(run_cli(command, "--study", "demo", "--storage", urls["b"], "--out", str(out), *extra))
+        assert f"{out} is the " in line and "of another study named 'demo' (id aaaa1111), not of this one" in line
+        assert out.read_bytes() == kept

@@ -172,16 +172,17 @@ def _study_for(args):
 
 def _default_output(args, study, which: int) -> Path:
     """``--out``, else where ``search`` writes it (:func:`xtts_tune.config.study_outputs`), unless another
-    study's file is there."""
+    study's report or YAML is there (``make export`` names the default path with ``--out``)."""
     from xtts_tune.config import study_outputs
     from xtts_tune.search.home import check_output
     from xtts_tune.stamps import UID_ATTR
 
     if args.out:
-        return Path(args.out)
-    _, _, root = _study_for(args)
-    root = root or study.user_attrs.get("project_root") or Path.cwd()
-    path = study_outputs(root, study.study_name)[which]
+        path = Path(args.out)
+    else:
+        _, _, root = _study_for(args)
+        root = root or study.user_attrs.get("project_root") or Path.cwd()
+        path = study_outputs(root, study.study_name)[which]
     check_output(path, study.study_name, study.user_attrs.get(UID_ATTR))
     return path
 
