@@ -44,6 +44,7 @@ def study(tmp_path_factory, demo_target, tiny_base):
     shutil.copytree(demo_target, data)  # the drift tests re-process one of its wavs
     raw = study_raw("demo", data, root / "runs")
     raw["train"]["max_steps"] = 2
+    raw["train"]["eval_every"] = 1  # 3 evaluations: a verdict, not inconclusive, so the export has a winner
     cfg = make_cfg(raw, root)
     url = f"sqlite:///{root / 'studies' / 'demo.db'}"
     run_search(cfg, n_trials=1, storage=url, base=tiny_base)

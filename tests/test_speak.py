@@ -305,7 +305,7 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
         entries = t.user_attrs["samples"]
         assert len(entries) == 2 and all(Path(e["path"]).is_file() for e in entries)
         metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
-        assert sorted(m.mimetype for m in metas) == ["application/json", "audio/wav", "audio/wav"]
+        assert sorted(m.mimetype for m in metas) == ["application/json", "audio/wav", "audio/wav", "image/png"]
     assert [e["text"] for e in spoken[0].user_attrs["samples"]] == [
         next(line.split("|")[2] for line in (demo_target / "metadata.csv").read_text().splitlines()
              if line.split("|")[0] == clip) for clip in val]

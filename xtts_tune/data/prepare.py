@@ -68,7 +68,8 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     )
     by_id = {c.id: c for c in clips}  # ids are unique (load_clips refuses duplicates)
     split = load_or_create_split(list(by_id), cfg.data, cfg.split_path, must_exist=bool(cfg.data.split_file))
-    if len(split.train) < TINY_TRAIN_CLIPS or len(split.val) < TINY_VAL_CLIPS:
+    # data.train_count asks for few training clips on purpose (the demo): no warning then
+    if not cfg.data.train_count and (len(split.train) < TINY_TRAIN_CLIPS or len(split.val) < TINY_VAL_CLIPS):
         logger.warning(
             "tiny dataset %s: %d clips, %d for training and %d for validation; so few clips are memorised at "
             "once and their validation loss is noise (XTTS fine-tunes usually have 1,000-3,000 clips)",

@@ -81,9 +81,9 @@ def check_final_data(cfg: StudyConfig) -> None:
     split = saved_split(cfg.split_path, must_exist=True)
     study = cfg.provenance.get("study", "the study")
     expected = cfg.provenance.get("split_fingerprint")
-    if expected and split_fingerprint(split.train, split.val) != expected:
+    if expected and split_fingerprint(split.train, split.val, split.test) != expected:
         raise DataError(
-            f"{cfg.split_path}: not the split study '{study}' used (fingerprint {split_fingerprint(split.train, split.val)}, "
+            f"{cfg.split_path}: not the split study '{study}' used (fingerprint {split_fingerprint(split.train, split.val, split.test)}, "
             f"the study's {expected}); restore the study's split.json, or export the config again"
         )
     expected = cfg.provenance.get("dataset_fingerprint")
