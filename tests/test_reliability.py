@@ -182,7 +182,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(demo_target, tmp_p
 
 @pytest.mark.slow
 def test_ctrl_c_prints_the_summary_and_one_line(demo_target, tmp_path):
-    config = project(tmp_path, demo_target, max_steps=40)
+    config = project(tmp_path, demo_target, max_steps=40, max_epochs=40)  # long enough to be interrupted
     proc = subprocess.Popen([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(config), "--trials", "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

@@ -371,6 +371,13 @@ def spawn_worker(raw: dict, folder: Path, url: str, n_trials: int, tag: str) -> 
     )
 
 
+def _trials_or_none(url: str, name: str) -> list:
+    try:
+        return load_study(name, url).get_trials(deepcopy=False)
+    except Exception:  # not created yet
+        return []
+
+
 def worker_events(proc: subprocess.Popen, timeout: float) -> list[dict]:
     out, _ = proc.communicate(timeout=timeout)
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -651,7 +658,16 @@ def test_two_workers_share_one_sqlite_study(demo, tmp_path):
     clone_output(demo.cfg.study_dir, out / "pair")
     raw = study_raw("pair", Path(demo.raw["data"]["path"]), out)
     raw["train"]["num_threads"] = 1  # two processes on two cores
-    workers = [spawn_worker(raw, tmp_path, url, 2, f"w{i}") for i in range(2)]
+    # the second worker starts once the first holds the queued trial 0: SQLite has no row locks, so two workers
+    # popping the same queued trial at the same instant can both run it (an Optuna + SQLite limit; make search
+    # WORKERS=N starts its workers the same way)
+    workers = [spawn_worker(raw, tmp_path, url, 2, "w0")]
+    deadline = time.monotonic() + 300
+    while not (Path(url[len("sqlite:///"):]).is_file() and any(
+            t.state != TrialState.WAITING for t in _trials_or_none(url, "pair"))):
+        assert workers[0].poll() is None and time.monotonic() < deadline, (tmp_path / "w0.stderr").read_text()[-3000:]
+        time.sleep(0.5)
+    workers.append(spawn_worker(raw, tmp_path, url, 2, "w1"))
     runs = []
     for i, proc in enumerate(workers):
         events = worker_events(proc, timeout=400)
