@@ -35,6 +35,11 @@ class Split:
     seed: int
     test: list[str] = field(default_factory=list)
 
+    @property
+    def fingerprint(self) -> str:
+        """:func:`split_fingerprint` of all three parts: what a study records and every check compares."""
+        return split_fingerprint(self.train, self.val, self.test)
+
     def to_dict(self) -> dict:
         return {"seed": self.seed, "train": self.train, "val": self.val, "test": self.test}
 

@@ -8,7 +8,7 @@ import logging
 from xtts_tune.config import StudyConfig
 from xtts_tune.data.content import dataset_fingerprint
 from xtts_tune.data.prepare import audio_hashes, ensure_dataset
-from xtts_tune.data.split import make_split, saved_split, split_fingerprint
+from xtts_tune.data.split import make_split, saved_split
 from xtts_tune.errors import UserError
 from xtts_tune.search.storage import redact
 
@@ -24,10 +24,10 @@ def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
     clips = ensure_dataset(cfg)
     saved = saved_split(cfg.split_path, must_exist=bool(cfg.data.split_file))
     if saved is not None:
-        split_fp = split_fingerprint(saved.train, saved.val, saved.test)
+        split_fp = saved.fingerprint
     else:
         split = make_split(sorted({c.id for c in clips}), cfg.data)
-        split_fp = split_fingerprint(split.train, split.val, split.test)
+        split_fp = split.fingerprint
     # the hashes are cached only once the study is known to be this one (prepare_data saves them)
     return {"dataset": dataset_fingerprint(clips, audio_hashes(cfg)), "split": split_fp, "base_model": base_fp}
 

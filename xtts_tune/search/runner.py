@@ -65,7 +65,6 @@ from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.analysis.verdicts import curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
-from xtts_tune.data.split import split_fingerprint
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
 from xtts_tune.search.definition import study_definition
@@ -327,7 +326,7 @@ def run_search(
     data = prepare_data(cfg, base)
     rdb = rdb or open_storage(url, **heartbeats)
     fingerprint["dataset"] = data.fingerprint
-    fingerprint["split"] = split_fingerprint(data.split.train, data.split.val, data.split.test)
+    fingerprint["split"] = data.split.fingerprint
     study = open_or_create_study(cfg, url, rdb, settings, fingerprint, definition, base.num_layers)
     recover_dead_local_trials(study, settings.max_retry)
 

@@ -22,7 +22,7 @@ from xtts_tune.config import ConfigError, StudyConfig, load_config
 from xtts_tune.data.clips import DataError
 from xtts_tune.data.content import dataset_fingerprint
 from xtts_tune.data.prepare import audio_hashes, ensure_dataset
-from xtts_tune.data.split import saved_split, split_fingerprint
+from xtts_tune.data.split import saved_split
 from xtts_tune.io import atomic_path
 from xtts_tune.model.base import (
     BASE_FILES,
@@ -81,9 +81,9 @@ def check_final_data(cfg: StudyConfig) -> None:
     split = saved_split(cfg.split_path, must_exist=True)
     study = cfg.provenance.get("study", "the study")
     expected = cfg.provenance.get("split_fingerprint")
-    if expected and split_fingerprint(split.train, split.val, split.test) != expected:
+    if expected and split.fingerprint != expected:
         raise DataError(
-            f"{cfg.split_path}: not the split study '{study}' used (fingerprint {split_fingerprint(split.train, split.val, split.test)}, "
+            f"{cfg.split_path}: not the split study '{study}' used (fingerprint {split.fingerprint}, "
             f"the study's {expected}); restore the study's split.json, or export the config again"
         )
     expected = cfg.provenance.get("dataset_fingerprint")
