@@ -23,17 +23,16 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 import yaml
 
-from xtts_tune.errors import UserError
+from xtts_tune.errors import ConfigError
+from xtts_tune.values import coerce
+
+__all__ = ["ConfigError", "coerce"]  # re-exported: the sections' readers import them from here
 
 EMBEDDED_BASE = "embedded"
-
-
-class ConfigError(UserError):
-    """A user mistake in a study YAML or an override; the message names the file, key and fix."""
 
 
 @dataclass
@@ -128,6 +127,15 @@ class TrainConfig:
     """auto | cpu | cuda | cuda:N"""
     precision: str = "fp32"
     """fp32 | bf16 | fp16 (autocast; GPU only, ignored on CPU)"""
+    conditioning_slice: str = "random"
+    """random: each training step draws a new conditioning slice of each clip (coqui's XTTSDataset); fixed:
+    one seeded slice per clip and noise variant, which is what ``prefix_cache`` needs."""
+    prefix_cache: bool = False
+    """Compute the hidden states entering the first trainable block once per clip and reuse them in every
+    trial of the same freeze depth (:mod:`xtts_tune.training.prefix_cache`). Needs the conditioning and both
+    embeddings frozen and ``conditioning_slice: fixed``; the frozen blocks then run without dropout."""
+    prefix_cache_dtype: str = "float16"
+    """float16 | bfloat16 | float32: how cached hidden states are stored."""
     save_checkpoint: bool = True
     num_threads: int = 0
     """torch CPU threads; 0 leaves torch's default."""
@@ -153,6 +161,9 @@ class TrainConfig:
             ),
             (self.augment_variants >= 1, "train.augment_variants must be >= 1"),
             (self.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32, bf16 or fp16"),
+            (self.conditioning_slice in ("random", "fixed"), "train.conditioning_slice must be random or fixed"),
+            (self.prefix_cache_dtype in ("float16", "bfloat16", "float32"),
+             "train.prefix_cache_dtype must be float16, bfloat16 or float32"),
         ]
         for ok, message in checks:
             if not ok:
@@ -176,13 +187,28 @@ class StudyConfig:
     root: str = field(default=".", repr=False, compare=False)
     """Folder that relative paths are resolved against (the YAML's project root)."""
 
-    def validate(self) -> None:
+    def validate(self, *, combinations: bool = True) -> None:
+        """Check every value, and (``combinations``) the rules between keys."""
         where = self.source
         if not self.study_name or any(c in self.study_name for c in "/\\ "):
             raise ConfigError(f"{where}: study_name must be a non-empty name without spaces or slashes")
         self.data.validate(where)
         self.model.validate(where)
         self.train.validate(where)
+        m, t = self.model, self.train
+        if not combinations or not t.prefix_cache:
+            return
+        if t.conditioning_slice != "fixed":
+            raise ConfigError(
+                f"{where}: train.prefix_cache needs train.conditioning_slice: fixed (the cache holds one "
+                "conditioning slice per clip); set it or turn prefix_cache off"
+            )
+        if not (m.freeze_conditioning and m.freeze_text_embedding and m.freeze_mel_embedding):
+            raise ConfigError(
+                f"{where}: train.prefix_cache needs model.freeze_conditioning, model.freeze_text_embedding and "
+                "model.freeze_mel_embedding true (what feeds the frozen blocks must not train); set them or turn "
+                "prefix_cache off"
+            )
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -284,47 +310,6 @@ def unknown_key(key: str, valid: list[str], where: str, section: str | None) -> 
     close = [alias] if alias in valid else difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f"; did you mean '{(section + '.') if section else ''}{close[0]}'?" if close else ""
     return ConfigError(f"{where}: unknown key '{full}'{hint} (valid: {', '.join(sorted(valid))})")
-
-
-def coerce(value: Any, typ: Any, key: str, where: str) -> Any:
-    """Check/convert one YAML value to the field's type (ints accepted for floats, '1e-5' strings for numbers)."""
-    origin = get_origin(typ)
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-    elif typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-    elif typ is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif typ is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-    elif origin is list:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if isinstance(value, (list, tuple)):
-            (item,) = get_args(typ)
-            return [coerce(v, item, key, where) for v in value]
-    elif origin is dict:
-        if isinstance(value, dict):
-            return value
-    raise ConfigError(f"{where}: '{key}' must be of type {getattr(typ, '__name__', typ)}, got {value!r}")
 
 
 def _build(cls, raw: dict[str, Any], where: str, section: str | None):

@@ -27,6 +27,10 @@ class UserError(ValueError):
     """A mistake the user can fix; the message is one line naming the file (or key) and the fix."""
 
 
+class ConfigError(UserError):
+    """A user mistake in a study YAML or an override; the message names the file, key and fix."""
+
+
 class DiskFullError(UserError):
     """No space left on the device while writing a file; the message names the file."""
 

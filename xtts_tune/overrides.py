@@ -155,4 +155,4 @@ def _check(parts: list[str], value: Any, where: str) -> None:
     typ = section_fields(section_class(section) if section else StudyConfig)[key]
     checked = coerce(value, typ, full, where)
     alone = {section: {key: checked}} if section else {key: checked}
-    config_from_dict(alone, source=where).validate()  # the defaults are valid: only this value can fail
+    config_from_dict(alone, source=where).validate(combinations=False)  # only this value can fail

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torchaudio
 
-from xtts_tune.data.augmentation import noisy_variant
+from xtts_tune.data.augmentation import noisy_variant, variant_seed
 from xtts_tune.data.clips import Clip, read_wav
 from xtts_tune.model.checkpoint import atomic_torch_save
 
@@ -81,10 +81,14 @@ class FeatureStore:
         return hashlib.sha1(base.encode()).hexdigest()
 
     # -- public --------------------------------------------------------------------------------------
+    def key(self, clip_id: str, variant: int | None = None, *, seed: int = 0, level_range=(0.0, 0.0)) -> str:
+        """The cache key of a clip's (or one noisy variant's) features: changes with the file and the text."""
+        vkey = None if variant is None else (seed, variant, tuple(level_range))
+        return self._key(self.clips[clip_id], vkey)
+
     def get(self, clip_id: str, variant: int | None = None, *, seed: int = 0, level_range=(0.0, 0.0)) -> ClipFeatures:
         clip = self.clips[clip_id]
-        vkey = None if variant is None else (seed, variant, tuple(level_range))
-        key = self._key(clip, vkey)
+        key = self.key(clip_id, variant, seed=seed, level_range=level_range)
         if self.use_cache and key in self._mem:
             self.hits += 1
             return self._mem[key]
@@ -157,13 +161,15 @@ def collate(
     *,
     args,
     silence: torch.Tensor,
-    rng: random.Random | None,
+    rng: random.Random | list[random.Random] | None,
     is_eval: bool,
 ) -> dict:
     """A batch exactly as GPTTrainer.format_batch_on_device returns it, from cached per-clip features.
 
     ``args`` is the trainer's GPTArgs (conditioning lengths, masking approach). ``rng`` draws the training
-    conditioning slices (XTTSDataset uses the global ``random``; we use a seeded one).
+    conditioning slices (XTTSDataset uses the global ``random``; we use a seeded one), or is one generator per
+    clip (:func:`fixed_slice_rng`: the same slice every time). ``batch["cond_slices"]`` lists each clip's
+    ``[start, end]`` in samples.
     """
     min_len, max_len = args.min_conditioning_length, args.max_conditioning_length
     cond_frames = max_len // MEL_HOP + 1
@@ -176,13 +182,14 @@ def collate(
     cond = silence.view(1, 1, -1, 1).repeat(b, 1, 1, cond_frames)
     idxs, lens = [], []
     for i, f in enumerate(feats):
+        draw = rng[i] if isinstance(rng, list) else rng
         text[i, : f.text.shape[0]] = f.text
         codes[i, : f.codes.shape[0]] = f.codes
         # coqui's get_prompt_slice, in samples
-        length = (min_len + max_len) // 2 if is_eval else rng.randint(min_len, max_len)
+        length = (min_len + max_len) // 2 if is_eval else draw.randint(min_len, max_len)
         if f.wav_length - length < 0:
             length = f.wav_length // 2
-        start = 0 if is_eval else rng.randint(0, f.wav_length - length)
+        start = 0 if is_eval else draw.randint(0, f.wav_length - length)
         first, n = start // MEL_HOP, length // MEL_HOP + 1
         piece = f.mel[:, first : first + n]
         cond[i, 0, :, : piece.shape[-1]] = piece
@@ -196,8 +203,15 @@ def collate(
         "cond_mels": cond,
         "cond_idxs": torch.tensor(idxs, dtype=torch.long) if masking else None,
         "cond_lens": None if masking else torch.tensor(lens, dtype=torch.long),
+        "cond_slices": idxs,
     }
     return batch
+
+
+def fixed_slice_rng(seed: int, clip_id: str, variant: int | None) -> random.Random:
+    """The generator of a clip's one conditioning slice (``train.conditioning_slice: fixed``): the same for
+    every step, trial and worker of a study with this ``seed``."""
+    return random.Random(variant_seed(seed, clip_id, -1 if variant is None else variant))
 
 
 def to_device(batch: dict, device: torch.device) -> dict:

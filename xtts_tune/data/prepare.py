@@ -49,6 +49,8 @@ class PreparedData:
     split_path: Path
     # validation conditioning latents, shared by the trials of a study (see _Trial.evaluate)
     style_cache: dict = field(default_factory=dict, repr=False)
+    # block-N inputs of the clips (xtts_tune.training.prefix_cache), created by the first trial that uses it
+    prefix_cache: object | None = field(default=None, repr=False)
 
 
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:

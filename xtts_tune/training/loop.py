@@ -13,7 +13,6 @@ clips with replacement, and recomputes DVAE codes every step; this loop reuses c
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import os
@@ -26,13 +25,14 @@ import torch
 
 from xtts_tune.config import StudyConfig, check_freeze_depth
 from xtts_tune.data.augmentation import choose_variant
-from xtts_tune.data.features import collate, to_device
+from xtts_tune.data.features import collate, fixed_slice_rng, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
 from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes
 from xtts_tune.model.checkpoint import full_gpt_state, save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
+from xtts_tune.training.losses import TrialLosses
 from xtts_tune.training.result import TrialResult, optimizer_for
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ EvalCallback = Callable[[dict], bool | None]
 
 
 class _Trial:
-    def __init__(self, cfg, base, data, run_dir, callback, progress):
+    def __init__(self, cfg, base, data, run_dir, callback, progress, *, use_prefix: bool = True):
         self.cfg, self.train = cfg, cfg.train
         self.base, self.data = base, data
         self.run_dir = run_dir
@@ -56,7 +56,7 @@ class _Trial:
             "batch_preparation": 0.0, "forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0
         }
         self.skipped = 0
-        self.cond_digest: str | None = None
+        self.losses = TrialLosses(cfg, base, data, use_prefix=use_prefix)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.train.precision)
         self.amp_dtype = amp if (amp is not None and self.device.type == "cuda") else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -66,60 +66,27 @@ class _Trial:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def features(self, ids: list[str], rng: random.Random | None):
-        out = []
-        for cid in ids:
-            variant = choose_variant(rng, self.train.augment_prob, self.train.augment_variants) if rng else None
-            out.append(
-                self.data.features.get(
-                    cid, variant, seed=self.train.seed, level_range=tuple(self.train.noise_level_range)
-                )
-            )
-        return out
+    def draw(self, ids: list[str], rng: random.Random | None) -> list[int | None]:
+        """Each clip's noise variant for this draw (None: the clean clip; always clean without ``rng``)."""
+        t = self.train
+        return [choose_variant(rng, t.augment_prob, t.augment_variants) if rng else None for _ in ids]
+
+    def batch(self, ids: list[str], variants: list[int | None], rng: random.Random | None) -> dict:
+        """A batch of these clips (variants) in coqui's format; conditioning slices per ``conditioning_slice``."""
+        t = self.train
+        feats = [
+            self.data.features.get(cid, v, seed=t.seed, level_range=tuple(t.noise_level_range))
+            for cid, v in zip(ids, variants)
+        ]
+        if rng is not None and t.conditioning_slice == "fixed":
+            rng = [fixed_slice_rng(t.seed, cid, v) for cid, v in zip(ids, variants)]
+        return collate(feats, args=self.args, silence=self.silence, rng=rng, is_eval=rng is None)
 
     def freeze(self) -> ParamCounts:
-        """Apply the config's freezing; that decides whether the validation conditioning can be cached."""
+        """Apply the config's freezing; that decides what the losses can take from the caches."""
         params = apply_freezing(self.base.gpt, self.train.freeze_depth, self.cfg.model)
-        self.cond_digest = self.conditioning_digest()
+        self.losses.ready(self.amp_dtype)
         return params
-
-    def conditioning_digest(self) -> str | None:
-        """A digest of the conditioning encoder's (and perceiver's) weights when they are frozen, else None."""
-        gpt = self.base.gpt
-        modules = [gpt.conditioning_encoder, getattr(gpt, "conditioning_perceiver", None)]
-        params = [p for m in modules if m is not None for p in m.parameters()]
-        if any(p.requires_grad for p in params):
-            return None
-        h = hashlib.sha1()
-        for p in params:
-            h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()
-
-    def eval_losses(self, ids: list[str], batch: dict) -> dict[str, torch.Tensor]:
-        """GPTTrainer.eval_step's losses for one validation batch, with the conditioning latents cached.
-
-        Validation conditioning slices are fixed (coqui's eval slice), so with the conditioning encoder and
-        perceiver frozen their output for a validation batch is the same at every evaluation of every trial
-        of the study. On the tiny base they are most of an evaluation's compute (they run over ~500 mel
-        frames; the GPT over ~100 tokens), so we compute them once and pass them as the GPT's
-        ``cond_latents``. The rest is GPTTrainer.train_step's loss, as eval_step computes it (cond_idxs None).
-        """
-        gpt, args = self.base.gpt, self.args
-        key = None
-        if self.cond_digest is not None:
-            key = (self.cond_digest, str(self.device), str(self.amp_dtype), tuple(ids))
-        latents = self.data.style_cache.get(key) if key else None
-        if latents is None:
-            latents = gpt.get_style_emb(batch["cond_mels"]).transpose(1, 2)
-            if key:
-                self.data.style_cache[key] = latents
-        loss_text, loss_mel, _ = gpt(
-            batch["text_inputs"], batch["text_lengths"], batch["audio_codes"], batch["wav_lengths"],
-            cond_mels=batch["cond_mels"], cond_idxs=None, cond_lens=batch["cond_lens"], cond_latents=latents,
-        )
-        text = loss_text * args.gpt_loss_text_ce_weight
-        mel = loss_mel * args.gpt_loss_mel_ce_weight
-        return {"loss_text_ce": text, "loss_mel_ce": mel, "loss": text + mel}
 
     @torch.no_grad()
     def evaluate(self, clips: list[str] | None = None) -> dict[str, float]:
@@ -133,9 +100,9 @@ class _Trial:
         val = self.data.split.val if clips is None else clips
         for i in range(0, len(val), self.train.batch_size):
             ids = val[i : i + self.train.batch_size]
-            batch = collate(self.features(ids, None), args=self.args, silence=self.silence, rng=None, is_eval=True)
+            batch = self.batch(ids, [None] * len(ids), None)
             with self.autocast():
-                losses = self.eval_losses(ids, to_device(batch, self.device))
+                losses = self.losses.eval(ids, to_device(batch, self.device))
             for k in totals:
                 totals[k] += float(losses[k]) * len(ids)
             n += len(ids)
@@ -215,12 +182,13 @@ class _Trial:
                     used = 0
                     for ids in group:
                         t1 = time.perf_counter()
-                        batch = collate(self.features(ids, rng), args=self.args, silence=self.silence, rng=rng, is_eval=False)
+                        variants = self.draw(ids, rng)
+                        batch = self.batch(ids, variants, rng)
                         prep = time.perf_counter() - t1
                         self.timings["batch_preparation"] += prep
                         t0 += prep  # forward_backward counts the model only
                         with self.autocast():
-                            _, losses = self.trainer.train_step(to_device(batch, self.device), None)
+                            losses = self.losses.train(ids, variants, to_device(batch, self.device))
                         loss = losses["loss"]
                         if not torch.isfinite(loss):
                             # coqui's masking approach can mask every mel target of a batch of short clips:
@@ -269,6 +237,8 @@ class _Trial:
                 stop_reason = "max_steps"
         finally:
             self.data.features.save()
+            if self.data.prefix_cache is not None:
+                self.data.prefix_cache.save()
             checkpoint = None
             if best_state is not None and train.save_checkpoint:
                 checkpoint = save_trial_checkpoint(
@@ -327,7 +297,8 @@ def validation_loss(
     try:
         if state is not None:
             gpt.load_state_dict(full_gpt_state(gpt.state_dict(), state))
-        trial = _Trial(cfg, base, data, None, None, None)
+        # never the prefix cache: ``state`` may change blocks the cache took as frozen base weights
+        trial = _Trial(cfg, base, data, None, None, None, use_prefix=False)
         trial.freeze()
         return trial.evaluate(clips)
     finally:
