@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xtts_tune.bench.realsize import format_table, main, measure, real_size_figures
+from xtts_tune.bench.realsize import main, measure, real_size_figures
 from xtts_tune.bench.realsize_model import (
     ARCH_FILE,
     VOCAB_FILE,
@@ -23,6 +23,7 @@ from xtts_tune.bench.realsize_model import (
     real_size_config,
     synthetic_clip,
 )
+from xtts_tune.bench.realsize_table import format_table, prefix_cache_rows
 from xtts_tune.config import ModelConfig, TrainConfig
 from xtts_tune.data.features import silence_frame
 from xtts_tune.model.freezing import apply_freezing, count_parameters
@@ -164,8 +165,16 @@ def test_measure_runs_optimizer_steps_and_reports_finite_figures():
 
 def test_figures_measure_each_depth_in_its_own_process():
     records = real_size_figures((0, 2), steps=1, accum=1, clip_seconds=3.0, device="cpu", layers=2,
-                                frozen_embeddings_depths=(2,))
-    assert [(r["freeze_depth"], r["freeze_embeddings"]) for r in records] == [(0, False), (2, False), (2, True)]
+                                frozen_embeddings_depths=(2,), prefix_cache_depths=(2,))
+    assert [(r["freeze_depth"], r["freeze_embeddings"], r["prefix_cache"]) for r in records] == [
+        (0, False, False), (2, False, False), (2, True, False), (2, True, True)]
+    cached = records[3]
+    # the cache holds the clip's 32 conditioning latents, its text positions (start + tokens) and coqui's
+    # code-length positions (ceil(samples / 1024) + 3, plus start), 1024 fp16 values each
+    positions = 32 + cached["text_tokens"] + 1 + math.ceil(3.0 * 22050 / 1024) + 4
+    assert cached["prefix_bytes_per_clip"] == positions * 1024 * 2 and cached["prefix_capture_seconds"] > 0
+    assert cached["trainable_params"] == records[2]["trainable_params"]
+    assert "prefix cache at freeze 2: step" in prefix_cache_rows(records)
     assert records[0]["trainable_params"] > records[1]["trainable_params"] > records[2]["trainable_params"]
     # the text (6681 x 1024) and mel (1026 x 1024) token embeddings and their learned position embeddings
     # (404 and 608 positions: max text/audio tokens + 2, per coqui's GPT) are what the last record also froze

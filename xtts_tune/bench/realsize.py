@@ -27,6 +27,7 @@ batch 1 × accumulation 16; on CPU 1 step of accumulation 1, which only shows th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -53,23 +54,18 @@ from xtts_tune.bench.realsize_model import (
     read_architecture,
     synthetic_clip,
 )
+from xtts_tune.bench.realsize_table import describe_run, format_table, prefix_cache_rows
 from xtts_tune.config import ModelConfig, TrainConfig
-from xtts_tune.data.features import ClipFeatures, silence_frame
+from xtts_tune.data.features import ClipFeatures, fixed_slice_rng, silence_frame
 from xtts_tune.model.base import peak_memory_bytes, pick_device
 from xtts_tune.model.freezing import apply_freezing
+from xtts_tune.training.prefix_cache import PrefixCache
 from xtts_tune.training.result import optimizer_for
 
 logger = logging.getLogger("xtts_tune.bench.realsize")  # also when run as __main__
 
 DEFAULT_FREEZE_DEPTHS = (0, 24, 28)
-
-
 DEFAULT_CLIP_SECONDS = 11.0
-
-
-KIB = 1024
-
-
 GIB = 1024**3
 
 
@@ -131,18 +127,21 @@ def time_steps(
     clip_norm: float,
     autocast_dtype: torch.dtype | None,
     seed: int,
+    prefix=None,
 ) -> StepTimes:
-    """Run ``steps`` optimizer steps of ``accum`` micro-batches of ``clip``; time each (batches built before)."""
+    """Run ``steps`` optimizer steps of ``accum`` micro-batches of ``clip``; time each (batches built before).
+    With ``prefix`` (``(cache, depth, key)``) every micro-batch has the clip's one fixed conditioning slice."""
     dev = next(trainer.xtts.gpt.parameters()).device
     trainable = [p for p in trainer.xtts.gpt.parameters() if p.requires_grad]
     silence = silence_frame(trainer)
     rng = random.Random(seed)
     out = StepTimes(seconds=[], losses=[], skipped=0)
     for _ in range(steps):
-        batches = [micro_batch(trainer, clip, silence, rng, dev) for _ in range(accum)]
+        draw = (lambda: fixed_slice_rng(seed, "clip", None)) if prefix else (lambda: rng)
+        batches = [micro_batch(trainer, clip, silence, draw(), dev) for _ in range(accum)]
         _synchronize(dev)
         t = time.perf_counter()
-        done = accumulate(trainer, batches, autocast_dtype=autocast_dtype)
+        done = accumulate(trainer, batches, autocast_dtype=autocast_dtype, prefix=prefix)
         if done.used:
             apply_update(opt, trainable, clip_norm)
         _synchronize(dev)
@@ -164,13 +163,18 @@ def measure(
     vocab_path: Path = VOCAB_FILE,
     seed: int = 0,
     freeze_embeddings: bool = False,
+    prefix_cache: bool = False,
 ) -> dict[str, Any]:
     """Time ``steps`` optimizer steps of the real-size GPT at ``freeze_depth``, in this process.
 
     The first step is a warm-up and is not timed when more than one step runs. Returns one record: the
     parameter counts, seconds per optimizer step, micro-batches per second, peak memory, device and dtype.
-    ``layers`` overrides the number of GPT blocks (tests only).
+    ``layers`` overrides the number of GPT blocks (tests only). ``prefix_cache`` (needs ``freeze_embeddings``)
+    captures the clip's block-N input once, untimed, and steps from the cache, as trials with
+    ``train.prefix_cache`` do.
     """
+    if prefix_cache and not freeze_embeddings:
+        raise ValueError("the prefix cache needs the embeddings frozen (--freeze-embeddings)")
     dev = pick_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
@@ -195,13 +199,26 @@ def measure(
     if dev.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)  # the peak then counts weights + optimizer state + the step
+    prefix, capture = None, 0.0
+    if prefix_cache and freeze_depth:
+        cache = PrefixCache(None, base_fingerprint="bench", dtype="bfloat16" if amp else "float16",
+                            precision="bf16" if amp else "fp32")
+        prefix = (cache, freeze_depth, "clip")
+        batch = micro_batch(trainer, clip, silence_frame(trainer), fixed_slice_rng(seed, "clip", None), dev)
+        with torch.autocast(dev.type, dtype=amp) if amp else contextlib.nullcontext():
+            cache.hidden(gpt, freeze_depth, ["clip"], batch)
+        capture = cache.capture_seconds
     run = time_steps(
-        trainer, opt, clip, steps=steps, accum=accum, clip_norm=train.grad_clip_norm, autocast_dtype=amp, seed=seed
+        trainer, opt, clip, steps=steps, accum=accum, clip_norm=train.grad_clip_norm, autocast_dtype=amp, seed=seed,
+        prefix=prefix,
     )
     seconds = sum(run.timed) / len(run.timed)
     record = {
         "freeze_depth": freeze_depth,
         "freeze_embeddings": freeze_embeddings,
+        "prefix_cache": prefix is not None,
+        "prefix_bytes_per_clip": prefix[0].nbytes() if prefix else 0,
+        "prefix_capture_seconds": capture,
         "layers": len(gpt.gpt.h),
         "trainable_params": params.trainable,
         "total_params": params.total,
@@ -232,7 +249,7 @@ def measure(
 
 def _child_command(
     freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path, freeze_embeddings: bool = False,
+    arch_path: Path, freeze_embeddings: bool = False, prefix_cache: bool = False,
 ) -> list[str]:
     cmd = [
         sys.executable, "-m", "xtts_tune.bench.realsize", "--one", str(freeze_depth), "--steps", str(steps),
@@ -243,17 +260,19 @@ def _child_command(
         cmd += ["--layers", str(layers)]
     if freeze_embeddings:
         cmd += ["--freeze-embeddings"]
+    if prefix_cache:
+        cmd += ["--prefix-cache"]
     return cmd
 
 
 def measure_in_child(
     freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path, freeze_embeddings: bool = False,
+    arch_path: Path, freeze_embeddings: bool = False, prefix_cache: bool = False,
 ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (a clean peak-memory figure); returns its record."""
     cmd = _child_command(
         freeze_depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=device, layers=layers,
-        arch_path=arch_path, freeze_embeddings=freeze_embeddings,
+        arch_path=arch_path, freeze_embeddings=freeze_embeddings, prefix_cache=prefix_cache,
     )
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
@@ -279,60 +298,27 @@ def real_size_figures(
     layers: int | None = None,
     arch_path: Path = ARCH_FILE,
     frozen_embeddings_depths: Sequence[int] = (),
+    prefix_cache_depths: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """One :func:`measure` record per freeze depth, each measured in its own child process; then one per
-    depth in ``frozen_embeddings_depths`` with the text and mel embeddings frozen as well."""
+    depth in ``frozen_embeddings_depths`` with the text and mel embeddings frozen as well, and one per depth
+    in ``prefix_cache_depths`` with them frozen and the prefix cache on."""
     # fail here, with the file's name or the bad depth, rather than in every child
-    check_freeze_depths([*freeze_depths, *frozen_embeddings_depths], read_architecture(arch_path), layers)
+    check_freeze_depths([*freeze_depths, *frozen_embeddings_depths, *prefix_cache_depths],
+                        read_architecture(arch_path), layers)
     dev = pick_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
     return [
         measure_in_child(
             depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=str(dev), layers=layers,
-            arch_path=Path(arch_path), freeze_embeddings=embeddings,
+            arch_path=Path(arch_path), freeze_embeddings=embeddings, prefix_cache=cached,
         )
-        for depth, embeddings in [(d, False) for d in freeze_depths] + [(d, True) for d in frozen_embeddings_depths]
+        for depth, embeddings, cached in [
+            *[(d, False, False) for d in freeze_depths], *[(d, True, False) for d in frozen_embeddings_depths],
+            *[(d, True, True) for d in prefix_cache_depths],
+        ]
     ]
-
-
-def format_table(records: Sequence[dict[str, Any]]) -> str:
-    header = ("freeze", "embeddings", "trainable / total (share)", "s/step", "micro-b/s", "peak GiB", "device", "dtype")
-    rows = [header]
-    for r in records:
-        rows.append((
-            str(r["freeze_depth"]),
-            "frozen" if r.get("freeze_embeddings") else "trainable",
-            f"{r['trainable_params'] / 1e6:.1f}M / {r['total_params'] / 1e6:.1f}M ({100 * r['trainable_share']:.1f}%)",
-            f"{r['seconds_per_step']:.2f}",
-            f"{r['microbatches_per_second']:.2f}",
-            f"{r['peak_memory_bytes'] / GIB:.2f}",
-            r["device_name"],
-            r["dtype"],
-        ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def describe_run(records: Sequence[dict[str, Any]], arch_path: Path) -> str:
-    r = records[0]
-    lines = [
-        f"XTTS v2 GPT, real size ({r['layers']} layers, from {arch_path}), random weights; "
-        f"batch 1 x accumulation {r['accum']}, one {r['clip_seconds']:g} s clip "
-        f"({r['text_tokens']} text tokens, {r['audio_codes']} audio codes); "
-        f"{r['steps']} step(s), {r['timed_steps']} timed; peak memory = {r['peak_memory_kind']}",
-    ]
-    skipped = sum(rec.get("skipped_microbatches", 0) for rec in records)
-    if skipped:
-        lines.append(f"{skipped} micro-batch(es) had a non-finite loss and were skipped, as trials skip them")
-    if r["device"] == "cpu":
-        lines.append(
-            f"CPU figures use accumulation {r['accum']} and only show that the path works; "
-            "real figures need a GPU (CUDA defaults: 3 steps, accumulation 16)."
-        )
-    return "\n".join(lines)
 
 
 def _depths(text: str) -> list[int]:
@@ -355,7 +341,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--arch-file", type=Path, default=ARCH_FILE, help="XTTS v2 model_args JSON")
     p.add_argument("--frozen-embeddings-depths", type=lambda t: _depths(t) if t.strip() else [], default=[24, 28],
                    help="also measure these depths with the text and mel embeddings frozen ('' skips)")
+    p.add_argument("--prefix-cache-depths", type=lambda t: _depths(t) if t.strip() else [], default=[28],
+                   help="also measure these depths with the embeddings frozen and the prefix cache on ('' skips)")
     p.add_argument("--freeze-embeddings", action="store_true", help=argparse.SUPPRESS)  # child
+    p.add_argument("--prefix-cache", action="store_true", help=argparse.SUPPRESS)  # child
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)  # tests: fewer blocks
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child: one depth, JSON out
     p.add_argument("--no-whole-trial", dest="whole_trial", action="store_false",
@@ -371,14 +360,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   layers=args.layers, arch_path=args.arch_file)
     try:
         if args.one is not None:
-            print(json.dumps(measure(args.one, freeze_embeddings=args.freeze_embeddings, **common)))
+            print(json.dumps(measure(args.one, freeze_embeddings=args.freeze_embeddings or args.prefix_cache,
+                                     prefix_cache=args.prefix_cache, **common)))
             return 0
-        records = real_size_figures(args.freeze_depths, frozen_embeddings_depths=args.frozen_embeddings_depths, **common)
+        records = real_size_figures(args.freeze_depths, frozen_embeddings_depths=args.frozen_embeddings_depths,
+                                    prefix_cache_depths=args.prefix_cache_depths, **common)
     except (ArchitectureError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(describe_run(records, args.arch_file))
     print(format_table(records))
+    if any(r.get("prefix_cache") for r in records):
+        print(prefix_cache_rows(records))
     if args.whole_trial:
         import tempfile
 

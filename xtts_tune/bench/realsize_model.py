@@ -24,6 +24,7 @@ from xtts_tune.model.base import (
     gpt_trainer_builds_dvae,
 )
 from xtts_tune.model.freezing import count_parameters
+from xtts_tune.model.prefix import gpt_losses
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +208,12 @@ class Accumulated:
 
 
 def accumulate(
-    trainer: nn.Module, batches: Sequence[dict], *, autocast_dtype: torch.dtype | None
+    trainer: nn.Module, batches: Sequence[dict], *, autocast_dtype: torch.dtype | None, prefix=None,
 ) -> Accumulated:
     """Forward and backward of each micro-batch (loss / number of micro-batches), as trials do.
+
+    ``prefix`` is ``(cache, depth, key)``: take the frozen blocks' output of the (one-clip) micro-batches from
+    that :class:`~xtts_tune.training.prefix_cache.PrefixCache`, as trials with ``train.prefix_cache`` do.
 
     Like :mod:`xtts_tune.training.loop`, a micro-batch whose loss is not finite is skipped (coqui's masking approach
     can mask every mel target of a short clip, which makes ``loss_mel_ce`` NaN).
@@ -219,7 +223,12 @@ def accumulate(
     for batch in batches:
         ctx = torch.autocast(device_type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
         with ctx:
-            _, out = trainer.train_step(batch, None)
+            if prefix is None:
+                _, out = trainer.train_step(batch, None)
+            else:
+                cache, depth, key = prefix
+                hidden = cache.hidden(trainer.xtts.gpt, depth, [key], batch)
+                out = gpt_losses(trainer.xtts.gpt, trainer.args, batch, prefix=(depth, hidden))
         loss = out["loss"]
         if not torch.isfinite(loss):
             continue

@@ -42,11 +42,16 @@ class _Captured(Exception):
         self.hidden = hidden
 
 
-class _Capture(nn.Module):
-    """Stands in for block N while capturing: raises with its input, so nothing above it runs."""
+class _CaptureAfter(nn.Module):
+    """Runs block N-1, then raises with its output, so nothing above it runs (the GPT-2 indexes per-block
+    arguments by position, so the blocks list must not grow)."""
 
-    def forward(self, hidden_states, *args, **kwargs):
-        raise _Captured(hidden_states)
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, *args, **kwargs):
+        raise _Captured(self.block(*args, **kwargs)[0])
 
 
 class _Inject(nn.Module):
@@ -99,7 +104,7 @@ def capture_prefix(gpt: nn.Module, depth: int, batch: dict) -> list[torch.Tensor
     was_training = gpt.training
     gpt.eval()
     try:
-        with _blocks(gpt, [*gpt.gpt.h[:depth], _Capture()]):
+        with _blocks(gpt, [*gpt.gpt.h[: depth - 1], _CaptureAfter(gpt.gpt.h[depth - 1])]):
             _call(gpt, batch)
         raise RuntimeError("the GPT returned without reaching the captured block")
     except _Captured as captured:
