@@ -303,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     table.append(("seconds per demo epoch, cache on, augment_prob 0.3", f"{rows[(True, 0.3)]['wall_per_epoch']:.1f} s", ""))
     table.append(("trial overhead: wall / compute (cache on, augment_prob 0.3)", f"{rows[(True, 0.3)]['overhead']:.3f}", "<= 1.10"))
 
+    from xtts_tune.bench.prefix import prefix_figures, prefix_rows
+
+    prefix = prefix_rows(prefix_figures(Path(args.config)))
+    print("\nprefix cache (demo trials, the conditioning and both embeddings frozen, one fixed slice per clip)")
+    for name, value, target in prefix:
+        print(f"  {name:<78} {value}" + (f"   (target {target})" if target else ""))
+    table += prefix
+
     rep = report_figures()
     print(f"\nreport for a {rep['trials']}-trial study: {rep['seconds']:.2f} s, {rep['bytes'] / 1e6:.1f} MB")
     table.append((f"report build, {rep['trials']}-trial study", f"{rep['seconds']:.2f} s, {rep['bytes'] / 1e6:.1f} MB", ""))
