@@ -51,18 +51,39 @@ class _CaptureAfter(nn.Module):
         self.block = block
 
     def forward(self, *args, **kwargs):
-        raise _Captured(self.block(*args, **kwargs)[0])
+        out = self.block(*args, **kwargs)
+        raise _Captured(out[0] if isinstance(out, tuple) else out)
 
 
 class _Inject(nn.Module):
     """Stands in for the frozen blocks: returns the cached input of block N, as a GPT-2 block's output."""
 
-    def __init__(self, hidden: torch.Tensor):
+    def __init__(self, hidden: torch.Tensor, as_tuple: bool):
         super().__init__()
-        self.hidden = hidden
+        self.hidden, self.as_tuple = hidden, as_tuple
 
     def forward(self, hidden_states, *args, **kwargs):
-        return (self.hidden.to(hidden_states.dtype),)
+        hidden = self.hidden.to(hidden_states.dtype)
+        return (hidden,) if self.as_tuple else hidden
+
+
+_RETURNS_TUPLE: dict[type, bool] = {}
+
+
+@torch.no_grad()
+def _block_returns_tuple(block: nn.Module) -> bool:
+    """Whether this GPT-2 block class returns ``(hidden, ...)`` (transformers 4) or the tensor (5), probed once."""
+    kind = type(block)
+    if kind not in _RETURNS_TUPLE:
+        weight = next(block.parameters())
+        was_training = block.training
+        block.eval()
+        try:
+            out = block(weight.new_zeros(1, 1, weight.shape[-1]))
+        finally:
+            block.train(was_training)
+        _RETURNS_TUPLE[kind] = isinstance(out, tuple)
+    return _RETURNS_TUPLE[kind]
 
 
 @contextlib.contextmanager
@@ -157,7 +178,8 @@ def gpt_losses(
         prompt = hidden.shape[1] - sum(layout(batch, gpt)[0::2])
         # the conditioning encoder is not run: its output only sets the prompt's length, then is replaced
         dummy = hidden.new_zeros(hidden.shape[0], prompt, hidden.shape[-1], dtype=gpt.final_norm.weight.dtype)
-        with _blocks(gpt, [_Inject(hidden), *gpt.gpt.h[depth:]]):
+        inject = _Inject(hidden, _block_returns_tuple(gpt.gpt.h[0]))
+        with _blocks(gpt, [inject, *gpt.gpt.h[depth:]]):
             loss_text, loss_mel, _ = _call(gpt, batch, dummy)
     text = loss_text * args.gpt_loss_text_ce_weight
     mel = loss_mel * args.gpt_loss_mel_ce_weight
