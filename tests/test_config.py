@@ -22,6 +22,9 @@ def test_shipped_configs_load_with_the_guides_values():
     t = real.train
     assert (t.batch_size, t.grad_accum_steps, t.learning_rate, t.weight_decay) == (1, 16, 5e-7, 0.1)
     assert (t.grad_clip_norm, t.max_epochs, t.patience, t.min_delta, t.freeze_depth) == (0.5, 2, 1, 0.01, 28)
+    # the real-size study turns the prefix cache on, with what it needs
+    assert t.prefix_cache and t.conditioning_slice == "fixed" and t.prefix_cache_dtype == "bfloat16"
+    assert real.model.freeze_text_embedding and real.model.freeze_mel_embedding and real.model.freeze_conditioning
 
 
 def test_misspelled_key_names_file_key_and_closest(tmp_path):
