@@ -1,17 +1,17 @@
 """The study YAML as a user hands it over: reading the file and applying ``--set key=value`` overrides.
 
-Every mistake is one :class:`~xtts_tune.config.ConfigError` line. A path that is a folder, a binary file,
+Every mistake is one :class:`~xtts_tune.errors.ConfigError` line. A path that is a folder, a binary file,
 an empty file and invalid YAML each name the file (and the line, for YAML); an override is checked on its
 own (its key, its type, its value) so that its mistakes name the override, not the YAML file.
 
 >>> apply_overrides({}, ["lr=3e-4"])
 Traceback (most recent call last):
 ...
-xtts_tune.config.ConfigError: --set lr=3e-4: unknown key 'lr'; did you mean 'learning_rate'? (valid: ...)
+xtts_tune.errors.ConfigError: --set lr=3e-4: unknown key 'lr'; did you mean 'learning_rate'? (valid: ...)
 >>> apply_overrides({}, ["train.val_count=2"])
 Traceback (most recent call last):
 ...
-xtts_tune.config.ConfigError: --set train.val_count=2: unknown key 'train.val_count'; did you mean 'data.val_count'? (valid: ...)
+xtts_tune.errors.ConfigError: --set train.val_count=2: unknown key 'train.val_count'; did you mean 'data.val_count'? (valid: ...)
 """
 
 from __future__ import annotations

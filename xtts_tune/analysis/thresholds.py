@@ -1,7 +1,7 @@
 """Diagnosis thresholds: what counts as overfitting, underfitting or unstable, read from one place.
 
 :func:`thresholds_from_section` is the only reader of a ``diagnosis:`` section. The study YAML's section is
-read with it when a search starts (mistakes are :class:`~xtts_tune.config.ConfigError`), and so is the copy
+read with it when a search starts (mistakes are :class:`~xtts_tune.errors.ConfigError`), and so is the copy
 stored in a study (:func:`study_thresholds`), so the report, the export and the search always judge with the
 same numbers.
 
@@ -10,7 +10,7 @@ same numbers.
 >>> thresholds_from_section({"spike": 2}, "study.yaml")
 Traceback (most recent call last):
 ...
-xtts_tune.config.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, overfit_rise_abs, overfit_rise_rel, spike_factor, still_improving_rel, train_falling_rel, under_trained_rel, underfit_improvement_rel)
+xtts_tune.errors.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, overfit_rise_abs, overfit_rise_rel, spike_factor, still_improving_rel, train_falling_rel, under_trained_rel, underfit_improvement_rel)
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class DiagnosisThresholds:
 def thresholds_from_section(raw: Any, where: str) -> DiagnosisThresholds:
     """A ``diagnosis:`` mapping (``None``: the defaults) as :class:`DiagnosisThresholds`, validated.
 
-    Raises :class:`~xtts_tune.config.ConfigError` naming ``where`` and the key for an unknown key, a value
+    Raises :class:`~xtts_tune.errors.ConfigError` naming ``where`` and the key for an unknown key, a value
     of the wrong type or an invalid value.
     """
     raw = raw or {}
