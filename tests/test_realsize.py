@@ -96,7 +96,8 @@ def test_synthetic_batch_is_in_train_step_format(real_trainer, real_args):
     clip = synthetic_clip(real_args, sample_rate=22050, clip_seconds=11.0, seed=0)
     batch = micro_batch(real_trainer, clip, silence_frame(real_trainer), random.Random(0), torch.device("cpu"))
     keys = {"text_inputs", "text_lengths", "audio_codes", "wav_lengths", "cond_mels", "cond_idxs", "cond_lens"}
-    assert set(batch) == keys
+    assert set(batch) == keys | {"cond_slices"}  # ours: the slices, which the caches key on
+    assert batch["cond_slices"] == batch["cond_idxs"].tolist()
     assert batch["cond_mels"].shape == (1, 1, 80, real_args.max_conditioning_length // 256 + 1)
     assert batch["cond_lens"] is None  # the masking approach uses cond_idxs
     start, end = batch["cond_idxs"][0].tolist()
