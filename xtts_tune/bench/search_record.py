@@ -50,11 +50,13 @@ def record_table(
     params: list[dict[str, Any]] | None = None,
     points: dict[str, int] | None = None,
     progress: Callable[[dict], None] | None = None,
+    base=None,
 ) -> SearchTable:
     """Train every configuration of the grid (``points`` per knob, see
     :func:`~xtts_tune.bench.search_table.grid_params`; or the configurations ``params``), then the guide's
     recipe, and return their curves as a table. The study's files are never touched: the split, the feature
-    cache and the trials' curve files go under ``work_dir``.
+    cache and the trials' curve files go under ``work_dir``. ``base`` (a loaded base) may be passed to reuse
+    it; it is left with the weights it had.
 
     ``progress`` gets ``{"event": "config", "index", "total", "params", "seconds", "best_val_loss"}`` after
     each configuration.
@@ -66,10 +68,11 @@ def record_table(
     from xtts_tune.training.loop import run_trial
 
     started = time.perf_counter()
+    where = provenance(Path(cfg.root))  # the code that runs is the code at the start
     cfg = dataclasses.replace(cfg, output_dir=str(Path(work_dir).resolve()))
     cfg.validate()
     settings = SearchSettings.from_config(cfg)
-    base = load_study_base(cfg)
+    base = base if base is not None else load_study_base(cfg)
     settings.resolve(base.num_layers, cfg.source)
     space = settings.space
     guide = space.guide_params(base.num_layers, cfg.train) if settings.enqueue_guide else {}
@@ -90,7 +93,7 @@ def record_table(
         if progress is not None:
             progress({"event": "config", "index": index + 1, "total": len(todo), "params": dict(p),
                       "seconds": configs[-1].seconds, "best_val_loss": result.best_val_loss})
-    meta = {**provenance(Path(cfg.root)), "device": str(next(base.gpt.parameters()).device),
+    meta = {**where, "device": str(next(base.gpt.parameters()).device),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "seconds": round(time.perf_counter() - started, 1)}
     return SearchTable(

@@ -11,13 +11,11 @@ runner's callback does, and the study's :class:`EarlyStopping` rule ends it as t
 trial gets the runner's attributes (:func:`trial_attrs`), so :func:`rank` names each search's best as the
 search would, and names the table's best from a study holding every recorded configuration run unpruned.
 
->>> from xtts_tune.config import StudyConfig
->>> from xtts_tune.bench.search_table import SearchTable, TableConfig
->>> cfg = StudyConfig(train=StudyConfig().train.__class__(patience=2, eval_every=1),
-...                   search={"space": {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True}}})
+>>> from xtts_tune.config import TrainConfig
+>>> from xtts_tune.bench.search_table import TableConfig
 >>> curve = [{"step": s, "epoch": s, "train_loss": 5 - s, "val_loss": v} for s, v in enumerate([5, 4, 4.5, 4.6, 3])]
->>> table = SearchTable("s.yaml", "s", 4, {}, [TableConfig({"learning_rate": 1e-5}, curve, 4, "completed", 1, 10)])
->>> result = replay_curve(table.configs[0], cfg.train)
+>>> entry = TableConfig({"learning_rate": 1e-5}, curve, 4, "completed", 1, 10)
+>>> result = replay_curve(entry, TrainConfig(patience=2, min_delta=0.01))
 >>> result.stop_reason, result.steps, result.best_val_loss
 ('early_stopped', 3, 4.0)
 """
