@@ -161,6 +161,8 @@ def test_the_guide_alone_spends_its_early_stopped_curve_and_the_median_pruner_cu
     flat.table.guide.curve = [dict(r, val_loss=6.0) for r in flat.table.guide.curve]
     guide = replay_search(flat, "guide", 0, 60)  # two evaluations without improvement: stops at step 4
     assert guide.steps == [4] and guide.study.trials[0].user_attrs["stop_reason"] == "early_stopped"
+    again = [replay_search(constructed(), "tpe+hyperband", 0, 15).steps for _ in range(2)]  # brackets by study name
+    assert again[0] == again[1] and min(again[0]) < 8
     run = replay_search(constructed(), "tpe+median", 3, 10)
     bad = [t for t in run.study.trials if trial_attr(t, "curve")[-1]["val_loss"] > 6.0 or t.state.name == "PRUNED"]
     assert bad and all(t.state.name == "PRUNED" and t.user_attrs["steps"] == 2 for t in bad)

@@ -129,10 +129,17 @@ class Replay:
         best = result.best_val_loss
         return float(best) if math.isfinite(best) else float("nan")
 
-    def study(self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True) -> optuna.Study:
-        """An in-memory study with the guide's recipe and the YAML's configs queued first, as the search's."""
+    def study(
+        self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True, name: str | None = None
+    ) -> optuna.Study:
+        """An in-memory study with the guide's recipe and the YAML's configs queued first, as the search's.
+
+        Its ``name`` (default: the study's) matters: Hyperband assigns trials to brackets by a hash of the study
+        name and the trial number, so Optuna's random name for an in-memory study would make a replay vary.
+        """
         with _quiet_optuna():
-            study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner.build())
+            study = optuna.create_study(study_name=name or self.cfg.study_name, direction="minimize",
+                                        sampler=sampler, pruner=pruner.build())
         space = self.settings.space
         if guide and self.settings.enqueue_guide and space.params:
             study.enqueue_trial(space.guide_params(self.table.num_layers, self.cfg.train), user_attrs={"enqueued": "guide"})
@@ -200,7 +207,8 @@ def replay_search(
     """Replay one search of ``strategy`` (a :data:`STRATEGIES` key) with ``seed``: ``n_trials`` trials (the
     guide's recipe alone: one), or fewer once its best is at or below ``target`` after ``at_least`` trials."""
     spec = STRATEGIES[strategy]
-    study = replay.study(replay.sampler(spec.sampler, seed), replay.pruner(spec.pruner))
+    study = replay.study(replay.sampler(spec.sampler, seed), replay.pruner(spec.pruner),
+                         name=f"{replay.cfg.study_name}-seed-{seed}")
     run = ReplayRun(strategy, seed, [], [], study)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
