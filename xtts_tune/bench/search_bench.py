@@ -111,7 +111,7 @@ def print_rows(rows: list[StrategyRow], *, seeds: int, report_at: int = REPORT_A
     """The table of one study (Markdown, so that it can go into the README as printed)."""
     need = math.ceil(TARGET_SEEDS * seeds)
     print(f"| strategy | steps to within 1 %: median / worst | best at {report_at} trials: median / worst "
-          f"| steps / random's (no pruning): median / worst | seeds at ≤ {TARGET_RATIO:.0%} (target ≥ {need} of {seeds}) |")
+          f"| steps / random's (no pruning): median / worst | seeds at ≤ {100 * TARGET_RATIO:.0f} % (target ≥ {need} of {seeds}) |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         worst = None if any(s is None for s in row.steps) else max(row.steps)
@@ -157,15 +157,22 @@ def bench_study(config: str, *, seeds: int, trials: int, strategies: list[str], 
           f"{meta.get('threads')} thread(s), torch {meta.get('torch')}), {meta.get('date')}, "
           f"{meta.get('seconds', 0) / 60:.1f} min")
     print(f"table's best (rank()'s winner of every configuration run unpruned): {params}: {best.value:.4f} "
-          f"({best.verdict}); within {WITHIN:.0%}: ≤ {target:.4f}")
-    pruners = "; ".join(
-        f"{kind} {replay.pruner(kind).kwargs}{' (the study own)' if kind == replay.settings.pruner.type else ''}"
-        for kind in dict.fromkeys(STRATEGIES[k].pruner for k in strategies) if kind != "none")
-    print(f"seeds 0-{seeds - 1}, at most {trials} trials per search (stopped once within {WITHIN:.0%} after at least "
+          f"({best.verdict}); within {100 * WITHIN:.0f} %: ≤ {target:.4f}")
+    own = replay.settings.pruner.type
+    kinds = [k for k in dict.fromkeys(STRATEGIES[k].pruner for k in strategies) if k != "none"]
+    pruners = "; ".join(f"{k} {replay.pruner(k).kwargs}" + (" (the study's own)" if k == own else "") for k in kinds)
+    print(f"seeds 0-{seeds - 1}, at most {trials} trials per search (stopped once within {100 * WITHIN:.0f} % after at least "
           f"{REPORT_AT} trials), trial 0 the guide's recipe; pruners: {pruners}; replayed in "
           f"{time.perf_counter() - t0:.0f} s\n")
     rows = strategy_rows(runs, target)
     print_rows(rows, seeds=seeds)
+    need = math.ceil(TARGET_SEEDS * seeds)
+    default = next((row for row in rows if row.key == DEFAULT), None)
+    met = [row.label for row in rows if row.key != BASELINE and row.met >= need]
+    print(f"\ntarget (at most {100 * TARGET_RATIO:.0f} % of random search's steps without pruning, in at least {need} of "
+          f"{seeds} seeds): today's default, {STRATEGIES[DEFAULT].label}: "
+          + (f"{default.met} of {seeds}, {'met' if default.met >= need else 'not met'}" if default else "not run")
+          + f"; met by: {', '.join(met) or 'none'}")
     for row in rows:
         print(f"  {row.label}: steps per seed {[_fmt_steps(s) for s in row.steps]}")
 
