@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps test test-fast search dashboard report export demo-base demo-data bench bench-real-size clean
+.PHONY: install system-deps test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size clean
 
 install: $(STAMP)
 
@@ -83,6 +83,11 @@ demo-base: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m xtts_tune.bench
+
+# search strategies replayed on tables of measured curves (benchmarks/search-table-*.json, committed): seconds;
+# RECORD=1 records the tables again first (real trials, about 15 minutes per study on a 2-core CPU)
+bench-search: $(STAMP)
+	$(BIN)/python -m xtts_tune.bench.search_bench $(if $(RECORD),--record) $(ARGS)
 
 # the real XTTS v2 GPT shape (random weights): step time and peak memory for freeze depths 0, 24, 28;
 # on a GPU 3 steps of batch 1 x accumulation 16, on a CPU one step that only shows the path works

@@ -31,7 +31,7 @@ TORCH_FREE = [
 # the doctests that load the base model or train: minutes, not seconds
 SLOW_EXAMPLES = {
     "xtts_tune.training.loop", "xtts_tune.training.final", "xtts_tune.search.runner", "xtts_tune.search.confirm",
-    "xtts_tune.model.base", "xtts_tune.data.prepare", "xtts_tune.model.speak",
+    "xtts_tune.model.base", "xtts_tune.data.prepare", "xtts_tune.model.speak", "xtts_tune.bench.search_record",
 }
 
 

@@ -7,6 +7,10 @@
 * ``OUT/target``: 150 clips of 2 to 5 seconds in a clearly different voice (a female variant, slower and
   higher), used for fine-tuning.
 
+A second target voice, ``voice2`` (a male variant, lower than both), is generated from the same
+sentences on request (``which=("voice2",)``, or ``data.demo_target`` on a folder named ``voice2``); the
+search-strategy benchmark (``make bench-search``) records its table on it.
+
 Both take their text from ``xtts_tune/resources/demo_sentences.txt`` (plain English we wrote, only letters,
 spaces and ``. , ? ! ' -``): the base corpus uses the first 450 sentences and the target corpus the ones after
 them, so the two never share a sentence.
@@ -78,6 +82,10 @@ class VoiceSpec:
 
 BASE_VOICE = VoiceSpec(name="base", voice="en-us", speed=165, pitch=45)
 TARGET_VOICE = VoiceSpec(name="target", voice="en-us+f3", speed=140, pitch=70)
+VOICE2 = VoiceSpec(name="voice2", voice="en-us+m3", speed=155, pitch=20)
+
+DEMO_TARGETS = {voice.name: voice for voice in (TARGET_VOICE, VOICE2)}
+"""The demo's target voices by name (a target folder with one of these names gets that voice)."""
 
 
 # ---------------------------------------------------------------- sentences
@@ -325,21 +333,26 @@ def _generate_base(path: Path, progress: Optional[ProgressFn] = None) -> Path:
     return generate_dataset(path, base, BASE_VOICE, prefix="base", count=BASE_COUNT, progress=progress)
 
 
-def _generate_target(path: Path, progress: Optional[ProgressFn] = None) -> Path:
+def _generate_target(path: Path, progress: Optional[ProgressFn] = None, voice: VoiceSpec = TARGET_VOICE) -> Path:
     _, target = split_demo_sentences()
     return generate_dataset(
-        path, target, TARGET_VOICE, prefix="target", count=TARGET_COUNT,
+        path, target, voice, prefix=voice.name, count=TARGET_COUNT,
         min_seconds=TARGET_MIN_SECONDS, max_seconds=TARGET_MAX_SECONDS, progress=progress,
     )
 
 
-_KINDS = {"base": (_generate_base, BASE_COUNT), "target": (_generate_target, TARGET_COUNT)}
+_KINDS = {
+    "base": (_generate_base, BASE_COUNT),
+    "target": (_generate_target, TARGET_COUNT),
+    "voice2": (lambda path, progress: _generate_target(path, progress, VOICE2), TARGET_COUNT),
+}
 
 
 def generate_demo_data(
     out: Path, *, which: tuple[str, ...] = ("base", "target"), progress: Optional[ProgressFn] = None
 ) -> dict[str, Path]:
-    """Write the demo corpora named in ``which`` to ``out/base`` and ``out/target``; return ``{name: folder}``.
+    """Write the demo corpora named in ``which`` to ``out/<name>`` (``base``, ``target``, ``voice2``); return
+    ``{name: folder}``.
 
     ``progress(done, total)`` counts clips over all requested corpora together.
     """
@@ -361,6 +374,11 @@ def generate_demo_data(
     return result
 
 
-def ensure_demo_target(path: Path, progress: Optional[ProgressFn] = None) -> Path:
-    """Make ``path`` (the target dataset folder itself) a complete demo target corpus if it is not; return it."""
-    return _generate_target(Path(path), progress)
+def ensure_demo_target(path: Path, progress: Optional[ProgressFn] = None, voice: VoiceSpec | None = None) -> Path:
+    """Make ``path`` (the target dataset folder itself) a complete demo target corpus if it is not; return it.
+
+    ``voice`` defaults to the :data:`DEMO_TARGETS` voice named like the folder (``.../voice2``), else
+    :data:`TARGET_VOICE`.
+    """
+    path = Path(path)
+    return _generate_target(path, progress, voice or DEMO_TARGETS.get(path.name, TARGET_VOICE))

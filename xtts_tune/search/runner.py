@@ -162,7 +162,7 @@ class _Search:
                     self._mark_interrupted(trial, run_dir, curve, train)
             raise
         pruned = result.stop_reason == "stopped_by_callback"
-        attrs = self._attrs(result, train)
+        attrs = trial_attrs(result, train, self.thresholds)
         set_long_attrs(trial, attrs)
         state = "PRUNED" if pruned else "COMPLETE"
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
@@ -199,37 +199,6 @@ class _Search:
         others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
         return trial.number in kept_trials(self.study, [*others, self._snapshot(trial, attrs)], self.settings.keep_top_k)
 
-    def _attrs(self, result, train: TrainConfig) -> dict[str, Any]:
-        try:
-            diagnosis = diagnose(
-                result.curve, thresholds=self.thresholds, trainable_share=result.params.share
-            ).to_dict()
-        except ValueError as exc:
-            logger.info("no diagnosis: %s", exc)
-            diagnosis = None
-        # the dashboard's short verdict: this trial's own (too few evaluations is inconclusive)
-        verdict = curve_verdict(result.curve, thresholds=self.thresholds, trainable_share=result.params.share)
-        return json_safe({
-            "curve": result.curve,
-            "best_step": result.best_step,
-            "best_epoch": result.best_epoch,
-            "best_val_loss": finite(result.best_val_loss),
-            "steps": result.steps,
-            "planned_steps": result.planned_steps,
-            "stop_reason": result.stop_reason,
-            "trainable_share": result.params.share,
-            "trainable_params": result.params.trainable,
-            "total_params": result.params.total,
-            "wall_seconds": round(result.wall_seconds, 3),
-            "compute_seconds": round(result.compute_seconds, 3),
-            "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None,
-            "curve_path": str(result.curve_path),
-            "seed": train.seed,
-            "train_config": dataclasses.asdict(train),
-            "diagnosis": diagnosis,
-            "verdict": verdict.verdict if diagnosis else None,
-        })
-
     def after_trial(self, study: optuna.Study, frozen: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
         apply_retention(study, trials, self.trials_dir, self.settings.keep_top_k)
@@ -248,6 +217,42 @@ class _Search:
             "best_so_far": winner.value if winner else None,
             "recommended": winner.number if winner else None,
         })
+
+
+def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
+    """The user attributes a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`):
+    the curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config and
+    the diagnosis and verdict under ``thresholds``. The search bench's replayed trials get them the same way.
+    """
+    try:
+        diagnosis = diagnose(
+            result.curve, thresholds=thresholds, trainable_share=result.params.share
+        ).to_dict()
+    except ValueError as exc:
+        logger.info("no diagnosis: %s", exc)
+        diagnosis = None
+    # the dashboard's short verdict: this trial's own (too few evaluations is inconclusive)
+    verdict = curve_verdict(result.curve, thresholds=thresholds, trainable_share=result.params.share)
+    return json_safe({
+        "curve": result.curve,
+        "best_step": result.best_step,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": finite(result.best_val_loss),
+        "steps": result.steps,
+        "planned_steps": result.planned_steps,
+        "stop_reason": result.stop_reason,
+        "trainable_share": result.params.share,
+        "trainable_params": result.params.trainable,
+        "total_params": result.params.total,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "compute_seconds": round(result.compute_seconds, 3),
+        "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None,
+        "curve_path": str(result.curve_path),
+        "seed": train.seed,
+        "train_config": dataclasses.asdict(train),
+        "diagnosis": diagnosis,
+        "verdict": verdict.verdict if diagnosis else None,
+    })
 
 
 def _requeue_interrupted(study: optuna.Study, number: int) -> None:

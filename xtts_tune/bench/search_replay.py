@@ -1,0 +1,265 @@
+"""Replaying searches on a table of measured curves: the project's own sampler, pruners, early stopping and
+ranking, with the training replaced by a lookup.
+
+A replayed search is an in-memory Optuna study run the way :func:`xtts_tune.search.runner.run_search` runs
+one: the guide's recipe enqueued as trial 0 (and the YAML's enqueued configs), the study's seeded TPE sampler
+(:meth:`SearchSettings.make_sampler`, another seed) or Optuna's ``RandomSampler``, a pruner built by
+:class:`PrunerSettings` (the study's own when it is of that type), the suggestion from the study's search
+space. Each trial replays the curve of the recorded configuration nearest its suggestion
+(:meth:`SearchTable.nearest`): every evaluation is reported at its step and the pruner asked, as the
+runner's callback does, and the study's :class:`EarlyStopping` rule ends it as the trial loop would. The
+trial gets the runner's attributes (:func:`trial_attrs`), so :func:`rank` names each search's best as the
+search would, and names the table's best from a study holding every recorded configuration run unpruned.
+
+>>> from xtts_tune.config import TrainConfig
+>>> from xtts_tune.bench.search_table import TableConfig
+>>> curve = [{"step": s, "epoch": s, "train_loss": 5 - s, "val_loss": v} for s, v in enumerate([5, 4, 4.5, 4.6, 3])]
+>>> entry = TableConfig({"learning_rate": 1e-5}, curve, 4, "completed", 1, 10)
+>>> result = replay_curve(entry, TrainConfig(patience=2, min_delta=0.01))
+>>> result.stop_reason, result.steps, result.best_val_loss
+('early_stopped', 3, 4.0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, TrialVerdict, rank
+from xtts_tune.analysis.thresholds import DiagnosisThresholds, thresholds_from_section
+from xtts_tune.bench.search_table import SearchTable, TableConfig
+from xtts_tune.config import StudyConfig, TrainConfig
+from xtts_tune.model.freezing import ParamCounts
+from xtts_tune.search.notes import set_long_attrs
+from xtts_tune.search.runner import trial_attrs
+from xtts_tune.search.settings import PrunerSettings, SearchSettings, quiet_experimental
+from xtts_tune.training.early_stopping import EarlyStopping
+from xtts_tune.training.result import TrialResult
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search strategy: a sampler (``tpe``, ``random``, or ``guide``: the guide's recipe alone) and a pruner
+    (a :data:`~xtts_tune.search.settings.PRUNERS` key)."""
+
+    label: str
+    sampler: str
+    pruner: str
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "tpe+sh": Strategy("TPE + successive halving", "tpe", "successive_halving"),
+    "tpe+median": Strategy("TPE + median", "tpe", "median"),
+    "tpe+hyperband": Strategy("TPE + Hyperband", "tpe", "hyperband"),
+    "tpe": Strategy("TPE, no pruning", "tpe", "none"),
+    "random+sh": Strategy("random + successive halving", "random", "successive_halving"),
+    "random": Strategy("random, no pruning", "random", "none"),
+    "guide": Strategy("the guide's recipe alone", "guide", "none"),
+}
+"""Every strategy the bench compares, by key."""
+
+BASELINE = "random"
+"""The strategy whose steps the others are measured against (the issue's target)."""
+
+WITHIN = DEFAULT_SEED_NOISE
+"""A search has found the table's best once its best is within this share of it: the ranking's seed noise
+(1 %), below which two trials cannot be told apart."""
+
+
+@dataclass
+class Replay:
+    """A table, the study it was recorded for and that study's settings, ready to replay searches on."""
+
+    table: SearchTable
+    cfg: StudyConfig
+    settings: SearchSettings
+    thresholds: DiagnosisThresholds
+
+    @classmethod
+    def of(cls, table: SearchTable, cfg: StudyConfig) -> Replay:
+        settings = SearchSettings.from_config(cfg)
+        settings.resolve(table.num_layers, cfg.source)
+        return cls(table, cfg, settings, thresholds_from_section(cfg.diagnosis, cfg.source))
+
+    @property
+    def planned_steps(self) -> int:
+        return max(c.planned_steps for c in self.table.configs)
+
+    def pruner(self, kind: str) -> PrunerSettings:
+        """The study's own pruner when it is of type ``kind``; otherwise ``kind`` never pruning before the
+        study's warm-up (its pruner's ``n_warmup_steps``, else two evaluations), with Optuna's Hyperband
+        reduction factor 3 (successive halving and Hyperband; Hyperband's largest budget is the planned steps)."""
+        own = self.settings.pruner
+        if kind == own.type:
+            return own
+        warmup = own.kwargs.get("n_warmup_steps", 2 * self.cfg.train.eval_every)
+        kwargs = {
+            "median": {"n_startup_trials": 5, "n_warmup_steps": warmup},
+            "successive_halving": {"min_resource": max(1, warmup), "reduction_factor": 3},
+            "hyperband": {"min_resource": max(1, warmup), "max_resource": self.planned_steps, "reduction_factor": 3},
+        }.get(kind, {})
+        return PrunerSettings(kind, kwargs)
+
+    def sampler(self, kind: str, seed: int) -> optuna.samplers.BaseSampler:
+        if kind == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return dataclasses.replace(self.settings, sampler={**self.settings.sampler, "seed": seed}).make_sampler()
+
+    def objective(self, trial: optuna.Trial) -> float:
+        """One replayed trial, shaped as the runner's objective: suggest, report each evaluation and ask the
+        pruner, store the runner's attributes, raise ``TrialPruned`` when pruned, return the best loss."""
+        space = self.settings.space
+        entry = self.table.nearest(space.suggest(trial), space)
+        train = space.train_config(self.cfg.train, entry.params, self.cfg.source)
+
+        def on_eval(record: dict) -> bool:
+            trial.report(float(record["val_loss"]), int(record["step"]))
+            return trial.should_prune()
+
+        result = replay_curve(entry, train, on_eval, curve_path=Path(self.table.study))
+        set_long_attrs(trial, trial_attrs(result, train, self.thresholds))
+        trial.set_user_attr("table_params", entry.params)
+        if result.stop_reason == "stopped_by_callback":
+            raise optuna.TrialPruned(f"pruned at step {result.steps}")
+        best = result.best_val_loss
+        return float(best) if math.isfinite(best) else float("nan")
+
+    def study(
+        self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True, name: str | None = None
+    ) -> optuna.Study:
+        """An in-memory study with the guide's recipe and the YAML's configs queued first, as the search's.
+
+        Its ``name`` (default: the study's) matters: Hyperband assigns trials to brackets by a hash of the study
+        name and the trial number, so Optuna's random name for an in-memory study would make a replay vary.
+        """
+        with _quiet_optuna():
+            study = optuna.create_study(study_name=name or self.cfg.study_name, direction="minimize",
+                                        sampler=sampler, pruner=pruner.build())
+        space = self.settings.space
+        if guide and self.settings.enqueue_guide and space.params:
+            study.enqueue_trial(space.guide_params(self.table.num_layers, self.cfg.train), user_attrs={"enqueued": "guide"})
+        for params in self.settings.enqueue:
+            study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+        return study
+
+    def winner(self, study: optuna.Study) -> TrialVerdict | None:
+        return rank(study, trials=study.get_trials(deepcopy=False), thresholds=self.thresholds).winner
+
+    def table_best(self) -> TrialVerdict:
+        """The table's best: :func:`rank`'s winner of a study holding every recorded configuration, each run
+        as an unpruned search trial (the study's early stopping applies: the best any search can reach).
+
+        >>> from xtts_tune.config import load_config
+        >>> from xtts_tune.bench.search_table import load_table
+        >>> replay = Replay.of(load_table("benchmarks/search-table-demo.json"), load_config("studies/demo.yaml"))
+        >>> best = replay.table_best()
+        >>> best.value > 0, best.verdict in ("healthy", "under-trained", "underfitting")
+        (True, True)
+        """
+        study = self.study(optuna.samplers.RandomSampler(seed=0), PrunerSettings("none"), guide=False)
+        for entry in self.table.configs:
+            study.enqueue_trial(entry.params, user_attrs={"enqueued": "guide"} if entry.guide else None)
+        with _quiet_optuna():
+            study.optimize(self.objective, n_trials=len(self.table.configs))
+        winner = self.winner(study)
+        if winner is None:
+            raise ValueError("no recorded configuration is a candidate (every one overfits, is unstable or inconclusive)")
+        return winner
+
+
+@dataclass
+class ReplayRun:
+    """One replayed search: each trial's optimizer steps and, after each trial, the value of :func:`rank`'s
+    winner (None while there is none)."""
+
+    strategy: str
+    seed: int
+    steps: list[int]
+    winners: list[float | None]
+    study: optuna.Study
+
+    def steps_to(self, target: float) -> int | None:
+        """Optimizer steps spent until the search's best was first at or below ``target`` (None: never)."""
+        spent = 0
+        for steps, value in zip(self.steps, self.winners):
+            spent += steps
+            if value is not None and value <= target:
+                return spent
+        return None
+
+    def best_at(self, n: int) -> float | None:
+        """The search's best after ``n`` trials (or after all of them, when it ran fewer)."""
+        return self.winners[min(n, len(self.winners)) - 1] if self.winners else None
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps)
+
+
+def replay_search(
+    replay: Replay, strategy: str, seed: int, n_trials: int, *, target: float | None = None, at_least: int = 0
+) -> ReplayRun:
+    """Replay one search of ``strategy`` (a :data:`STRATEGIES` key) with ``seed``: ``n_trials`` trials (the
+    guide's recipe alone: one), or fewer once its best is at or below ``target`` after ``at_least`` trials."""
+    spec = STRATEGIES[strategy]
+    study = replay.study(replay.sampler(spec.sampler, seed), replay.pruner(spec.pruner),
+                         name=f"{replay.cfg.study_name}-seed-{seed}")
+    run = ReplayRun(strategy, seed, [], [], study)
+
+    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        run.steps.append(int(frozen.user_attrs.get("steps") or 0))
+        winner = replay.winner(study)
+        run.winners.append(winner.value if winner else None)
+        if target is not None and len(run.winners) >= at_least and run.winners[-1] is not None and run.winners[-1] <= target:
+            study.stop()
+
+    with _quiet_optuna():
+        study.optimize(replay.objective, n_trials=1 if spec.sampler == "guide" else n_trials, callbacks=[after_trial])
+    return run
+
+
+def replay_curve(entry: TableConfig, train: TrainConfig, callback=None, *, curve_path: Path = Path("table")) -> TrialResult:
+    """The trial that ``entry``'s recorded curve gives under ``train``'s early stopping, ``callback`` (each
+    evaluation record; True stops it, as a pruner does) and the trial loop's stop rules.
+
+    The rules are :class:`~xtts_tune.training.loop` ``_Trial.run``'s, which cannot be called without training:
+    the evaluation at step 0 stops a trial only when the callback asks; a callback's stop is ignored at the
+    planned last step (a trial that ran its whole budget is complete); the callback wins over early stopping.
+    """
+    stopper = EarlyStopping(train.patience, train.min_delta)
+    curve: list[dict] = []
+    reason = entry.stop_reason
+    for i, record in enumerate(entry.curve):
+        curve.append(dict(record))
+        stop = stopper.update(float(record["val_loss"]), i)
+        asked = bool(callback(record)) if callback else False
+        if asked and record["step"] < entry.planned_steps:
+            reason = "stopped_by_callback"
+            break
+        if stop and not (i == 0 and train.eval_at_start):
+            reason = "early_stopped"
+            break
+    best = curve[stopper.best_index if stopper.best_index is not None else 0] if curve else {"step": 0, "epoch": 0.0}
+    seconds = float(curve[-1].get("elapsed_s") or 0.0) if curve else 0.0
+    return TrialResult(
+        curve=curve, best_val_loss=stopper.best, best_step=int(best["step"]), best_epoch=float(best["epoch"]),
+        steps=int(curve[-1]["step"]) if curve else 0, planned_steps=entry.planned_steps, stop_reason=reason,
+        checkpoint_path=None, curve_path=curve_path, params=ParamCounts(entry.total_params, entry.trainable_params),
+        wall_seconds=seconds, compute_seconds=seconds, skipped_batches=0,
+    )
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with quiet_experimental():
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
