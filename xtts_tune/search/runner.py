@@ -20,7 +20,8 @@ The ``search`` section of the study YAML (every key optional)::
       pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 20}
                                                # median | percentile | successive_halving | hyperband | none,
                                                # with their Optuna arguments; ``patience: k`` wraps it in a
-                                               # PatientPruner
+                                               # PatientPruner. Default: none (early stopping
+                                               # takes the savings; make bench-search)
       enqueue: [{learning_rate: 1.0e-4, freeze_depth: 3}]   # configs to try first (after the guide's)
       enqueue_guide: true                      # trial 0 is the guide's recommended config, clamped
       keep_top_k: 3                            # best checkpoints kept for the top K trials only

@@ -54,7 +54,9 @@ PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
 
 @dataclass
 class PrunerSettings:
-    type: str = "median"
+    type: str = "none"
+    """No pruner unless the YAML names one: on the search bench's tables (``make bench-search``) early stopping
+    took the savings and every pruner made the search worse or changed nothing (README, search strategy)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     patience: int | None = None
     min_delta: float = 0.0
@@ -159,8 +161,7 @@ def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
 
 def _parse_pruner(raw: Any, train: TrainConfig, where: str) -> PrunerSettings:
     if raw is None:
-        # patient by default: never prune before the second evaluation after training starts
-        return PrunerSettings("median", {"n_startup_trials": 5, "n_warmup_steps": 2 * train.eval_every})
+        return PrunerSettings()  # none: see PrunerSettings.type
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, dict):
