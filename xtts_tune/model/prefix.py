@@ -2,8 +2,8 @@
 
 With the conditioning encoder and perceiver, the text and mel embeddings and blocks ``0..N-1`` frozen, the
 input of block N for one clip (its conditioning slice, text and audio codes) never changes while training.
-:func:`capture_prefix` computes it once (eval mode: no dropout); :func:`inject_prefix` runs the GPT with it,
-so only blocks ``N..`` and the heads compute. Both keep coqui's own ``GPT.forward`` (its input layout,
+:func:`capture_prefix` computes it once (eval mode: no dropout); :func:`gpt_losses` with ``prefix=`` runs
+the GPT with it, so only blocks ``N..`` and the heads compute. Both keep coqui's own ``GPT.forward`` (its input layout,
 attention masks, targets and losses): we only swap the blocks list of its GPT-2 for the duration of a call.
 That swap is the one place that knows coqui's layout, ``[conditioning | start text stop pad | start codes
 stop pad]``; it is checked against the uncached path in ``tests/test_prefix_cache.py``.
