@@ -38,6 +38,17 @@ def fresh_base(tiny_base):
         p.requires_grad_(True)
 
 
+def demo_subset(demo_target: Path, folder: Path, n: int = 60) -> Path:
+    """A dataset folder holding copies of the demo target's first ``n`` clips (tests may break it freely)."""
+    (folder / "wavs").mkdir(parents=True)
+    lines = (demo_target / "metadata.csv").read_text().splitlines()[:n]
+    for line in lines:
+        cid = line.split("|")[0]
+        shutil.copy(demo_target / "wavs" / f"{cid}.wav", folder / "wavs" / f"{cid}.wav")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
 def small_config(data_path: Path, out: Path, **train) -> StudyConfig:
     """A short trial on the demo target (seconds on a CPU)."""
     defaults = dict(

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import demo_subset
 from xtts_tune.config import DataConfig
 from xtts_tune.data.clips import DataError, DataValidationError, load_clips
 from xtts_tune.data.split import load_or_create_split, make_split
@@ -110,18 +111,8 @@ def test_train_count_trains_on_a_subset_with_the_same_validation_clips():
         assert make_split(ids, DataConfig(val_count=30, train_count=at_least_all, split_seed=3)) == full
 
 
-def _dataset(demo_target: Path, folder: Path, n: int) -> Path:
-    (folder / "wavs").mkdir(parents=True)
-    lines = (demo_target / "metadata.csv").read_text().splitlines()[:n]
-    for line in lines:
-        cid = line.split("|")[0]
-        shutil.copy(demo_target / "wavs" / f"{cid}.wav", folder / "wavs" / f"{cid}.wav")
-    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def test_duplicate_ids_and_a_non_utf8_file_are_one_line_naming_them(demo_target, tmp_path):
-    folder = _dataset(demo_target, tmp_path / "d", 8)
+    folder = demo_subset(demo_target, tmp_path / "d", 8)
     meta = folder / "metadata.csv"
     lines = meta.read_text().splitlines()
     lines[5] = lines[3]
@@ -143,7 +134,7 @@ def test_duplicate_ids_and_a_non_utf8_file_are_one_line_naming_them(demo_target,
 def test_a_missing_wavs_folder_and_an_unknown_language_are_one_line(demo_target, tmp_path, tiny_base):
     from xtts_tune.data.clips import validate_clips
 
-    folder = _dataset(demo_target, tmp_path / "d", 4)
+    folder = demo_subset(demo_target, tmp_path / "d", 4)
     shutil.rmtree(folder / "wavs")
     with pytest.raises(DataError) as err:
         load_clips(DataConfig(path=str(folder)), Path("."))
@@ -159,7 +150,7 @@ def test_a_missing_wavs_folder_and_an_unknown_language_are_one_line(demo_target,
 def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
     from xtts_tune.data.clips import validate_clips
 
-    folder = _dataset(demo_target, tmp_path / "d", 12)
+    folder = demo_subset(demo_target, tmp_path / "d", 12)
     for wav in sorted((folder / "wavs").iterdir())[:10]:
         wav.unlink()
     clips = load_clips(DataConfig(path=str(folder)), Path("."))
@@ -175,7 +166,7 @@ def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
 def test_a_tiny_dataset_warns_with_the_split_sizes(demo_target, tmp_path, tiny_base, make_config, caplog):
     from xtts_tune.data.prepare import prepare_data
 
-    folder = _dataset(demo_target, tmp_path / "d", 3)
+    folder = demo_subset(demo_target, tmp_path / "d", 3)
     cfg = make_config(folder, tmp_path / "run")
     cfg.data.val_count = 1
     cfg.data.test_fraction = 0  # 3 clips cannot hold a test part as well (that is refused with one line)
@@ -199,7 +190,7 @@ def test_the_dataset_fingerprint_sees_re_processed_audio_of_the_same_size(demo_t
 
     from xtts_tune.data.content import AudioHashes, dataset_fingerprint
 
-    folder = _dataset(demo_target, tmp_path / "d", 4)
+    folder = demo_subset(demo_target, tmp_path / "d", 4)
     clips = load_clips(DataConfig(path=str(folder)), Path("."))
     cache = tmp_path / "cache" / "audio-sha256.json"
     before = dataset_fingerprint(clips, AudioHashes(cache))

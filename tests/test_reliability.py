@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import demo_subset
 from xtts_tune.config import ConfigError
 from xtts_tune.data.clips import DataError
 
@@ -52,16 +53,6 @@ def project(tmp_path: Path, data: Path, **train) -> Path:
     path = tmp_path / "studies" / "demo.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def small_copy(demo_target: Path, folder: Path, n: int = 60) -> Path:
-    (folder / "wavs").mkdir(parents=True)
-    lines = (demo_target / "metadata.csv").read_text().splitlines()[:n]
-    for line in lines:
-        cid = line.split("|")[0]
-        os.link(demo_target / "wavs" / f"{cid}.wav", folder / "wavs" / f"{cid}.wav")
-    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def written(tmp_path: Path, data: Path) -> set[str]:
@@ -111,7 +102,7 @@ def damage_latin1(data: Path) -> None:
     ],
 )
 def test_search_mistakes_are_one_line_and_write_nothing(demo_target, tmp_path, case, damage, args, expected):
-    data = small_copy(demo_target, tmp_path / "data")
+    data = demo_subset(demo_target, tmp_path / "data")
     if damage is not None:
         damage(data)
     config = project(tmp_path, data)
@@ -255,7 +246,7 @@ def exported(tmp_path: Path, data: Path, split: dict | None, **provenance) -> Pa
 def test_train_refuses_a_missing_or_other_split_and_a_changed_dataset(demo_target, tmp_path):
     from xtts_tune.training.final import run_final_training
 
-    data = small_copy(demo_target, tmp_path / "data", 20)
+    data = demo_subset(demo_target, tmp_path / "data", 20)
     ids = sorted(line.split("|")[0] for line in (data / "metadata.csv").read_text().splitlines())
     split = {"seed": 0, "train": ids[4:], "val": ids[:4]}
     with pytest.raises(ConfigError, match=r"best\.yaml: data\.split_file is not set"):
