@@ -232,15 +232,12 @@ def report_figures(n_trials: int = 100) -> dict:
 
 
 def _commit() -> str:
-    import subprocess
+    """The measured code's commit, ``+changes`` when tracked files differ from it (one definition:
+    :func:`~xtts_tune.bench.search_record.provenance`)."""
+    from xtts_tune.bench.search_record import provenance
 
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
-    except OSError:
-        return "unknown"
+    where = provenance(ROOT)
+    return (where["commit"] or "unknown") + ("+changes" if where["dirty"] else "")
 
 
 def summary_table(rows: list[tuple[str, str, str]]) -> str:
