@@ -143,15 +143,10 @@ def capture_prefix(gpt: nn.Module, depth: int, batch: dict) -> list[torch.Tensor
     return pieces
 
 
-def prompt_length(piece: torch.Tensor, text_length: int, wav_length: int, gpt: nn.Module) -> int:
-    """The conditioning part's length of a captured piece (32 latents with the perceiver)."""
-    return piece.shape[0] - (text_length + 1) - (math.ceil(wav_length / gpt.code_stride_len) + 4)
-
-
 def assemble_prefix(pieces: list[torch.Tensor], batch: dict, gpt: nn.Module) -> torch.Tensor:
     """The block-``N`` input of ``batch`` in coqui's layout, from one captured piece per clip (padding 0)."""
     text_width, text_keep, mel_width, mel_keep = layout(batch, gpt)
-    prompt = prompt_length(pieces[0], int(batch["text_lengths"][0]), int(batch["wav_lengths"][0]), gpt)
+    prompt = pieces[0].shape[0] - text_keep[0] - mel_keep[0]  # the conditioning part (32 latents: perceiver)
     out = pieces[0].new_zeros(len(pieces), prompt + text_width + mel_width, pieces[0].shape[-1])
     for i, piece in enumerate(pieces):
         t, m = text_keep[i], mel_keep[i]
