@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from xtts_tune.config import (
+from xtts_tune.schema import (
     SEARCH_KEYS,
     ConfigError,
     StudyConfig,
