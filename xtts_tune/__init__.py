@@ -21,7 +21,7 @@ pulls in torch or coqui.
 
 from __future__ import annotations
 
-import importlib
+from xtts_tune.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -44,13 +44,4 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'xtts_tune' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -1,11 +1,11 @@
 """Study-level analysis (never imports torch or coqui): every trial's verdict, what drives the loss and the overfitting, the
 compute that pruning saved, and the recommended configuration.
 
-Everything here reads an :class:`optuna.Study` as the study runner stores it (see
-``xtts_tune.search.runner``): trial params, value (best validation loss), intermediate values, and the
-user attributes ``curve``, ``best_step``, ``best_epoch``, ``steps``, ``planned_steps``,
-``trainable_share``, ``train_config`` and ``diagnosis``; the study's ``config`` user attribute
-supplies the diagnosis thresholds. Any of them may be missing (failed or running trials).
+Everything here reads an :class:`optuna.Study` as the study runner stores it: trial params, value (best
+validation loss), intermediate values, and each trial's and the study's record (:mod:`xtts_tune.record`:
+the curve, best step and epoch, steps spent and planned, trainable share, train config and diagnosis; the
+study's stored config supplies the diagnosis thresholds). Any of them may be missing (failed or running
+trials).
 
 Rules of the recommendation (:func:`recommend`):
 
@@ -54,3 +54,32 @@ __all__ = [
     "recommend",
     "trial_verdicts",
 ]
+
+from xtts_tune.lazy import lazy_exports
+
+_API = {
+    "Diagnosis": "xtts_tune.analysis.diagnosis",
+    "diagnose": "xtts_tune.analysis.diagnosis",
+    "TrialVerdict": "xtts_tune.analysis.verdicts",
+    "trial_verdicts": "xtts_tune.analysis.verdicts",
+    "curve_verdict": "xtts_tune.analysis.verdicts",
+    "Ranking": "xtts_tune.analysis.ranking",
+    "rank": "xtts_tune.analysis.ranking",
+    "Recommendation": "xtts_tune.analysis.recommend",
+    "NoRecommendationError": "xtts_tune.analysis.recommend",
+    "recommend": "xtts_tune.analysis.recommend",
+    "StudyAnalysis": "xtts_tune.analysis.study_analysis",
+    "analyze": "xtts_tune.analysis.study_analysis",
+    "DiagnosisThresholds": "xtts_tune.analysis.thresholds",
+    "thresholds_from_section": "xtts_tune.analysis.thresholds",
+    "study_thresholds": "xtts_tune.analysis.thresholds",
+    "describe_test_comparison": "xtts_tune.analysis.holdout",
+    "trial_value": "xtts_tune.analysis.records",
+    "is_complete": "xtts_tune.analysis.records",
+    "guide_trial": "xtts_tune.analysis.records",
+    "train_config": "xtts_tune.analysis.records",
+    "example_study": "xtts_tune.analysis.examples",
+}
+
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)
