@@ -5,7 +5,7 @@ two writers clash).
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "a.json"
->>> atomic_write_json({"loss": float("nan")}, path) == path
+>>> atomic_write_json(path, {"loss": float("nan")}) == path
 True
 >>> path.read_text()
 '{\\n "loss": NaN\\n}'
@@ -102,8 +102,9 @@ def create_exclusive(path: str | Path, text: str) -> bool:
             tmp.unlink()
 
 
-def atomic_write_json(obj: Any, path: str | Path, *, indent: int = 1) -> Path:
-    """Write ``obj`` as indented JSON (NaN allowed) to ``path`` atomically; return the path."""
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 1) -> Path:
+    """Write ``obj`` as indented JSON (NaN allowed) to ``path`` atomically; return the path (the argument
+    order of :func:`atomic_write_text`: where, then what)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=True))
 
 

@@ -155,7 +155,7 @@ class SearchTable:
     def save(self, path: str | Path) -> Path:
         """Write the table as JSON, atomically."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write_json(self.to_dict(), path)
+        return atomic_write_json(path, self.to_dict())
 
     def check(self, cfg: StudyConfig, space: SearchSpace, path: str | Path) -> None:
         """Refuse a table recorded for another study definition or dataset than ``cfg``'s. Only the settings

@@ -76,7 +76,7 @@ class AudioHashes:
         """Write the cache file when something new was hashed; return whether it was written."""
         if not (self.cache_file and self._dirty):
             return False
-        atomic_write_json(self._disk, self.cache_file, indent=0)
+        atomic_write_json(self.cache_file, self._disk, indent=0)
         self._dirty = False
         return True
 

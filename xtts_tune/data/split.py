@@ -105,7 +105,7 @@ def load_or_create_split(clip_ids: list[str], cfg: DataConfig, path: Path, *, mu
             )
         return split
     split = make_split(clip_ids, cfg)
-    atomic_write_json(split.to_dict(), path)  # several workers may create it at once
+    atomic_write_json(path, split.to_dict())  # several workers may create it at once
     return split
 
 
