@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from xtts_tune.errors import UserError
+from xtts_tune.model.base import pick_device
 from xtts_tune.io import atomic_path
 
 REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
@@ -111,8 +112,7 @@ def load_voice_model(
 
     folder = Path(model_dir)
     config = _config(folder)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = pick_device(device)
     model = Xtts(config)  # what the deprecated Xtts.init_from_config(config) returns, without its warning
     try:
         model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True)
