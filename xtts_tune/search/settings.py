@@ -43,6 +43,10 @@ SAMPLER_KEYS = {
 }
 
 
+SAMPLER_DEFAULTS = {"multivariate": True, "n_startup_trials": 5, "seed": 0}
+"""TPESampler arguments the search uses unless ``search.sampler`` sets them."""
+
+
 PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     "median": optuna.pruners.MedianPruner,
     "percentile": optuna.pruners.PercentilePruner,
@@ -100,15 +104,13 @@ class SearchSettings:
         settings = cls(space=space)
         settings.sampler = _parse_sampler(raw.get("sampler"), cfg, where)
         settings.pruner = _parse_pruner(raw.get("pruner"), cfg.train, where)
-        settings.enqueue_guide = coerce(raw.get("enqueue_guide", True), bool, "search.enqueue_guide", where)
-        settings.keep_top_k = coerce(raw.get("keep_top_k", 3), int, "search.keep_top_k", where)
-        settings.heartbeat_interval = coerce(raw.get("heartbeat_interval", 30), int, "search.heartbeat_interval", where)
-        settings.grace_period = coerce(raw.get("grace_period", 90), int, "search.grace_period", where)
-        max_retry = raw.get("max_retry", 2)
-        settings.max_retry = None if max_retry is None else coerce(max_retry, int, "search.max_retry", where)
-        settings.samples = coerce(raw.get("samples", 3), int, "search.samples", where)
-        cap = raw.get("sample_max_seconds")
-        settings.sample_max_seconds = None if cap is None else coerce(cap, float, "search.sample_max_seconds", where)
+        # the plain keys: their defaults are the dataclass fields' (written once, above)
+        for key, kind in (("enqueue_guide", bool), ("keep_top_k", int), ("heartbeat_interval", int),
+                          ("grace_period", int), ("max_retry", int), ("samples", int),
+                          ("sample_max_seconds", float)):
+            value = raw.get(key, getattr(settings, key))
+            nullable = key in ("max_retry", "sample_max_seconds")  # null: no limit, no cap
+            setattr(settings, key, None if value is None and nullable else coerce(value, kind, f"search.{key}", where))
         if settings.samples < 0 or (settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0):
             raise ConfigError(f"{where}: search.samples must be >= 0 and search.sample_max_seconds > 0")
         if settings.keep_top_k < 0:
@@ -137,7 +139,7 @@ class SearchSettings:
                     )
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
-        kwargs = {"multivariate": True, "n_startup_trials": 5, "seed": 0, **self.sampler}
+        kwargs = {**SAMPLER_DEFAULTS, **self.sampler}
         with quiet_experimental():
             return _TrialSeededTPESampler(**kwargs)
 
@@ -154,7 +156,7 @@ def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
         if key not in SAMPLER_KEYS:
             raise unknown_key(str(key), list(SAMPLER_KEYS), where, "search.sampler")
         out[key] = coerce(value, SAMPLER_KEYS[key], f"search.sampler.{key}", where)
-    if out.get("n_startup_trials", 5) < 0:
+    if out.get("n_startup_trials", SAMPLER_DEFAULTS["n_startup_trials"]) < 0:
         raise ConfigError(f"{where}: search.sampler.n_startup_trials must be >= 0")
     return out
 
