@@ -27,6 +27,7 @@ from xtts_tune.analysis.statistics import (
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import StudyConfig
+from xtts_tune.record import StudyRecord, TrialRecord, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -87,11 +88,8 @@ def new_study(path: Path, name: str = "demo") -> optuna.Study:
         study_name=name, storage=f"sqlite:///{path}", direction="minimize"
     )
     config = StudyConfig(study_name=name).to_dict()
-    study.set_user_attr("config", config)
-    study.set_user_attr(
-        "fingerprint", {"dataset": "d" * 64, "split": "s" * 64, "base_model": "b" * 64}
-    )
-    study.set_user_attr("xtts_tune_version", "0.1.0")
+    write_study(study, config=config, fingerprint={"dataset": "d" * 64, "split": "s" * 64, "base_model": "b" * 64},
+                xtts_tune_version="0.1.0")
     return study
 
 
@@ -118,43 +116,42 @@ def add_trial(
     curve = synthetic_curve(kind, level=level, points=points)
     if state == TrialState.PRUNED:
         curve = curve[: max(2, points // 2)]
-    attrs: dict[str, Any] = {}
+    record = TrialRecord()
     value = None
     if state in (TrialState.COMPLETE, TrialState.PRUNED):
         d = diagnose(curve, trainable_share=share)
         best = curve[d.best_index]
         value = d.best_val_loss if state == TrialState.COMPLETE else curve[-1]["val_loss"]
-        attrs = {
-            "curve": curve,
-            "best_step": best["step"],
-            "best_epoch": best["epoch"],
-            "best_val_loss": d.best_val_loss,
-            "steps": curve[-1]["step"],
-            "planned_steps": planned,
-            "stop_reason": "completed" if state == TrialState.COMPLETE else "stopped_by_callback",
-            "trainable_share": share,
-            "trainable_params": int(share * 1_000_000),
-            "total_params": 1_000_000,
-            "wall_seconds": 12.5,
-            "checkpoint_path": f"runs/demo/trial-{len(study.trials)}/best_gpt.pth",
-            "seed": 0,
-            "train_config": {**StudyConfig().train.__dict__, **params},
-        }
-        if store_diagnosis:
-            attrs["diagnosis"] = d.to_dict()
-        if enqueued:
-            attrs["enqueued"] = enqueued
+        record = TrialRecord(
+            curve=curve,
+            best_step=best["step"],
+            best_epoch=best["epoch"],
+            best_val_loss=d.best_val_loss,
+            steps=curve[-1]["step"],
+            planned_steps=planned,
+            stop_reason="completed" if state == TrialState.COMPLETE else "stopped_by_callback",
+            trainable_share=share,
+            trainable_params=int(share * 1_000_000),
+            total_params=1_000_000,
+            wall_seconds=12.5,
+            checkpoint_path=f"runs/demo/trial-{len(study.trials)}/best_gpt.pth",
+            seed=0,
+            train_config={**StudyConfig().train.__dict__, **params},
+            diagnosis=d.to_dict() if store_diagnosis else None,
+            enqueued=enqueued,
+        )
     elif state == TrialState.RUNNING:
         curve = curve[:3]
     intermediate = {r["step"]: r["val_loss"] for r in curve if state != TrialState.FAIL}
+    user_attrs, system_attrs = record.split_attrs()
     trial = optuna.trial.create_trial(
         state=state,
         value=value,
         params=params,
         distributions={k: DISTRIBUTIONS[k] for k in params},
-        user_attrs=attrs,
+        user_attrs=user_attrs,
         intermediate_values=intermediate,
-        system_attrs={"fixed_params": dict(params)} if enqueued else None,
+        system_attrs={**system_attrs, **({"fixed_params": dict(params)} if enqueued else {})},  # Optuna's key
     )
     study.add_trial(trial)
 
@@ -410,7 +407,7 @@ def test_thresholds_come_from_the_study_config(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
     add_trial(study, "overfitting", 3.0, store_diagnosis=False)
     assert trial_verdicts(study)[0].verdict == "overfitting"
-    config = dict(study.user_attrs["config"])
+    config = dict(StudyRecord.from_study(study).config)
     config["diagnosis"] = {"overfit_rise_rel": 0.5}  # an 8 % rise is now within tolerance
-    study.set_user_attr("config", config)
+    write_study(study, config=config)
     assert trial_verdicts(study)[0].verdict == "healthy"

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from xtts_tune.analysis.ranking import rank
-from xtts_tune.analysis.records import trial_attr
+from xtts_tune.record import TrialRecord
 from xtts_tune.bench.search_bench import print_rows, strategy_rows
 from xtts_tune.bench.search_record import record_table
 from xtts_tune.bench.search_replay import (
@@ -164,7 +164,7 @@ def test_the_guide_alone_spends_its_early_stopped_curve_and_the_median_pruner_cu
     again = [replay_search(constructed(), "tpe+hyperband", 0, 15).steps for _ in range(2)]  # brackets by study name
     assert again[0] == again[1] and min(again[0]) < 8
     run = replay_search(constructed(), "tpe+median", 3, 10)
-    bad = [t for t in run.study.trials if trial_attr(t, "curve")[-1]["val_loss"] > 6.0 or t.state.name == "PRUNED"]
+    bad = [t for t in run.study.trials if TrialRecord.from_trial(t).curve[-1]["val_loss"] > 6.0 or t.state.name == "PRUNED"]
     assert bad and all(t.state.name == "PRUNED" and t.user_attrs["steps"] == 2 for t in bad)
 
 

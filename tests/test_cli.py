@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from xtts_tune.record import write_study
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,7 +60,7 @@ def test_export_of_a_missing_trial_is_a_one_line_error(tmp_path):
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(study_name="s", storage=url)
-    study.set_user_attr("config", {"study_name": "s"})
+    write_study(study, config={"study_name": "s"})
     study.add_trial(optuna.trial.create_trial(value=1.0))
     out = run_cli("export", "--study", "s", "--storage", url, "--trial", "5", "--out", str(tmp_path / "b.yaml"))
     assert out.returncode == 2 and "Traceback" not in out.stderr

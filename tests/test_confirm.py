@@ -16,8 +16,8 @@ import optuna
 import pytest
 from test_analysis import add_trial, new_study
 
-from xtts_tune.analysis.confirmations import study_confirmations
 from xtts_tune.analysis.recommend import NoRecommendationError, recommend
+from xtts_tune.record import read_confirmations, write_confirmation_run
 from xtts_tune.search.confirm import (
     ConfirmError,
     confirm_top_trials,
@@ -30,6 +30,13 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def runs(*pairs: tuple[int, float | None]) -> list[dict]:
     return [{"seed": s, "best_val_loss": v, "best_step": 100 + s} for s, v in pairs]
+
+
+def store_confirmations(study, table: dict[str, list[dict]]) -> None:
+    """Store confirmation runs as ``xtts-tune confirm`` does (one run at a time)."""
+    for number, entries in table.items():
+        for run in entries:
+            write_confirmation_run(study, int(number), run)
 
 
 def close_study(path: Path):
@@ -52,8 +59,8 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
     assert before.trial_number == 0 and before.within_noise == [1] and before.n_seeds == 1
     assert before.mean_val_loss is None
 
-    study.set_user_attr(
-        "confirmations",
+    store_confirmations(
+        study,
         {
             "0": runs((1, 3.10), (2, 3.12)),  # seed 0 was lucky: mean 3.0733
             "1": runs((1, 3.01), (2, 3.03)),  # mean 3.0200 ± 0.0100
@@ -86,7 +93,7 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
 
 def test_an_unconfirmed_trial_competes_only_when_it_beat_every_confirmed_one(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
-    study.set_user_attr("confirmations", {"0": runs((1, 3.10), (2, 3.12)), "1": runs((1, 3.01), (2, 3.03))})
+    store_confirmations(study, {"0": runs((1, 3.10), (2, 3.12)), "1": runs((1, 3.01), (2, 3.03))})
     # below trial 1's mean but above both confirmed originals: trial 0 beat it on one seed already
     add_trial(study, "healthy", 3.015, {"freeze_depth": 7, "learning_rate": 1.5e-5})
     rec = recommend(study)
@@ -105,7 +112,7 @@ def test_an_unconfirmed_trial_competes_only_when_it_beat_every_confirmed_one(tmp
 
 def test_means_within_the_noise_ask_for_more_seeds(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
-    study.set_user_attr("confirmations", {"0": runs((1, 3.02), (2, 3.03)), "1": runs((1, 3.00), (2, 3.01))})
+    store_confirmations(study, {"0": runs((1, 3.02), (2, 3.03)), "1": runs((1, 3.00), (2, 3.01))})
     rec = recommend(study)
     assert rec.trial_number == 1 and rec.within_noise == [0]  # 3.0100 vs 3.0167
     assert "1 candidate is within the 1% seed noise of its mean: trial 0 (3.0167 ± 0.0153 over 3 seeds)." in rec.reasons
@@ -117,20 +124,20 @@ def test_means_within_the_noise_ask_for_more_seeds(tmp_path: Path) -> None:
 
 def test_a_confirmation_run_without_a_finite_loss_rules_the_trial_out(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
-    study.set_user_attr("confirmations", {"0": runs((1, None), (2, 3.0)), "1": runs((1, 3.05), (2, 3.06))})
+    store_confirmations(study, {"0": runs((1, None), (2, 3.0)), "1": runs((1, 3.05), (2, 3.06))})
     rec = recommend(study)
     assert rec.trial_number == 1
     assert rec.mean_val_loss == pytest.approx((3.02 + 3.05 + 3.06) / 3)
     assert any("Trial 0 (original run 3.0000) was not chosen because its run with seed 1 gave no finite" in r
                for r in rec.reasons)
-    assert study_confirmations(study)[0][0] == {"seed": 1, "best_val_loss": None, "best_step": 101}
+    assert read_confirmations(study)[0][0] == {"seed": 1, "best_val_loss": None, "best_step": 101}
 
 
 def test_confirm_skips_stored_runs_and_the_cli_prints_the_table(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert confirmation_candidates(study, 3) == [0, 1, 3]  # the overfitting trial 2 is no candidate
-    study.set_user_attr("confirmations", {"0": runs((1, 3.10), (2, 3.12)), "1": runs((1, 3.01), (2, 3.03))})
+    store_confirmations(study, {"0": runs((1, 3.10), (2, 3.12)), "1": runs((1, 3.01), (2, 3.03))})
 
     result = confirm_top_trials("demo", url, top=2, seeds=2)  # everything stored: nothing trains
 

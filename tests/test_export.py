@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from xtts_tune.analysis.records import trial_attr
+from xtts_tune.record import TrialRecord
 from xtts_tune.config import load_config
 from xtts_tune.export import coqui_fields, export_best
 from xtts_tune.model.base import load_base
@@ -55,7 +55,7 @@ def test_exported_config_trains_the_final_model_and_reproduces_the_trial(demo_ta
 
     final = run_final_training(out)
     result = final.trial
-    original = [r for r in trial_attr(trial, "curve") if r["step"] <= exported.train.max_steps]
+    original = [r for r in TrialRecord.from_trial(trial).curve if r["step"] <= exported.train.max_steps]
     assert [r["step"] for r in result.curve] == [r["step"] for r in original]
     for mine, theirs in zip(result.curve, original):
         assert mine["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-4)

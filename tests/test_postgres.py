@@ -24,7 +24,7 @@ import pytest
 from optuna.trial import TrialState
 from test_study import spawn_worker, study_raw, worker_events
 
-from xtts_tune.analysis.records import trial_attr
+from xtts_tune.record import TrialRecord
 from xtts_tune.search.storage import StorageError, load_study, open_storage
 
 INSTALL_HINT = "apt-get install -y postgresql"
@@ -202,7 +202,7 @@ def test_two_workers_run_one_study_on_postgresql(postgres, demo_target, tmp_path
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] == sorted(runs[0] | runs[1])  # distinct, none lost
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert all(trial_attr(t, "curve") and "best_val_loss" in t.user_attrs for t in trials)
+    assert all(TrialRecord.from_trial(t).curve and TrialRecord.from_trial(t).best_val_loss is not None for t in trials)
     assert all(t.intermediate_values for t in trials)
     assert len([t for t in trials if t.user_attrs.get("enqueued") == "guide"]) == 1  # enqueued once
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the workers sampled different configs

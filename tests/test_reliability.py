@@ -25,6 +25,7 @@ import yaml
 from tests.conftest import demo_subset
 from xtts_tune.config import ConfigError
 from xtts_tune.data.clips import DataError
+from xtts_tune.record import write_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -277,8 +278,7 @@ def test_report_and_export_never_replace_another_studys_file(tmp_path):
     for name, uid in (("a", "aaaa1111"), ("b", "bbbb2222")):
         urls[name] = f"sqlite:///{tmp_path / name}.db"
         study = optuna.create_study(study_name="demo", storage=urls[name])
-        study.set_user_attr("config", {"study_name": "demo"})
-        study.set_user_attr("uid", uid)
+        write_study(study, config={"study_name": "demo"}, uid=uid)
         study.add_trial(optuna.trial.create_trial(value=1.0))
     best, report = tmp_path / "demo-best.yaml", tmp_path / "demo-report.html"
     for command, out in (("export", best), ("report", report)):

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from xtts_tune.model.released import SPEAKER_NAMES, build_released_folder
+from xtts_tune.record import write_study
 from xtts_tune.model.speak import (
     SpeakError,
     load_voice_model,
@@ -317,6 +318,6 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     assert page.count("<audio controls") == 2 * len(spoken) and "data:audio/wav;base64,UklGR" in page
 
     empty = optuna.create_study(study_name="no-decoder")
-    empty.set_user_attr("listening_samples", "the base model has no HiFi-GAN decoder, so it cannot make audio")
+    write_study(empty, listening_samples="the base model has no HiFi-GAN decoder, so it cannot make audio")
     note = build_report(empty, tmp_path / "none.html").read_text()
     assert 'id="samples-note"' in note and "no HiFi-GAN decoder" in note

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from xtts_tune.analysis.records import trial_attr
+from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.config import ConfigError, config_from_dict
 from xtts_tune.search.dashboard import dashboard_command
@@ -435,7 +435,7 @@ def test_demo_study_with_pruning_finishes(demo):
     assert trials[2].user_attrs["steps"] < trials[2].user_attrs["planned_steps"]
     eval_steps = {0, 2, 4}
     for t in trials:
-        curve = trial_attr(t, "curve")
+        curve = TrialRecord.from_trial(t).curve
         assert "curve" not in t.user_attrs  # long attributes are system attributes: the dashboard cuts user ones
         steps = [r["step"] for r in curve]
         # intermediate values are the validation losses at the evaluation steps
@@ -450,8 +450,8 @@ def test_demo_study_with_pruning_finishes(demo):
                     "wall_seconds", "checkpoint_path", "seed", "stop_reason", "verdict"):
             assert key in a, key
         assert all(len(json.dumps(v)) < 1024 for v in a.values())  # nothing the dashboard would cut
-        assert trial_attr(t, "train_config")["learning_rate"] == pytest.approx(t.params["learning_rate"])
-        assert trial_attr(t, "diagnosis")["verdict"] in ("healthy", "overfitting", "underfitting", "unstable")
+        assert TrialRecord.from_trial(t).train_config["learning_rate"] == pytest.approx(t.params["learning_rate"])
+        assert TrialRecord.from_trial(t).diagnosis["verdict"] in ("healthy", "overfitting", "underfitting", "unstable")
         assert Path(a["run_dir"]).name == f"trial-{t.number:04d}"
     # trial 0 is the guide's config clamped to the space (lr 5e-7 -> 1e-6; last two of 4 blocks trained)
     assert trials[0].params == {"freeze_depth": 2, "learning_rate": 1e-6, "weight_decay": 0.1, "augment_prob": 0.3}
@@ -679,7 +679,7 @@ def test_two_workers_share_one_sqlite_study(demo, tmp_path):
     trials = load_study("pair", url).get_trials()
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] == sorted(runs[0] | runs[1])
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert all(trial_attr(t, "curve") for t in trials)
+    assert all(TrialRecord.from_trial(t).curve for t in trials)
     assert [t.number for t in trials if t.user_attrs.get("enqueued") == "guide"] == [0]  # enqueued once
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the workers sampled different configs
 
@@ -700,6 +700,6 @@ def test_ctrl_c_marks_the_running_trial_and_returns_the_summary(demo, base, tmp_
     assert "interrupted" in render_summary(summary)
     trials = load_study("ctrlc", url).get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"] is True
-    assert [r["step"] for r in trial_attr(trials[0], "curve")] == [0, 2]
+    assert [r["step"] for r in TrialRecord.from_trial(trials[0]).curve] == [0, 2]
     (queued,) = trials[1:]  # its params are queued to run again
     assert queued.state == TrialState.WAITING and queued.params == trials[0].params

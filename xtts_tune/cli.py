@@ -124,13 +124,13 @@ def _report_and_export(name: str, storage: str, root: str | Path) -> None:
     from xtts_tune.export import export_best
     from xtts_tune.report.page import build_report
     from xtts_tune.search.home import check_output
+    from xtts_tune.record import StudyRecord
     from xtts_tune.search.storage import load_study
-    from xtts_tune.stamps import UID_ATTR
 
     study = load_study(name, storage)
     report_path, export_path = study_outputs(root, name)
     for path in (report_path, export_path):
-        check_output(path, name, study.user_attrs.get(UID_ATTR))
+        check_output(path, name, StudyRecord.from_study(study).uid)
     print(f"report: {build_report(study, report_path)}")
     try:
         out = export_best(study, export_path)
@@ -174,16 +174,17 @@ def _default_output(args, study, which: int) -> Path:
     """``--out``, else where ``search`` writes it (:func:`xtts_tune.config.study_outputs`), unless another
     study's report or YAML is there (``make export`` names the default path with ``--out``)."""
     from xtts_tune.config import study_outputs
+    from xtts_tune.record import StudyRecord
     from xtts_tune.search.home import check_output
-    from xtts_tune.stamps import UID_ATTR
 
+    record = StudyRecord.from_study(study)
     if args.out:
         path = Path(args.out)
     else:
         _, _, root = _study_for(args)
-        root = root or study.user_attrs.get("project_root") or Path.cwd()
+        root = root or record.project_root or Path.cwd()
         path = study_outputs(root, study.study_name)[which]
-    check_output(path, study.study_name, study.user_attrs.get(UID_ATTR))
+    check_output(path, study.study_name, record.uid)
     return path
 
 

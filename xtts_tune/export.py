@@ -23,14 +23,14 @@ import optuna
 import yaml
 
 from xtts_tune import __version__
-from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+from xtts_tune.analysis.holdout import describe_test_comparison
 from xtts_tune.analysis.recommend import recommend
 from xtts_tune.analysis.records import is_complete, train_config, trial_value
 from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text
-from xtts_tune.stamps import UID_ATTR
+from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +55,27 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
             )
         trial = matches[0]
         reasons = [f"trial {trial_number} chosen by hand"]
-    attrs = trial.user_attrs
+    record, study_record = TrialRecord.from_trial(trial), StudyRecord.from_study(study)
     train = train_config(study, trial)
-    best_step = attrs.get("best_step")
+    best_step = record.best_step
     verdict = next((v for v in trial_verdicts(study) if v.number == trial.number), None)
-    comparison = study.user_attrs.get(TEST_COMPARISON)
+    comparison = TestComparison.from_study(study)
+    fingerprint = study_record.fingerprint or {}
     provenance = {
         "study": study.study_name,
         "trial": trial.number,
         "val_loss": trial_value(trial),
         "best_step": best_step,
-        "best_epoch": attrs.get("best_epoch"),
+        "best_epoch": record.best_epoch,
         "verdict": verdict.verdict if verdict else None,
         "reasons": list(reasons),
         "unseen_clips": describe_test_comparison(comparison, trial.number),
-        "test_comparison": comparison,
+        "test_comparison": comparison.to_attrs() if comparison else None,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "study_uid": study.user_attrs.get(UID_ATTR),
-        "dataset_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("dataset"),
-        "split_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("split"),
-        "base_model_fingerprint": (study.user_attrs.get("fingerprint") or {}).get("base_model"),
+        "study_uid": study_record.uid,
+        "dataset_fingerprint": fingerprint.get("dataset"),
+        "split_fingerprint": fingerprint.get("split"),
+        "base_model_fingerprint": fingerprint.get("base_model"),
         "xtts_tune_version": __version__,
     }
     if best_step:  # stop where the trial was best; 0 means the base model itself was best
@@ -91,14 +92,15 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     >>> doc["train"]["learning_rate"], doc["train"]["max_steps"], doc["provenance"]["trial"]
     (0.0003, 40, 1)
     """
-    stored = study.user_attrs.get("config")
+    record = StudyRecord.from_study(study)
+    stored = record.config
     if not stored:
         raise ExportError(f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)")
     train, provenance = _trial_config(study, trial_number)
     known = set(TrainConfig.__dataclass_fields__)
     # relative paths in the stored config are relative to the study's project root: make them absolute so
     # the exported YAML works wherever it is written
-    root = Path(study.user_attrs.get("project_root") or ".").resolve()
+    root = Path(record.project_root or ".").resolve()
 
     def absolute(path: str) -> str:
         return str(path if Path(path).is_absolute() else root / path)
@@ -107,7 +109,7 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     doc["study_name"] = f"{stored['study_name']}-final"
     output_dir = Path(absolute(stored.get("output_dir", "runs")))
     doc["output_dir"] = str(output_dir)
-    study_dir = Path(study.user_attrs.get("study_dir") or output_dir / stored["study_name"])
+    study_dir = Path(record.study_dir or output_dir / stored["study_name"])
     if doc.get("base_model", "embedded") != "embedded":
         doc["base_model"] = absolute(doc["base_model"])
     doc["data"] = dict(stored.get("data") or {})
@@ -124,7 +126,7 @@ def export_best(study: optuna.Study, out: Path, *, trial_number: int | None = No
     )
     atomic_write_text(out, header + yaml.safe_dump(doc, sort_keys=False))
     if fmt == "coqui":
-        coqui_out = atomic_write_json(coqui_fields(doc), out.with_suffix(".coqui.json"), indent=2)
+        coqui_out = atomic_write_json(out.with_suffix(".coqui.json"), coqui_fields(doc), indent=2)
         logger.info("coqui GPTTrainerConfig fields written to %s", coqui_out)
     return out
 

@@ -1,6 +1,6 @@
 """Which study a report or an exported YAML belongs to: the study's id, stamped into each file.
 
-A study's id is its ``uid`` user attribute (made when the search creates it). The report carries it in a
+A study's id is its record's ``uid`` (:class:`xtts_tune.record.StudyRecord`) (made when the search creates it). The report carries it in a
 ``<meta name=xtts-tune-study>`` tag, the exported YAML in ``provenance.study_uid``;
 :mod:`xtts_tune.search.home` reads them back so that one study never overwrites another's files.
 
@@ -17,9 +17,6 @@ import re
 from pathlib import Path
 
 import yaml
-
-UID_ATTR = "uid"
-"""The study user attribute that holds its id."""
 
 _META = re.compile(rb"<meta name=xtts-tune-study content=([0-9a-f]+)>")
 

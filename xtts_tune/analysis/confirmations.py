@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -14,14 +13,8 @@ from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis.records import train_config
 from xtts_tune.analysis.verdicts import TrialVerdict
-from xtts_tune.io import as_int, finite, json_safe
-
-logger = logging.getLogger(__name__)
-
-
-CONFIRMATIONS = "confirmations"
-"""Study user attribute of ``xtts-tune confirm``: ``{"<trial number>": [{"seed", "best_val_loss",
-"best_step", ...}, ...]}``, the trial's runs with other seeds."""
+from xtts_tune.io import as_int, json_safe
+from xtts_tune.record import TrialRecord, read_confirmations
 
 
 @dataclass
@@ -78,48 +71,16 @@ class Confirmation:
         })
 
 
-def study_confirmations(study: optuna.Study) -> dict[int, list[dict[str, Any]]]:
-    """The study's ``confirmations`` attribute as ``{trial number: [run, ...]}``, runs sorted by seed.
-
-    Each run is ``{"seed": int, "best_val_loss": float | None, "best_step": int | None}`` plus any
-    other stored keys; a non-finite loss becomes ``None``. Malformed entries are skipped with a warning.
-    """
-    raw = study.user_attrs.get(CONFIRMATIONS)
-    if not isinstance(raw, Mapping):
-        return {}
-    out: dict[int, list[dict[str, Any]]] = {}
-    for key, entries in raw.items():
-        number = as_int(int(key)) if isinstance(key, str) and key.strip().isdigit() else as_int(key)
-        if number is None or not isinstance(entries, list):
-            logger.warning("ignoring malformed confirmations of %r in study %r", key, study.study_name)
-            continue
-        runs: dict[int, dict[str, Any]] = {}
-        for entry in entries:
-            seed = as_int(entry.get("seed")) if isinstance(entry, Mapping) else None
-            if seed is None:
-                logger.warning("ignoring a confirmation of trial %d without a seed: %r", number, entry)
-                continue
-            runs[seed] = {
-                **entry,
-                "seed": seed,
-                "best_val_loss": finite(entry.get("best_val_loss")),
-                "best_step": as_int(entry.get("best_step")),
-            }
-        if runs:
-            out[number] = [runs[s] for s in sorted(runs)]
-    return out
-
-
 def candidate_confirmations(
     study: optuna.Study, by_number: Mapping[int, FrozenTrial], eligible: Sequence[TrialVerdict]
 ) -> dict[int, Confirmation]:
     """The stored confirmation runs of the eligible candidates (none: rank by one run as before)."""
-    stored = study_confirmations(study)
+    stored = read_confirmations(study)
     out = {}
     for v in eligible:
         if v.number in stored:
             trial = by_number[v.number]
-            seed = as_int(trial.user_attrs.get("seed"))
+            seed = TrialRecord.from_trial(trial).seed
             if seed is None:
                 seed = as_int(train_config(study, trial).get("seed"))
             runs = [r for r in stored[v.number] if r["seed"] != seed]  # the original run counts once

@@ -1,7 +1,7 @@
 """A small in-memory study with hand-made learning curves, for examples and tests (no training, no disk).
 
 >>> study = example_study()
->>> [t.user_attrs["enqueued"] if "enqueued" in t.user_attrs else None for t in study.trials]
+>>> [TrialRecord.from_trial(t).enqueued for t in study.trials]
 ['guide', None, None]
 """
 
@@ -11,6 +11,7 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from xtts_tune.config import StudyConfig
+from xtts_tune.record import TrialRecord, write_study
 
 EXAMPLE_CURVES = {
     # (freeze_depth, learning_rate): validation losses every 10 steps; train loss falls 0.3 per evaluation
@@ -26,7 +27,7 @@ def example_study(name: str = "example") -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, direction="minimize")
     cfg = StudyConfig(study_name=name)
-    study.set_user_attr("config", cfg.to_dict())
+    write_study(study, config=cfg.to_dict())
     distributions = {"freeze_depth": IntDistribution(0, 4), "learning_rate": FloatDistribution(1e-5, 1e-2, log=True)}
     for i, ((depth, lr), losses) in enumerate(EXAMPLE_CURVES.items()):
         curve = [
@@ -34,16 +35,16 @@ def example_study(name: str = "example") -> optuna.Study:
             for k, v in enumerate(losses)
         ]
         best = min(range(len(losses)), key=losses.__getitem__)
-        attrs = {
-            "curve": curve, "best_step": 10 * best, "best_epoch": best / 2, "best_val_loss": losses[best],
-            "steps": 10 * (len(losses) - 1), "planned_steps": 10 * (len(losses) - 1), "stop_reason": "completed",
-            "trainable_share": 0.05 if depth else 0.9, "seed": 0,
-            "train_config": {**cfg.to_dict()["train"], "freeze_depth": depth, "learning_rate": lr},
-        }
-        if i == 0:
-            attrs["enqueued"] = "guide"
+        user_attrs, system_attrs = TrialRecord(
+            curve=curve, best_step=10 * best, best_epoch=best / 2, best_val_loss=losses[best],
+            steps=10 * (len(losses) - 1), planned_steps=10 * (len(losses) - 1), stop_reason="completed",
+            trainable_share=0.05 if depth else 0.9, seed=0,
+            train_config={**cfg.to_dict()["train"], "freeze_depth": depth, "learning_rate": lr},
+            enqueued="guide" if i == 0 else None,
+        ).split_attrs()
         study.add_trial(optuna.trial.create_trial(
             params={"freeze_depth": depth, "learning_rate": lr}, distributions=distributions, value=losses[best],
-            user_attrs=attrs, intermediate_values={10 * k: v for k, v in enumerate(losses)},
+            user_attrs=user_attrs, system_attrs=system_attrs,
+            intermediate_values={10 * k: v for k, v in enumerate(losses)},
         ))
     return study

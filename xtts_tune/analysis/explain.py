@@ -14,6 +14,7 @@ from xtts_tune.analysis.records import FINISHED, FREEZE_DEPTH, LEARNING_RATE
 from xtts_tune.analysis.thresholds import DiagnosisThresholds
 from xtts_tune.analysis.verdicts import REJECTED, UNKNOWN, VERDICTS, TrialVerdict
 from xtts_tune.io import as_int
+from xtts_tune.record import TrialRecord, optuna_enqueued
 
 MAJORITY = 0.5
 """Share of finished trials above which an overfitting/underfitting trend gets advice."""
@@ -190,7 +191,7 @@ def comparison_sentences(
         if match:
             what = (
                 "the guide's recommended configuration"
-                if start.user_attrs.get("enqueued") == "guide"
+                if TrialRecord.from_trial(start).enqueued_by_guide
                 else "the enqueued starting configuration"
             )
             sentences.append(
@@ -209,10 +210,10 @@ def enqueued_start(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The guide's enqueued config (the study marks it ``enqueued: guide``), else the first enqueued."""
     complete = [t for t in sorted(trials, key=lambda t: t.number) if t.state == TrialState.COMPLETE]
     for t in complete:
-        if t.user_attrs.get("enqueued") == "guide":
+        if TrialRecord.from_trial(t).enqueued_by_guide:
             return t
     for t in complete:
-        if t.user_attrs.get("enqueued") or t.system_attrs.get("fixed_params"):
+        if TrialRecord.from_trial(t).enqueued or optuna_enqueued(t):
             return t
     return None
 
@@ -250,8 +251,8 @@ def share_sentence(trial: FrozenTrial, best: TrialVerdict, limit: float) -> str 
     share = best.trainable_share
     if share is None:
         return None
-    trainable = as_int(trial.user_attrs.get("trainable_params"))
-    total = as_int(trial.user_attrs.get("total_params"))
+    record = TrialRecord.from_trial(trial)
+    trainable, total = record.trainable_params, record.total_params
     counts = f" ({trainable:,} of {total:,})" if trainable is not None and total else ""
     if share > limit:
         return (

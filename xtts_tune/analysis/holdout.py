@@ -2,8 +2,8 @@
 
 The validation split drives early stopping, pruning and ranking, so the winner's validation loss is
 optimistic. After a search, :mod:`xtts_tune.search.holdout` scores the recommended trial and the guide's
-configuration (trial 0) on the test split and stores the figures in the study's ``test_comparison`` user
-attribute; this module turns them into the sentence the summary, the report, the dashboard note and the
+configuration (trial 0) on the test split and stores the figures in the study's record
+(:class:`~xtts_tune.record.TestComparison`); this module turns them into the sentence the summary, the report, the dashboard note and the
 export show (no torch here).
 
 >>> print(describe_test_comparison({"clips": 15, "winner": 7, "winner_loss": 3.2, "guide": 0, "guide_loss": 3.8,
@@ -16,31 +16,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-TEST_COMPARISON = "test_comparison"
-"""Study user attribute: ``{"clips", "winner", "winner_loss", "guide", "guide_loss", "base_loss"}``."""
+from xtts_tune.record import TestComparison
 
-
-def describe_test_comparison(comparison: Mapping[str, Any] | None, recommended: int | None) -> str:
-    """One sentence; says so when the comparison is missing or was measured for another recommendation."""
-    if not comparison:
+def describe_test_comparison(
+    comparison: TestComparison | Mapping[str, Any] | None, recommended: int | None
+) -> str:
+    """One sentence; says so when the comparison is missing or was measured for another recommendation.
+    ``comparison``: the study's :class:`~xtts_tune.record.TestComparison` (or its stored dict)."""
+    comparison = TestComparison.parse(comparison)
+    if comparison is None:
         return "not measured on unseen clips yet (the search scores the winner on the test split when it ends)"
-    if not comparison.get("clips"):
-        return comparison.get("note") or "no test split (data.test_fraction: 0): nothing selection never saw"
-    winner = comparison.get("winner")
-    text = f"on {comparison['clips']} unseen test clips: trial {winner}"
+    if not comparison.clips:
+        return comparison.note or "no test split (data.test_fraction: 0): nothing selection never saw"
+    winner = comparison.winner
+    text = f"on {comparison.clips} unseen test clips: trial {winner}"
     text += " (recommended)" if winner == recommended else ""
-    text += f" {comparison['winner_loss']:.4f}"
-    guide, guide_loss = comparison.get("guide"), comparison.get("guide_loss")
+    text += f" {comparison.winner_loss:.4f}"
+    guide, guide_loss = comparison.guide, comparison.guide_loss
     if guide_loss is not None and guide != winner:
-        change = (guide_loss - comparison["winner_loss"]) / guide_loss
+        change = (guide_loss - comparison.winner_loss) / guide_loss
         word = "lower" if change >= 0 else "higher"
         text += f" vs the guide's recipe (trial {guide}) {guide_loss:.4f}, {abs(change):.1%} {word}"
     elif guide == winner:
         text += " (the guide's recipe itself won)"
     else:
         text += " (the guide's recipe has no checkpoint to score)"
-    if comparison.get("base_loss") is not None:
-        text += f"; base model {comparison['base_loss']:.4f}"
+    if comparison.base_loss is not None:
+        text += f"; base model {comparison.base_loss:.4f}"
     if recommended is not None and winner != recommended:
         text += (f" [measured for trial {winner}; the recommendation is now trial {recommended}: "
                  "run the search again (--trials 0) to score it]")

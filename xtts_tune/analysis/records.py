@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.config import TrainConfig
+from xtts_tune.record import StudyRecord, TrialRecord
 
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -56,26 +57,17 @@ def stop_reason_words(reason: Any) -> str:
     return STOP_REASONS.get(reason, "-" if reason is None else str(reason))
 
 
-LONG_ATTR_PREFIX = "xtts_tune:"
-"""Long trial attributes (the curve, the train config, the diagnosis) are stored as system attributes under
-this prefix: optuna-dashboard shows user attributes cut at 1,024 characters, which broke their JSON there."""
-
-
-def trial_attr(trial: FrozenTrial, key: str) -> Any:
-    """A trial attribute the search stores: long ones from the system attributes, else the user attributes
-    (where studies made before the move keep them)."""
-    value = trial.system_attrs.get(LONG_ATTR_PREFIX + key)
-    return trial.user_attrs.get(key) if value is None else value
-
-
 def is_complete(trial: FrozenTrial) -> bool:
     """COMPLETE, or pruned at its planned last step: a trial that ran its whole budget is complete, whatever
     the pruner said there (the search no longer prunes there; older studies did)."""
     if trial.state == TrialState.COMPLETE:
         return True
-    steps, planned = trial.user_attrs.get("steps"), trial.user_attrs.get("planned_steps")
+    rec = TrialRecord.from_trial(trial)
     return (
-        trial.state == TrialState.PRUNED and isinstance(steps, int) and isinstance(planned, int) and steps >= planned
+        trial.state == TrialState.PRUNED
+        and rec.steps is not None
+        and rec.planned_steps is not None
+        and rec.steps >= rec.planned_steps
     )
 
 
@@ -85,14 +77,15 @@ def complete_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 
 def guide_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The trial that ran the guide's recommended configuration (the search enqueues it as trial 0)."""
-    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("enqueued") == "guide"), None)
+    return next((t for t in sorted(trials, key=lambda t: t.number) if TrialRecord.from_trial(t).enqueued_by_guide), None)
 
 
 def trial_value(trial: FrozenTrial) -> float | None:
     """The trial's best validation loss: Optuna's value, except for a pruned trial, whose Optuna value is its
     last reported loss (Optuna's rule) while ``best_val_loss`` is the lowest it reached."""
-    if trial.state == TrialState.PRUNED and "best_val_loss" in trial.user_attrs:
-        value = trial.user_attrs["best_val_loss"]
+    best = TrialRecord.from_trial(trial).best_val_loss if trial.state == TrialState.PRUNED else None
+    if best is not None:
+        value = best
     else:
         values = trial.values
         if not values or values[0] is None:
@@ -107,16 +100,15 @@ def knob_value(trial: FrozenTrial, name: str) -> Any:
     """A trial's searched param ``name``, or else its fixed value from the trial's train config."""
     if name in trial.params:
         return trial.params[name]
-    config = trial_attr(trial, "train_config")
-    return config.get(name) if isinstance(config, Mapping) else None
+    config = TrialRecord.from_trial(trial).train_config
+    return config.get(name) if config is not None else None
 
 
 def train_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """The trial's full train config (its stored one, else the study's, with its params applied)."""
-    config = trial_attr(trial, "train_config")
-    if not isinstance(config, Mapping):
-        study_config = study.user_attrs.get("config")
-        config = study_config.get("train") if isinstance(study_config, Mapping) else None
-    merged = dict(config) if isinstance(config, Mapping) else {}
+    config = TrialRecord.from_trial(trial).train_config
+    if config is None:
+        config = StudyRecord.from_study(study).train_section
+    merged = dict(config or {})
     merged.update({k: v for k, v in trial.params.items() if k in _TRAIN_FIELDS})
     return merged

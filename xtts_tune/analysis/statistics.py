@@ -31,6 +31,7 @@ from xtts_tune.analysis.verdicts import (
 
 CONCLUSIVE = tuple(v for v in STUDY_VERDICTS if v != INCONCLUSIVE)
 from xtts_tune.io import as_int, finite
+from xtts_tune.record import TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +188,8 @@ def _count(rate: BandRate, overfit: bool) -> None:
 def compute_of(trials: Sequence[FrozenTrial]) -> ComputeSaved:
     n = steps = planned = 0
     for t in trials:
-        spent = as_int(t.user_attrs.get("steps"))
-        full = as_int(t.user_attrs.get("planned_steps"))
+        record = TrialRecord.from_trial(t)
+        spent, full = record.steps, record.planned_steps
         if t.state.name not in FINISHED or spent is None or full is None:
             continue
         n, steps, planned = n + 1, steps + spent, planned + max(full, spent)

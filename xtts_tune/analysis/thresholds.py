@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xtts_tune.config import ConfigError, coerce, unknown_key
+from xtts_tune.record import StudyRecord
 
 __all__ = ["DiagnosisThresholds", "study_thresholds", "thresholds_from_section"]
 
@@ -85,6 +86,5 @@ def thresholds_from_section(raw: Any, where: str) -> DiagnosisThresholds:
 
 def study_thresholds(study) -> DiagnosisThresholds:
     """The thresholds of a study's stored config (the defaults when it stored none)."""
-    config = study.user_attrs.get("config")
-    section = config.get("diagnosis") if isinstance(config, Mapping) else None
+    section = (StudyRecord.from_study(study).config or {}).get("diagnosis")
     return thresholds_from_section(section, f"study '{study.study_name}' (its stored config)")

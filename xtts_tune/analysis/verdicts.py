@@ -16,9 +16,9 @@ from xtts_tune.analysis.records import (
     FINISHED,
     is_complete,
     study_trials,
-    trial_attr,
     trial_value,
 )
+from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.io import as_int, finite, json_safe
 
@@ -142,8 +142,8 @@ def _under_trained_reason(v: TrialVerdict, best: TrialVerdict) -> str:
 
 
 def _verdict_of(trial: FrozenTrial, thresholds: DiagnosisThresholds) -> TrialVerdict:
-    attrs = trial.user_attrs
-    curve = trial_attr(trial, "curve")
+    rec = TrialRecord.from_trial(trial)
+    curve = rec.curve
     verdict = TrialVerdict(
         number=trial.number,
         state=trial.state.name,
@@ -151,13 +151,13 @@ def _verdict_of(trial: FrozenTrial, thresholds: DiagnosisThresholds) -> TrialVer
         params=dict(trial.params),
         verdict=UNKNOWN,
         reasons=[],
-        best_step=as_int(attrs.get("best_step")),
-        best_epoch=finite(attrs.get("best_epoch")),
-        trainable_share=finite(attrs.get("trainable_share")),
+        best_step=rec.best_step,
+        best_epoch=rec.best_epoch,
+        trainable_share=rec.trainable_share,
         complete=is_complete(trial),
         n_evaluations=len(curve) if isinstance(curve, list) else None,
     )
-    stored = trial_attr(trial, "diagnosis")
+    stored = rec.diagnosis
     if isinstance(stored, Mapping) and stored.get("verdict") in VERDICTS:
         _apply_diagnosis(verdict, stored, "stored")
     elif isinstance(curve, list):

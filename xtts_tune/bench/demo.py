@@ -152,8 +152,9 @@ def _print_stock(r: dict) -> None:
 
 def search_figures(config: Path, trials: int) -> dict:
     """``make search TRIALS=N`` on the demo (wall time, steps), then the same N configurations unpruned."""
-    from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+    from xtts_tune.analysis.holdout import describe_test_comparison
     from xtts_tune.analysis.study_analysis import analyze
+    from xtts_tune.record import TestComparison, TrialRecord
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.storage import load_study
 
@@ -167,8 +168,8 @@ def search_figures(config: Path, trials: int) -> dict:
         finished = study.trials
         configs = [t.params for t in finished]
         counts = analyze(study).verdict_counts()
-        comparison = describe_test_comparison(study.user_attrs.get(TEST_COMPARISON), pruned.best_number)
-        compute = sum(t.user_attrs.get("compute_seconds", 0.0) for t in finished)
+        comparison = describe_test_comparison(TestComparison.from_study(study), pruned.best_number)
+        compute = sum(TrialRecord.from_trial(t).compute_seconds or 0.0 for t in finished)
         # the same configurations, every one run to completion: no pruner, no early stopping
         full_cfg = load_config(config, [f"output_dir={tmp}/full", "study_name=bench_full", "patience=100000"])
         full_cfg.search = dict(full_cfg.search, pruner={"type": "none"}, enqueue=configs, enqueue_guide=False)
@@ -196,6 +197,7 @@ def report_figures(n_trials: int = 100) -> dict:
 
     import optuna
 
+    from xtts_tune.record import TrialRecord
     from xtts_tune.report.page import build_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -217,11 +219,12 @@ def report_figures(n_trials: int = 100) -> dict:
             curve.append({"step": step, "epoch": step / 15, "train_loss": None if i == 0 else val - 0.05 * i,
                           "val_loss": val})
         best = min(curve, key=lambda r: r["val_loss"])
+        user_attrs, system_attrs = TrialRecord(curve=curve, best_step=best["step"], steps=45, planned_steps=45,
+                                               trainable_share=0.1, train_config={}).split_attrs()
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions=dists, value=best["val_loss"],
             intermediate_values={r["step"]: r["val_loss"] for r in curve},
-            user_attrs={"curve": curve, "best_step": best["step"], "steps": 45, "planned_steps": 45,
-                        "trainable_share": 0.1, "train_config": {}},
+            user_attrs=user_attrs, system_attrs=system_attrs,
         ))
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -72,7 +72,7 @@ def record_table(
     cfg = dataclasses.replace(cfg, output_dir=str(Path(work_dir).resolve()))
     cfg.validate()
     settings = SearchSettings.from_config(cfg)
-    base = base if base is not None else load_study_base(cfg)
+    base = load_study_base(cfg, base)
     settings.resolve(base.num_layers, cfg.source)
     space = settings.space
     guide = space.guide_params(base.num_layers, cfg.train) if settings.enqueue_guide else {}

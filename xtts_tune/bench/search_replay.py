@@ -8,7 +8,7 @@ one: the guide's recipe enqueued as trial 0 (and the YAML's enqueued configs), t
 space. Each trial replays the curve of the recorded configuration nearest its suggestion
 (:meth:`SearchTable.nearest`): every evaluation is reported at its step and the pruner asked, as the
 runner's callback does, and the study's :class:`EarlyStopping` rule ends it as the trial loop would. The
-trial gets the runner's attributes (:func:`trial_attrs`), so :func:`rank` names each search's best as the
+trial gets the runner's attributes (:func:`~xtts_tune.search.runner.trial_record`), so :func:`rank` names each search's best as the
 search would, and names the table's best from a study holding every recorded configuration run unpruned.
 
 >>> from xtts_tune.config import TrainConfig
@@ -35,8 +35,8 @@ from xtts_tune.analysis.thresholds import DiagnosisThresholds, thresholds_from_s
 from xtts_tune.bench.search_table import SearchTable, TableConfig
 from xtts_tune.config import StudyConfig, TrainConfig
 from xtts_tune.model.freezing import ParamCounts
-from xtts_tune.search.notes import set_long_attrs
-from xtts_tune.search.runner import trial_attrs
+from xtts_tune.record import TrialRecord, enqueue_attrs, write_trial
+from xtts_tune.search.runner import trial_record
 from xtts_tune.search.settings import PrunerSettings, SearchSettings, quiet_experimental
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.result import TrialResult
@@ -122,8 +122,8 @@ class Replay:
             return trial.should_prune()
 
         result = replay_curve(entry, train, on_eval, curve_path=Path(self.table.study))
-        set_long_attrs(trial, trial_attrs(result, train, self.thresholds))
-        trial.set_user_attr("table_params", entry.params)
+        write_trial(trial, **trial_record(result, train, self.thresholds).to_attrs())
+        write_trial(trial, table_params=entry.params)
         if result.stop_reason == "stopped_by_callback":
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         best = result.best_val_loss
@@ -142,9 +142,9 @@ class Replay:
                                         sampler=sampler, pruner=pruner.build())
         space = self.settings.space
         if guide and self.settings.enqueue_guide and space.params:
-            study.enqueue_trial(space.guide_params(self.table.num_layers, self.cfg.train), user_attrs={"enqueued": "guide"})
+            study.enqueue_trial(space.guide_params(self.table.num_layers, self.cfg.train), user_attrs=enqueue_attrs("guide"))
         for params in self.settings.enqueue:
-            study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs=enqueue_attrs("config"), skip_if_exists=True)
         return study
 
     def winner(self, study: optuna.Study) -> TrialVerdict | None:
@@ -163,7 +163,7 @@ class Replay:
         """
         study = self.study(optuna.samplers.RandomSampler(seed=0), PrunerSettings("none"), guide=False)
         for entry in self.table.configs:
-            study.enqueue_trial(entry.params, user_attrs={"enqueued": "guide"} if entry.guide else None)
+            study.enqueue_trial(entry.params, user_attrs=enqueue_attrs("guide") if entry.guide else None)
         with _quiet_optuna():
             study.optimize(self.objective, n_trials=len(self.table.configs))
         winner = self.winner(study)
@@ -212,7 +212,7 @@ def replay_search(
     run = ReplayRun(strategy, seed, [], [], study)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        run.steps.append(int(frozen.user_attrs.get("steps") or 0))
+        run.steps.append(TrialRecord.from_trial(frozen).steps or 0)
         winner = replay.winner(study)
         run.winners.append(winner.value if winner else None)
         if target is not None and len(run.winners) >= at_least and run.winners[-1] is not None and run.winners[-1] <= target:

@@ -304,13 +304,15 @@ def peak_memory_bytes(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def load_study_base(cfg: StudyConfig) -> LoadedBase:
-    """The base model a study config names (``base_model``, on ``train.device``), its freeze depth checked.
+def load_study_base(cfg: StudyConfig, base: LoadedBase | None = None) -> LoadedBase:
+    """The base model a study config names (``base_model``, on ``train.device``), or ``base`` when one is
+    already loaded; either way the config's freeze depth is checked against it (the one place that does).
 
     >>> from xtts_tune.config import StudyConfig
     >>> load_study_base(StudyConfig()).num_layers
     4
     """
-    base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
+    if base is None:
+        base = load_base(resolve_base_path(cfg.base_model, Path(cfg.root)), device=pick_device(cfg.train.device))
     check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     return base

@@ -16,9 +16,9 @@ from xtts_tune.analysis.records import (
     FREEZE_DEPTH,
     LEARNING_RATE,
     knob_value,
-    trial_attr,
 )
 from xtts_tune.analysis.study_analysis import StudyAnalysis
+from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.verdicts import (
     INCONCLUSIVE,
     UNDER_TRAINED,
@@ -56,7 +56,7 @@ class _Curve:
 
 
 def curve_data(trial: FrozenTrial, verdict: TrialVerdict) -> _Curve | None:
-    records = trial_attr(trial, "curve")
+    records = TrialRecord.from_trial(trial).curve
     if isinstance(records, list) and records:
         rows = [r for r in records if isinstance(r, Mapping) and finite(r.get("step")) is not None]
         steps = [int(r["step"]) for r in rows]

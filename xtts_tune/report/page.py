@@ -25,7 +25,7 @@ import plotly.io as pio
 import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
+from xtts_tune.analysis.holdout import describe_test_comparison
 from xtts_tune.analysis.records import stop_reason_words
 from xtts_tune.analysis.statistics import MIN_TRIALS_FOR_IMPORTANCES
 from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
@@ -34,7 +34,8 @@ from xtts_tune.io import atomic_write_text, finite
 from xtts_tune.report import figures
 from xtts_tune.report.figures import PLOT_CONFIG, VERDICT_COLOURS
 from xtts_tune.report.samples import samples_section
-from xtts_tune.stamps import UID_ATTR, report_stamp
+from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
+from xtts_tune.stamps import report_stamp
 
 __all__ = ["PLOT_IDS", "build_report"]
 
@@ -146,7 +147,7 @@ def _page(
 ) -> str:
     name = _e(study.study_name)
     return (
-        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>{report_stamp(study.user_attrs.get(UID_ATTR))}"
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>{report_stamp(StudyRecord.from_study(study).uid)}"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>xtts-tune report: {name}</title><style>{_CSS}</style>"
         f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>"
@@ -159,7 +160,7 @@ def _page(
 
 
 def _subtitle(study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
-    version = study.user_attrs.get("xtts_tune_version", "?")
+    version = StudyRecord.from_study(study).xtts_tune_version or "?"
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     running = sum(t.state == TrialState.RUNNING for t in trials)
     note = (
@@ -172,7 +173,7 @@ def _subtitle(study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
 def _summary(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
     return (
         '<section class="card summary" id="summary"><div class=grid>'
-        f"{_recommendation_html(analysis, study.user_attrs.get(TEST_COMPARISON))}"
+        f"{_recommendation_html(analysis, TestComparison.from_study(study))}"
         f"{_study_html(study, trials, analysis)}</div></section>"
     )
 
@@ -202,11 +203,10 @@ def _recommendation_html(analysis: StudyAnalysis, comparison) -> str:
 
 
 def _study_html(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
-    config = study.user_attrs.get("config")
-    config = config if isinstance(config, Mapping) else {}
+    record = StudyRecord.from_study(study)
+    config = record.config or {}
     data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
-    fingerprint = study.user_attrs.get("fingerprint")
-    fingerprint = fingerprint if isinstance(fingerprint, Mapping) else {}
+    fingerprint = record.fingerprint or {}
     states = Counter(t.state.name.lower() for t in trials)
     state_text = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
     verdicts = " ".join(f"{_badge(v)} {n}" for v, n in analysis.verdict_counts().items()) or "—"
@@ -250,16 +250,16 @@ def _trials_table(trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str
 
 
 def _trial_row(trial: FrozenTrial, verdict: TrialVerdict, names: Sequence[str]) -> str:
-    attrs = trial.user_attrs
-    share = finite(attrs.get("trainable_share"))
+    record = TrialRecord.from_trial(trial)
+    share = record.trainable_share
     cells = [
         _cell(trial.number), _cell(trial.state.name.lower()),
         _verdict_cell(verdict),
         _cell(verdict.value, digits=4), _cell(verdict.best_step), _cell(verdict.best_epoch, digits=2),
-        _cell(verdict.overfit_onset_step), _cell(finite(attrs.get("steps"))), _cell(finite(attrs.get("planned_steps"))),
+        _cell(verdict.overfit_onset_step), _cell(finite(record.steps)), _cell(finite(record.planned_steps)),
         *(_cell(trial.params.get(n)) for n in names),
         _cell(share, shown=None if share is None else f"{share:.1%}"),
-        _cell(stop_reason_words(attrs.get("stop_reason"))), _cell(finite(attrs.get("wall_seconds")), digits=1),
+        _cell(stop_reason_words(record.stop_reason)), _cell(record.wall_seconds, digits=1),
     ]
     return f'<tr data-trial="{trial.number}">{"".join(cells)}</tr>'
 

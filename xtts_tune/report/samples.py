@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial
 
-from xtts_tune.search.samples import SAMPLES_ATTR, STATUS_ATTR
+from xtts_tune.record import StudyRecord, TrialRecord
 
 
 def samples_section(study: optuna.Study, trials: Sequence[FrozenTrial], recommended: int | None) -> str:
@@ -19,7 +19,7 @@ def samples_section(study: optuna.Study, trials: Sequence[FrozenTrial], recommen
     with_samples = [t for t in trials if _playable(t)]
     with_samples.sort(key=lambda t: (t.number != recommended, t.number))
     if not with_samples:
-        why = study.user_attrs.get(STATUS_ATTR) or (
+        why = StudyRecord.from_study(study).listening_samples or (
             "no trial has listening samples yet: they are made for the kept trials (search.keep_top_k) when the "
             "base model has a HiFi-GAN decoder"
         )
@@ -28,17 +28,16 @@ def samples_section(study: optuna.Study, trials: Sequence[FrozenTrial], recommen
     for t in with_samples:
         mark = " (recommended)" if t.number == recommended else ""
         players = "".join(
-            f'<figure class=sample><audio controls preload=none src="data:audio/wav;base64,{_b64(s["path"])}">'
-            f"</audio><figcaption>{_e(s.get('text', ''))}</figcaption></figure>"
-            for s in t.user_attrs[SAMPLES_ATTR] if Path(s.get("path", "")).is_file()
+            f'<figure class=sample><audio controls preload=none src="data:audio/wav;base64,{_b64(s.path)}">'
+            f"</audio><figcaption>{_e(s.text)}</figcaption></figure>"
+            for s in TrialRecord.from_trial(t).samples if Path(s.path).is_file()
         )
         rows.append(f'<div class=samples data-trial="{t.number}"><h3>Trial {t.number}{_e(mark)}</h3>{players}</div>')
     return _card("".join(rows))
 
 
 def _playable(trial: FrozenTrial) -> bool:
-    entries = trial.user_attrs.get(SAMPLES_ATTR)
-    return isinstance(entries, list) and any(Path(str(e.get("path", ""))).is_file() for e in entries if isinstance(e, dict))
+    return any(Path(s.path).is_file() for s in TrialRecord.from_trial(trial).samples)
 
 
 def _card(body: str) -> str:

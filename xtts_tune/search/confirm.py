@@ -31,18 +31,13 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.confirmations import (
-    CONFIRMATIONS,
-    Confirmation,
-    study_confirmations,
-)
+from xtts_tune.analysis.confirmations import Confirmation
 from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.recommend import (
     NoRecommendationError,
@@ -60,7 +55,7 @@ from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.home import check_home
 from xtts_tune.search.notes import save_study_note
 from xtts_tune.search.storage import load_study, storage_lock
-from xtts_tune.stamps import UID_ATTR
+from xtts_tune.record import StudyRecord, TrialRecord, read_confirmations, write_confirmation_run
 
 logger = logging.getLogger(__name__)
 
@@ -179,17 +174,17 @@ def confirmation_config(
 ) -> StudyConfig:
     """The study's stored config with the trial's full train config, located by the study's
     ``project_root`` and ``output_dir`` attributes (so the saved split and feature cache are found)."""
-    stored = study.user_attrs.get("config")
-    if not isinstance(stored, Mapping):
+    record = StudyRecord.from_study(study)
+    stored = record.config
+    if stored is None:
         raise ConfirmError(
             f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)"
         )
     raw = copy.deepcopy(dict(stored))
     raw["train"] = train_config(study, trial)
-    output_dir = study.user_attrs.get("output_dir")
-    if output_dir:
-        raw["output_dir"] = str(output_dir)
-    root = study.user_attrs.get("project_root")
+    if record.output_dir:
+        raw["output_dir"] = record.output_dir
+    root = record.project_root
     if not root:
         root = project_root(config_path) if config_path else Path.cwd()
     source = str(config_path) if config_path else f"study '{study.study_name}' (stored config)"
@@ -258,7 +253,7 @@ def confirm_top_trials(
     configs = {n: confirmation_config(study, trials[n], config_path=config_path) for n in numbers}
     first = configs[numbers[0]]
     confirm_dir = first.study_dir / CONFIRM_DIR
-    stored = study_confirmations(study)
+    stored = read_confirmations(study)
 
     plan: list[tuple[int, int]] = []
     originals: dict[int, int] = {}
@@ -272,10 +267,10 @@ def confirm_top_trials(
     if plan:
         if base is None:
             base = load_study_base(first)
-        expected = study.user_attrs.get("fingerprint")
+        stored = StudyRecord.from_study(study)
         current = expected_fingerprint(first, base.fingerprint)  # writes nothing: refuse before training
-        check_fingerprint(study_name, url, expected if isinstance(expected, Mapping) else None, current, first)
-        check_home(first, url, study.user_attrs.get(UID_ATTR))
+        check_fingerprint(study_name, url, stored.fingerprint, current, first)
+        check_home(first, url, stored.uid)
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
         for index, (n, seed) in enumerate(plan, start=1):
@@ -313,7 +308,7 @@ def confirm_top_trials(
 
         score_on_test(study, first, base, data)  # the recommendation may have changed: rescore it
         save_study_note(study)
-    stored = study_confirmations(study)
+    stored = read_confirmations(study)
     new = {(n, s) for n, s in plan}
     confirmed = []
     for n in numbers:
@@ -347,21 +342,13 @@ def confirm_top_trials(
 
 
 def _original_seed(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> int:
-    seed = trial.user_attrs.get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        return seed
-    return int(cfg.train.seed)
+    seed = TrialRecord.from_trial(trial).seed
+    return int(cfg.train.seed) if seed is None else seed
 
 
 def _store(study: optuna.Study, number: int, run: SeedRun) -> None:
-    """Merge one run into the study's ``confirmations`` attribute (read fresh: other writers may exist)."""
-    current = study.user_attrs.get(CONFIRMATIONS)
-    merged = {str(k): list(v) for k, v in current.items()} if isinstance(current, Mapping) else {}
-    key = str(number)
-    entries = [e for e in merged.get(key, []) if not (isinstance(e, Mapping) and e.get("seed") == run.seed)]
-    entries.append(run.to_attr())
-    merged[key] = sorted(entries, key=lambda e: e.get("seed", 0) if isinstance(e, Mapping) else 0)
-    study.set_user_attr(CONFIRMATIONS, merged)
+    """Merge one run into the study's stored confirmation runs."""
+    write_confirmation_run(study, number, run.to_attr())
 
 
 

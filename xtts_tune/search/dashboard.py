@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 
+from xtts_tune.record import StudyRecord
 from xtts_tune.search.storage import open_storage, redact, sqlite_path
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _artifact_dir_from_storage(url: str) -> Path | None:
     try:
         storage = open_storage(url)
         for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-            folder = summary.user_attrs.get("artifact_dir")
+            folder = StudyRecord.from_attrs(summary.user_attrs).artifact_dir
             if folder and Path(folder).is_dir():
                 return Path(folder)
     except Exception as exc:  # the dashboard still works without artifacts

@@ -32,9 +32,6 @@ from xtts_tune.search.fingerprint import StudyMismatchError
 from xtts_tune.search.space import SearchSpace
 from xtts_tune.search.storage import redact
 
-DEFINITION_ATTR = "definition"
-"""The study user attribute that holds the definition."""
-
 WORKER_CHOICES = ("device", "num_threads", "save_checkpoint")
 """Train keys each worker may set as it likes: trials stay comparable."""
 

@@ -9,19 +9,18 @@ trials evaluate validation clips. Retention always keeps both checkpoints
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.holdout import TEST_COMPARISON
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import guide_trial
+from xtts_tune.record import TestComparison, write_test_comparison
 from xtts_tune.search.retention import trial_checkpoint
 
 logger = logging.getLogger(__name__)
 
 
-def score_on_test(study: optuna.Study, cfg, base, data) -> dict[str, Any] | None:
+def score_on_test(study: optuna.Study, cfg, base, data) -> TestComparison | None:
     """Store and return the comparison (``None`` while there is no recommendation)."""
     from xtts_tune.model.checkpoint import load_trained_tensors
     from xtts_tune.training.loop import validation_loss
@@ -32,9 +31,9 @@ def score_on_test(study: optuna.Study, cfg, base, data) -> dict[str, Any] | None
         return None
     test = list(data.split.test)
     if not test:
-        result: dict[str, Any] = {"clips": 0, "winner": winner.number,
-                                  "note": "no test split (data.test_fraction: 0): nothing selection never saw"}
-        study.set_user_attr(TEST_COMPARISON, result)
+        result = TestComparison(clips=0, winner=winner.number,
+                                note="no test split (data.test_fraction: 0): nothing selection never saw")
+        write_test_comparison(study, result)
         return result
 
     def loss_of(number: int | None) -> float | None:
@@ -46,17 +45,17 @@ def score_on_test(study: optuna.Study, cfg, base, data) -> dict[str, Any] | None
         return validation_loss(cfg, base=base, data=data, state=tensors, clips=test)["loss"]
 
     guide = guide_trial(trials)
-    result = {
-        "clips": len(test),
-        "winner": winner.number,
-        "winner_loss": loss_of(winner.number),
-        "winner_val_loss": winner.value,
-        "guide": guide.number if guide is not None else None,
-        "guide_loss": loss_of(guide.number) if guide is not None else None,
-        "base_loss": validation_loss(cfg, base=base, data=data, clips=test)["loss"],
-    }
-    if result["winner_loss"] is None:
+    result = TestComparison(
+        clips=len(test),
+        winner=winner.number,
+        winner_loss=loss_of(winner.number),
+        winner_val_loss=winner.value,
+        guide=guide.number if guide is not None else None,
+        guide_loss=loss_of(guide.number) if guide is not None else None,
+        base_loss=validation_loss(cfg, base=base, data=data, clips=test)["loss"],
+    )
+    if result.winner_loss is None:
         logger.warning("trial %d has no checkpoint to score on the test clips", winner.number)
         return None
-    study.set_user_attr(TEST_COMPARISON, result)
+    write_test_comparison(study, result)
     return result

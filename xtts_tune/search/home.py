@@ -33,7 +33,8 @@ from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import create_exclusive
 from xtts_tune.search.storage import open_storage, redact, sqlite_path
-from xtts_tune.stamps import UID_ATTR, output_owner
+from xtts_tune.record import stored_study_record
+from xtts_tune.stamps import output_owner
 
 CLAIM_NAME = "study.json"
 """The file in a study's folder that names the study it belongs to."""
@@ -94,11 +95,8 @@ def stored_uid(url: str, study_name: str) -> str | None:
     db = sqlite_path(url)
     if db is not None and not db.is_file():
         return None
-    storage = open_storage(url)
-    try:
-        return storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get(UID_ATTR)
-    except KeyError:
-        return None
+    record = stored_study_record(open_storage(url), study_name)
+    return None if record is None else record.uid
 
 
 def check_output(path: Path, study_name: str, uid: str | None) -> None:

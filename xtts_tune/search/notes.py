@@ -1,8 +1,8 @@
 """What optuna-dashboard shows: per trial a Markdown note (verdict, reasons, numbers, the curve), the curve as
 a picture and as JSON (artifacts); per study a note with the recommendation and the unseen-clips comparison.
 
-The long trial attributes (curve, train config, diagnosis) are written as system attributes
-(:func:`set_long_attrs`): the dashboard cuts user attributes at 1,024 characters, which broke their JSON."""
+Where each attribute is stored (the long ones as system attributes, which the dashboard does not cut) is
+:mod:`xtts_tune.record`'s business."""
 
 from __future__ import annotations
 
@@ -13,53 +13,54 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.holdout import TEST_COMPARISON, describe_test_comparison
-from xtts_tune.analysis.records import LONG_ATTR_PREFIX, stop_reason_words
+from xtts_tune.analysis.holdout import describe_test_comparison
+from xtts_tune.analysis.records import stop_reason_words
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.io import atomic_path, fmt
+from xtts_tune.record import TestComparison, TrialRecord, write_trial
 from xtts_tune.search.settings import quiet_experimental
 
 logger = logging.getLogger(__name__)
 
 
-def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str, Any]) -> str:
+def trial_note(number: int, state: str, record: TrialRecord, params: dict[str, Any]) -> str:
     """The Markdown note the dashboard shows for a trial: verdict, reasons, numbers and the curve."""
-    diag = attrs.get("diagnosis") or {}
-    title = f"{state} at step {attrs.get('steps')}" if state == "PRUNED" else state
+    diag = record.diagnosis or {}
+    title = f"{state} at step {record.steps}" if state == "PRUNED" else state
     lines = [f"## Trial {number} · {title}", ""]
     if diag:
         lines.append(f"**Verdict: {diag.get('verdict')}**")
         lines += [f"- {r}" for r in diag.get("reasons", [])]
     else:
         lines.append("**Verdict: not enough evaluations to diagnose**")
-    best = attrs.get("best_val_loss")
+    best = record.best_val_loss
     lines += [
         "",
         "| | |",
         "|---|---|",
-        f"| best validation loss | {best:.4f} at step {attrs.get('best_step')} (epoch {attrs.get('best_epoch')}) |"
+        f"| best validation loss | {best:.4f} at step {record.best_step} (epoch {record.best_epoch}) |"
         if best is not None
         else "| best validation loss | - |",
-        f"| optimizer steps | {attrs.get('steps')} of {attrs.get('planned_steps')} planned "
-        f"({stop_reason_words(attrs.get('stop_reason'))}) |",
-        f"| trainable parameters | {attrs.get('trainable_params'):,} of {attrs.get('total_params'):,} "
-        f"({100 * (attrs.get('trainable_share') or 0):.1f}%) |",
-        f"| wall time | {attrs.get('wall_seconds', 0):.1f} s |",
-        f"| seed | {attrs.get('seed')} |",
+        f"| optimizer steps | {record.steps} of {record.planned_steps} planned "
+        f"({stop_reason_words(record.stop_reason)}) |",
+        f"| trainable parameters | {record.trainable_params or 0:,} of {record.total_params or 0:,} "
+        f"({100 * (record.trainable_share or 0):.1f}%) |",
+        f"| wall time | {record.wall_seconds or 0:.1f} s |",
+        f"| seed | {record.seed} |",
         f"| params | {', '.join(f'{k}={fmt(v)}' for k, v in params.items())} |",
         "",
-        *([f"Listening samples: {len(attrs['samples'])} wavs (this trial's artifacts; the report plays them)", ""]
-          if attrs.get("samples") else []),
+        *([f"Listening samples: {len(record.samples)} wavs (this trial's artifacts; the report plays them)", ""]
+          if record.samples else []),
         "### Curve",
         "",
         "| step | epoch | train loss | val loss | mel CE | text CE |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    curve = attrs.get("curve") or []
-    shown = _subsample(len(curve), 40, attrs.get("best_step"), curve)
+    curve = record.curve or []
+    shown = _subsample(len(curve), 40, record.best_step, curve)
     for i in shown:
         r = curve[i]
-        mark = " ★" if r.get("step") == attrs.get("best_step") else ""
+        mark = " ★" if r.get("step") == record.best_step else ""
         lines.append(
             f"| {r.get('step')}{mark} | {_num(r.get('epoch'), 2)} | {_num(r.get('train_loss'))} | "
             f"{_num(r.get('val_loss'))} | {_num(r.get('val_loss_mel_ce'))} | {_num(r.get('val_loss_text_ce'))} |"
@@ -67,8 +68,6 @@ def trial_note(number: int, state: str, attrs: dict[str, Any], params: dict[str,
     if len(shown) < len(curve):
         lines.append(f"\n({len(shown)} of {len(curve)} evaluations shown; the full curve is the trial's artifact)")
     return "\n".join(lines)
-
-
 
 
 def _subsample(n: int, most: int, best_step: Any, curve: list[dict]) -> list[int]:
@@ -81,23 +80,6 @@ def _subsample(n: int, most: int, best_step: Any, curve: list[dict]) -> list[int
 
 def _num(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
-
-
-LONG_ATTRS = ("curve", "train_config", "diagnosis")
-
-
-def set_long_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """Store the long attributes as system attributes (read back with
-    :func:`xtts_tune.analysis.records.trial_attr`), the short ones as user attributes (the dashboard's list).
-
-    Optuna has no public setter for a trial's system attributes; its storage's is public, and this is the
-    one place that uses it.
-    """
-    for key, value in attrs.items():
-        if key in LONG_ATTRS:
-            trial.storage.set_trial_system_attr(trial._trial_id, LONG_ATTR_PREFIX + key, value)
-        else:
-            trial.set_user_attr(key, value)
 
 
 def save_note_and_artifact(trial: optuna.Trial, note: str, curve_path: Path, artifact_dir: Path) -> None:
@@ -116,20 +98,29 @@ def save_note_and_artifact(trial: optuna.Trial, note: str, curve_path: Path, art
         curve_png(json.loads(curve_path.read_text())["curve"], png, title=f"trial {trial.number}")
     except Exception as exc:
         logger.warning("trial %d: could not draw the curve (%s)", trial.number, exc)
-    for key, path, mimetype in (("curve_png_artifact_id", png, "image/png"),
-                                ("curve_artifact_id", curve_path, "application/json")):
-        if not path.is_file():
-            continue
-        try:
-            from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    ids = dict(
+        curve_png_artifact_id=upload_file(trial, png, artifact_dir, "image/png"),
+        curve_artifact_id=upload_file(trial, curve_path, artifact_dir, "application/json"),
+    )
+    write_trial(trial, **{name: value for name, value in ids.items() if value is not None})
 
-            with quiet_experimental():
-                trial.set_user_attr(key, upload_artifact(
-                    artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
-                    study_or_trial=trial, mimetype=mimetype,
-                ))
-        except Exception as exc:
-            logger.warning("trial %d: could not upload %s (%s)", trial.number, path.name, exc)
+
+def upload_file(trial: optuna.Trial, path: Path, artifact_dir: Path, mimetype: str) -> str | None:
+    """Upload a file as the trial's dashboard artifact; its id, or None (missing file, or a failure, which is
+    logged: the dashboard extras never lose a trial)."""
+    if not path.is_file():
+        return None
+    try:
+        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+        with quiet_experimental():
+            return upload_artifact(
+                artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
+                study_or_trial=trial, mimetype=mimetype,
+            )
+    except Exception as exc:
+        logger.warning("trial %d: could not upload %s to the dashboard (%s)", trial.number, path.name, exc)
+        return None
 
 
 def curve_png(curve: list[dict], path: Path, *, title: str = "") -> Path:
@@ -173,7 +164,7 @@ def study_note(study: optuna.Study) -> str:
             f"**Recommended: trial {rec.trial_number}** ({rec.verdict}), validation loss {rec.val_loss:.4f}, "
             f"stop at step {rec.stop_step}: {params}",
             "",
-            f"**Unseen clips:** {describe_test_comparison(study.user_attrs.get(TEST_COMPARISON), rec.trial_number)}",
+            f"**Unseen clips:** {describe_test_comparison(TestComparison.from_study(study), rec.trial_number)}",
             "",
             "### Why",
             *[f"- {r}" for r in rec.reasons],

@@ -20,24 +20,17 @@ import optuna
 
 from xtts_tune.config import StudyConfig
 from xtts_tune.io import json_safe
-from xtts_tune.search.definition import DEFINITION_ATTR, check_definition
+from xtts_tune.record import StudyRecord, enqueue_attrs, stored_study_record, write_study
+from xtts_tune.search.definition import check_definition
 from xtts_tune.search.fingerprint import check_fingerprint, tool_version
 from xtts_tune.search.home import check_home, claim_home, new_uid, release_claim
 from xtts_tune.search.settings import SearchSettings
 from xtts_tune.search.storage import redact, storage_lock
-from xtts_tune.stamps import UID_ATTR
 
 logger = logging.getLogger(__name__)
 
 TRIALS_DIR = "trials"
 ARTIFACTS_DIR = "artifacts"
-
-
-def _stored_attrs(storage, name: str) -> dict | None:
-    try:
-        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-    except KeyError:
-        return None
 
 
 def refuse_before_writing(cfg: StudyConfig, url: str, storage, fingerprint: dict, definition: dict) -> None:
@@ -47,11 +40,11 @@ def refuse_before_writing(cfg: StudyConfig, url: str, storage, fingerprint: dict
         check_home(cfg, url, None)
         return
     with storage_lock(url):
-        attrs = _stored_attrs(storage, cfg.study_name)
-        if attrs is not None:
-            check_fingerprint(cfg.study_name, url, attrs.get("fingerprint"), fingerprint, cfg)
-            check_definition(cfg.study_name, url, attrs.get(DEFINITION_ATTR), definition, cfg)
-        check_home(cfg, url, None if attrs is None else attrs.get(UID_ATTR))
+        stored = stored_study_record(storage, cfg.study_name)
+        if stored is not None:
+            check_fingerprint(cfg.study_name, url, stored.fingerprint, fingerprint, cfg)
+            check_definition(cfg.study_name, url, stored.definition, definition, cfg)
+        check_home(cfg, url, None if stored is None else stored.uid)
 
 
 def open_or_create_study(
@@ -67,8 +60,7 @@ def open_or_create_study(
     sampler, pruner = settings.make_sampler(), settings.make_pruner()
     name = cfg.study_name
     with storage_lock(url):
-        attrs = _stored_attrs(storage, name)
-        if attrs is None:
+        if stored_study_record(storage, name) is None:
             uid = new_uid()
             check_home(cfg, url, None)
             claim_home(cfg, url, uid)  # before the study exists: a refused claim leaves nothing in the storage
@@ -83,45 +75,48 @@ def open_or_create_study(
                 _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid)
                 return study
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        stored = study.user_attrs.get("fingerprint")
+        record = StudyRecord.from_study(study)
         deadline = time.monotonic() + 30
-        while stored is None and time.monotonic() < deadline:  # its creator (elsewhere) is still writing it
+        while record.fingerprint is None and time.monotonic() < deadline:  # its creator is still writing it
             time.sleep(0.5)
-            stored = study.user_attrs.get("fingerprint")
-        check_fingerprint(name, url, stored, fingerprint, cfg)
-        check_definition(name, url, study.user_attrs.get(DEFINITION_ATTR), definition, cfg)
-        uid = study.user_attrs.get(UID_ATTR)
+            record = StudyRecord.from_study(study)
+        check_fingerprint(name, url, record.fingerprint, fingerprint, cfg)
+        check_definition(name, url, record.definition, definition, cfg)
+        uid = record.uid
         if uid is None:  # a study from before ids: give it one, and its folder
             uid = new_uid()
-            study.set_user_attr(UID_ATTR, uid)
+            write_study(study, uid=uid)
         check_home(cfg, url, uid)
         claim_home(cfg, url, uid)
-        for key, value in (("fingerprint", fingerprint), (DEFINITION_ATTR, definition)):
-            if study.user_attrs.get(key) is None:
-                logger.warning("study '%s' has no %s; recording this run's", name, key)
-                study.set_user_attr(key, value)
+        if record.fingerprint is None:
+            logger.warning("study '%s' has no fingerprint; recording this run's", name)
+            write_study(study, fingerprint=fingerprint)
+        if record.definition is None:
+            logger.warning("study '%s' has no definition; recording this run's", name)
+            write_study(study, definition=definition)
         for params in settings.enqueue:  # configs added to the YAML since the study began
-            study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs=enqueue_attrs("config"), skip_if_exists=True)
         logger.info("continuing study '%s' (%d trials so far)", name, len(study.trials))
         return study
 
 
 def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid) -> None:
     """A new study's attributes, and the guide's and the YAML's configs queued first."""
-    study.set_user_attr(UID_ATTR, uid)
-    study.set_user_attr("fingerprint", fingerprint)
-    study.set_user_attr(DEFINITION_ATTR, definition)
-    study.set_user_attr("config", json_safe(cfg.to_dict()))
-    study.set_user_attr("xtts_tune_version", tool_version())
-    study.set_user_attr("artifact_dir", str((cfg.study_dir / ARTIFACTS_DIR).resolve()))
-    study.set_user_attr("output_dir", str(cfg.output_path.resolve()))
-    study.set_user_attr("study_dir", str(cfg.study_dir.resolve()))
-    study.set_user_attr("project_root", str(Path(cfg.root).resolve()))
-    if Path(cfg.source).is_file():
-        study.set_user_attr("config_path", str(Path(cfg.source).resolve()))
-    study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    write_study(study, **StudyRecord(
+        uid=uid,
+        fingerprint=fingerprint,
+        definition=definition,
+        config=json_safe(cfg.to_dict()),
+        xtts_tune_version=tool_version(),
+        artifact_dir=str((cfg.study_dir / ARTIFACTS_DIR).resolve()),
+        output_dir=str(cfg.output_path.resolve()),
+        study_dir=str(cfg.study_dir.resolve()),
+        project_root=str(Path(cfg.root).resolve()),
+        config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
+        created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    ).to_attrs())
     if settings.enqueue_guide and settings.space.params:
-        study.enqueue_trial(settings.space.guide_params(num_layers, cfg.train), user_attrs={"enqueued": "guide"})
+        study.enqueue_trial(settings.space.guide_params(num_layers, cfg.train), user_attrs=enqueue_attrs("guide"))
     for params in settings.enqueue:
-        study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs=enqueue_attrs("config"), skip_if_exists=True)
     logger.info("created study '%s' in %s", study.study_name, redact(url))

@@ -29,11 +29,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from xtts_tune.record import TrialRecord, write_trial_attrs
 from xtts_tune.search.storage import retry_callback
 
 logger = logging.getLogger(__name__)
-
-WORKER_ATTR = "worker"
 
 
 def _read(path: str) -> str:
@@ -93,13 +92,13 @@ def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> lis
     callback = retry_callback(max_retry)
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get(WORKER_ATTR)
-        if not isinstance(worker, dict) or worker.get("trial") != trial.number:
+        worker = TrialRecord.from_trial(trial).worker
+        if worker is None or worker.get("trial") != trial.number:
             continue  # not recorded yet (or inherited from the trial it retries)
         if not same_machine(worker) or process_alive(worker):
             continue
         try:
-            storage.set_trial_user_attr(trial._trial_id, "stop_reason", "worker process gone")
+            write_trial_attrs(storage, trial._trial_id, TrialRecord(stop_reason="worker process gone").to_attrs())
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import guide_trial
 from xtts_tune.io import atomic_write_json
+from xtts_tune.record import TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ RETENTION_NAME = "retention.json"
 
 def trial_checkpoint(trial: FrozenTrial) -> Path | None:
     """The trial's best checkpoint if it is still on disk (top-K retention deletes the others)."""
-    path = trial.user_attrs.get("checkpoint_path")
+    path = TrialRecord.from_trial(trial).checkpoint_path
     if path and Path(path).is_file():
         return Path(path)
     return None
@@ -53,8 +54,9 @@ def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: 
         if not t.state.is_finished() or t.number in keep:
             continue
         candidates = {trials_dir / f"trial-{t.number:04d}" / CHECKPOINT_NAME}
-        if t.user_attrs.get("checkpoint_path"):
-            candidates.add(Path(t.user_attrs["checkpoint_path"]))
+        stored = TrialRecord.from_trial(t).checkpoint_path
+        if stored:
+            candidates.add(Path(stored))
         for ckpt in candidates:
             if not ckpt.is_file():
                 continue
@@ -68,6 +70,6 @@ def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: 
                           "trial, runner-up or the guide's configuration)",
                 "deleted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
-            atomic_write_json(note, ckpt.parent / RETENTION_NAME)
+            atomic_write_json(ckpt.parent / RETENTION_NAME, note)
             logger.info("trial %d: deleted %s (not in the top %d)", t.number, ckpt, keep_top_k)
     return sorted(keep)

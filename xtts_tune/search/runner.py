@@ -56,7 +56,6 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -65,16 +64,16 @@ from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.analysis.verdicts import curve_verdict
-from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
+from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
 from xtts_tune.search.definition import study_definition
 from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
+from xtts_tune.record import TrialRecord, retry_attrs, write_study, write_trial
 from xtts_tune.search.notes import (
     save_note_and_artifact,
     save_study_note,
-    set_long_attrs,
     trial_note,
 )
 from xtts_tune.search.opening import (
@@ -84,15 +83,12 @@ from xtts_tune.search.opening import (
     refuse_before_writing,
 )
 from xtts_tune.search.recovery import (
-    WORKER_ATTR,
     recover_dead_local_trials,
     worker_identity,
 )
 from xtts_tune.search.retention import apply_retention, kept_trials
 from xtts_tune.search.samples import (
     NO_DECODER,
-    SAMPLES_ATTR,
-    STATUS_ATTR,
     sample_plan,
     speak_trial,
 )
@@ -122,7 +118,7 @@ class _Search:
         self.index = 0
         self.samples = sample_plan(base, data, count=settings.samples, device=cfg.train.device,
                                    max_seconds=settings.sample_max_seconds)
-        study.set_user_attr(STATUS_ATTR, None if self.samples or not settings.samples else NO_DECODER)
+        write_study(study, listening_samples=None if self.samples or not settings.samples else NO_DECODER)
 
     def emit(self, event: dict) -> None:
         if self.progress is not None:
@@ -131,7 +127,7 @@ class _Search:
     def objective(self, trial: optuna.Trial) -> float:
         from xtts_tune.training.loop import run_trial
 
-        trial.set_user_attr(WORKER_ATTR, {**self.worker, "trial": trial.number})  # first: recovery reads it
+        write_trial(trial, worker={**self.worker, "trial": trial.number})  # first: recovery reads it
         self.index += 1
         self.trials_run.append(trial.number)
         params = self.settings.space.suggest(trial)
@@ -139,7 +135,7 @@ class _Search:
         trial_cfg = dataclasses.replace(self.cfg, train=train)
         run_dir = self.trials_dir / f"trial-{trial.number:04d}"  # this study's own folder (search.home)
         run_dir.mkdir(parents=True, exist_ok=True)
-        trial.set_user_attr("run_dir", str(run_dir))
+        write_trial(trial, run_dir=str(run_dir))
         self.emit({"event": "trial_start", "number": trial.number, "index": self.index,
                    "n_trials": self.n_trials, "params": dict(params)})
         curve: list[dict] = []
@@ -163,12 +159,14 @@ class _Search:
                     self._mark_interrupted(trial, run_dir, curve, train)
             raise
         pruned = result.stop_reason == "stopped_by_callback"
-        attrs = trial_attrs(result, train, self.thresholds)
-        set_long_attrs(trial, attrs)
+        record = trial_record(result, train, self.thresholds)
+        write_trial(trial, **record.to_attrs())
         state = "PRUNED" if pruned else "COMPLETE"
-        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
-            attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
-        save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
+        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
+            samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
+            record = dataclasses.replace(record, samples=samples)
+        note = trial_note(trial.number, state, record, params)
+        save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
@@ -176,54 +174,57 @@ class _Search:
 
     @staticmethod
     def _mark_interrupted(trial: optuna.Trial, run_dir: Path, curve: list[dict], train: TrainConfig) -> None:
-        trial.set_user_attr("interrupted", True)
-        trial.set_user_attr("stop_reason", "interrupted")
+        write_trial(trial, interrupted=True, stop_reason="interrupted")
         with contextlib.suppress(OSError, ValueError, KeyError):  # the trial writes it at every evaluation
             curve = json.loads((run_dir / "curve.json").read_text())["curve"]
-        set_long_attrs(trial, {"curve": json_safe(curve), "train_config": dataclasses.asdict(train)})
+        write_trial(trial, curve=curve, train_config=dataclasses.asdict(train))
 
     @staticmethod
-    def _snapshot(trial: optuna.Trial, attrs: dict) -> FrozenTrial:
+    def _snapshot(trial: optuna.Trial, record: TrialRecord) -> FrozenTrial:
         """The trial as it will be stored when it completes (it is still RUNNING in the storage)."""
-        value = attrs.get("best_val_loss")
+        value = record.best_val_loss
+        user_attrs, system_attrs = record.split_attrs()
         me = optuna.trial.create_trial(
             value=value if value is not None else float("nan"), params=trial.params,
-            distributions=trial.distributions, user_attrs=attrs,
+            distributions=trial.distributions, user_attrs=user_attrs, system_attrs=system_attrs,
         )
         me.number = trial.number
         return me
 
-    def _kept(self, trial: optuna.Trial, attrs: dict) -> bool:
+    def _kept(self, trial: optuna.Trial, record: TrialRecord) -> bool:
         """Whether retention would keep this trial's checkpoint if it ended now."""
-        if attrs.get("best_val_loss") is None:
+        if record.best_val_loss is None:
             return False
         others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
-        return trial.number in kept_trials(self.study, [*others, self._snapshot(trial, attrs)], self.settings.keep_top_k)
+        snapshot = self._snapshot(trial, record)
+        return trial.number in kept_trials(self.study, [*others, snapshot], self.settings.keep_top_k)
 
     def after_trial(self, study: optuna.Study, frozen: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
         apply_retention(study, trials, self.trials_dir, self.settings.keep_top_k)
         winner = rank(study, trials=trials).winner
         save_study_note(study)
+        record = TrialRecord.from_trial(frozen)
+        value = record.best_val_loss if record.best_val_loss is not None else finite(frozen.value)
         self.emit({
             "event": "trial_end",
             "number": frozen.number,
             "index": self.index,
             "n_trials": self.n_trials,
             "state": frozen.state.name,
-            "value": finite(frozen.user_attrs.get("best_val_loss", frozen.value)),
-            "steps": frozen.user_attrs.get("steps"),
-            "planned_steps": frozen.user_attrs.get("planned_steps"),
-            "verdict": frozen.user_attrs.get("verdict"),
+            "value": value,
+            "steps": record.steps,
+            "planned_steps": record.planned_steps,
+            "verdict": record.verdict,
             "best_so_far": winner.value if winner else None,
             "recommended": winner.number if winner else None,
         })
 
 
-def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
-    """The user attributes a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`):
-    the curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config and
-    the diagnosis and verdict under ``thresholds``. The search bench's replayed trials get them the same way.
+def trial_record(result, train: TrainConfig, thresholds) -> TrialRecord:
+    """The record a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`): the
+    curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config and the
+    diagnosis and verdict under ``thresholds``. The search bench's replayed trials get it the same way.
     """
     try:
         diagnosis = diagnose(
@@ -234,41 +235,42 @@ def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
         diagnosis = None
     # the dashboard's short verdict: this trial's own (too few evaluations is inconclusive)
     verdict = curve_verdict(result.curve, thresholds=thresholds, trainable_share=result.params.share)
-    return json_safe({
-        "curve": result.curve,
-        "best_step": result.best_step,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": finite(result.best_val_loss),
-        "steps": result.steps,
-        "planned_steps": result.planned_steps,
-        "stop_reason": result.stop_reason,
-        "trainable_share": result.params.share,
-        "trainable_params": result.params.trainable,
-        "total_params": result.params.total,
-        "wall_seconds": round(result.wall_seconds, 3),
-        "compute_seconds": round(result.compute_seconds, 3),
-        "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None,
-        "curve_path": str(result.curve_path),
-        "seed": train.seed,
-        "train_config": dataclasses.asdict(train),
-        "diagnosis": diagnosis,
-        "verdict": verdict.verdict if diagnosis else None,
-    })
+    return TrialRecord(
+        curve=json_safe(result.curve),
+        best_step=result.best_step,
+        best_epoch=finite(result.best_epoch),
+        best_val_loss=finite(result.best_val_loss),
+        steps=result.steps,
+        planned_steps=result.planned_steps,
+        stop_reason=result.stop_reason,
+        trainable_share=result.params.share,
+        trainable_params=result.params.trainable,
+        total_params=result.params.total,
+        wall_seconds=round(result.wall_seconds, 3),
+        compute_seconds=round(result.compute_seconds, 3),
+        checkpoint_path=str(result.checkpoint_path) if result.checkpoint_path else None,
+        curve_path=str(result.curve_path),
+        seed=train.seed,
+        train_config=json_safe(dataclasses.asdict(train)),
+        diagnosis=diagnosis,
+        verdict=verdict.verdict if diagnosis else None,
+    )
 
 
 def _requeue_interrupted(study: optuna.Study, number: int) -> None:
     """Queue the params of a trial stopped by Ctrl-C so the next run tries them again."""
     for t in study.get_trials(deepcopy=False):
-        if t.number == number and t.state == TrialState.FAIL and t.user_attrs.get("interrupted"):
+        if t.number == number and t.state == TrialState.FAIL and TrialRecord.from_trial(t).interrupted:
             if not t.params:
                 return
+            user_attrs, system_attrs = retry_attrs(number)
             study.add_trial(
                 optuna.trial.create_trial(
                     state=TrialState.WAITING,
                     params=t.params,
                     distributions=t.distributions,
-                    user_attrs={"retry_of": number},
-                    system_attrs={"failed_trial": number, "retry_history": [number]},
+                    user_attrs=user_attrs,
+                    system_attrs=system_attrs,
                 )
             )
             logger.info("trial %d was interrupted; its params are queued to run again", number)
@@ -321,10 +323,8 @@ def run_search(
     else:  # created once the data is known to be good: a refused run leaves no empty database behind
         check_writable(db)
         rdb = None
-    if base is None:
-        base = load_study_base(cfg)
+    base = load_study_base(cfg, base)
     settings.resolve(base.num_layers, cfg.source)
-    check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     fingerprint = expected_fingerprint(cfg, base.fingerprint)
     definition = study_definition(cfg, settings.space)
     refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written

@@ -13,18 +13,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 
-from xtts_tune.search.settings import quiet_experimental
+from xtts_tune.record import SampleEntry, write_trial
+from xtts_tune.search.notes import upload_file
 
 logger = logging.getLogger(__name__)
-
-SAMPLES_ATTR = "samples"
-"""Trial user attribute: ``[{"text": ..., "path": ..., "artifact_id": ...}, ...]``."""
-STATUS_ATTR = "listening_samples"
-"""Study user attribute: why there are no samples (``None`` when the base can make them)."""
 
 NO_DECODER = (
     "the base model has no HiFi-GAN decoder, so it cannot make audio (the embedded tiny base has none); "
@@ -58,7 +53,9 @@ def sample_plan(base, data, *, count: int, device: str, max_seconds: float | Non
     )
 
 
-def speak_trial(trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path) -> list:
+def speak_trial(
+    trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path
+) -> list[SampleEntry]:
     """Make the trial's samples, upload them as audio artifacts and record them on the trial.
 
     A failure is logged and leaves the trial without samples: listening is an extra that never loses a trial.
@@ -75,23 +72,9 @@ def speak_trial(trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir
     except Exception as exc:
         logger.warning("trial %d: no listening samples (%s)", trial.number, exc)
         return []
-    entries: list[dict[str, Any]] = []
-    for text, path in zip(plan.texts, paths, strict=True):
-        entry = {"text": text, "path": str(path), "artifact_id": _upload(trial, path, artifact_dir)}
-        entries.append(entry)
-    trial.set_user_attr(SAMPLES_ATTR, entries)
+    entries = [
+        SampleEntry(text, str(path), upload_file(trial, path, artifact_dir, "audio/wav"))
+        for text, path in zip(plan.texts, paths, strict=True)
+    ]
+    write_trial(trial, samples=entries)
     return entries
-
-
-def _upload(trial: optuna.Trial, path: Path, artifact_dir: Path) -> str | None:
-    try:
-        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
-        with quiet_experimental():
-            return upload_artifact(
-                artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
-                study_or_trial=trial, mimetype="audio/wav",
-            )
-    except Exception as exc:
-        logger.warning("trial %d: could not upload %s to the dashboard (%s)", trial.number, path.name, exc)
-        return None

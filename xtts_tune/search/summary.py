@@ -11,10 +11,9 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.holdout import TEST_COMPARISON
 from xtts_tune.analysis.ranking import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
-from xtts_tune.io import finite
+from xtts_tune.record import TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
 
 
@@ -52,7 +51,7 @@ class SearchSummary:
     passed_over: str | None = None
     """Why Optuna's raw best (the lowest validation loss) is not the recommended trial, when they differ."""
     no_recommendation: str | None = None
-    test_comparison: dict[str, Any] | None = None
+    test_comparison: TestComparison | None = None
     """The recommended trial against the guide's recipe on the test clips (:mod:`xtts_tune.search.holdout`)."""
 
     @property
@@ -100,8 +99,9 @@ def summarize(
     rows = []
     total = planned = 0
     for t in trials:
-        steps, plan = t.user_attrs.get("steps"), t.user_attrs.get("planned_steps")
-        if isinstance(steps, int) and isinstance(plan, int):
+        record = TrialRecord.from_trial(t)
+        steps, plan = record.steps, record.planned_steps
+        if steps is not None and plan is not None:
             total += steps
             planned += plan
         rows.append(
@@ -109,7 +109,7 @@ def summarize(
                 number=t.number,
                 state=t.state.name,
                 params=dict(t.params),
-                best_val_loss=finite(t.user_attrs.get("best_val_loss")),
+                best_val_loss=record.best_val_loss,
                 steps=steps,
                 planned_steps=plan,
                 verdict=verdicts[t.number].verdict if t.number in verdicts else None,
@@ -134,5 +134,5 @@ def summarize(
         config_path=config_path,
         passed_over=passed,
         no_recommendation=None if winner else "no complete trial with a usable verdict yet",
-        test_comparison=study.user_attrs.get(TEST_COMPARISON),
+        test_comparison=TestComparison.from_study(study),
     )

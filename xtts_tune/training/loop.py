@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from xtts_tune.config import StudyConfig, check_freeze_depth
+from xtts_tune.config import StudyConfig
 from xtts_tune.data.augmentation import choose_variant
 from xtts_tune.data.features import collate, fixed_slice_rng, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
@@ -156,7 +156,7 @@ class _Trial:
             if rec["val_loss"] < improved_before:
                 best_state = {n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters() if n in trainable_names}
             rec["best_val_loss"] = stopper.best
-            atomic_write_json({"curve": self.curve, "trainable_share": params.share}, self.run_dir / "curve.json")
+            atomic_write_json(self.run_dir / "curve.json", {"curve": self.curve, "trainable_share": params.share})
             if self.progress:
                 self.progress({"event": "eval", **rec})
             asked = bool(self.callback(rec)) if self.callback else False
@@ -269,9 +269,9 @@ class _Trial:
             peak_memory_bytes=peak_memory_bytes(self.device),
         )
         atomic_write_json(
+            self.run_dir / "curve.json",
             {"curve": self.curve, "trainable_share": params.share, "summary": result.summary(),
              "config": self.cfg.to_dict()},
-            self.run_dir / "curve.json",
         )
         return result
 
@@ -334,9 +334,7 @@ def run_trial(
     """
     # importing coqui's XTTS trainer dataset module calls torch.set_num_threads(1); undo that here
     torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
-    if base is None:
-        base = load_study_base(cfg)
-    check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
+    base = load_study_base(cfg, base)
     if data is None:
         data = prepare_data(cfg, base)
     run_dir = run_dir or cfg.study_dir / time.strftime("trial-%Y%m%d-%H%M%S")
