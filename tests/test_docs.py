@@ -46,7 +46,9 @@ def test_slug_follows_github():
 
 def test_the_readme_is_a_five_minute_read():
     lines = README.read_text().splitlines()
-    assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines (at most {MAX_README_LINES}): move detail to docs/"
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines (at most {MAX_README_LINES}): move detail to docs/"
+    )
 
 
 def test_the_readme_links_the_three_docs_pages():
