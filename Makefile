@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size clean
 
 install: $(STAMP)
 
@@ -34,8 +34,13 @@ system-deps:
 	  fi; \
 	fi
 
-# The whole suite, slow end-to-end tests included (CI runs exactly this).
-test: $(STAMP)
+# The linter and the formatter's check (configured in pyproject.toml); `ruff format .` fixes the formatting.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Lint, then the whole suite, slow end-to-end tests included (CI runs exactly this).
+test: lint
 	$(BIN)/python -m pytest
 
 # Unit tests only (seconds).

@@ -1,6 +1,6 @@
 """The package's shape: layers that must not import torch, one-job modules, public docstring examples that run.
 
-These hold the promises of the module map in the README: the analysis, report and export layers never import
+These hold the promises of the module map in docs/design.md: the analysis, report and export layers never import
 torch or coqui; no module imports another's private names or the CLI; only the CLI, the terminal layer and
 the benchmark print; no module is over 400 lines and each says what it is for; every public function's
 example runs.
