@@ -108,7 +108,7 @@ def _fmt_ratio(v: float | None, bound: bool = False) -> str:
 
 
 def print_rows(rows: list[StrategyRow], *, seeds: int, report_at: int = REPORT_AT) -> None:
-    """The table of one study (Markdown, so that it can go into the README as printed)."""
+    """The table of one study (Markdown, so that it can go into docs/benchmarks.md as printed)."""
     need = math.ceil(TARGET_SEEDS * seeds)
     print(f"| strategy | steps to within 1 %: median / worst | best at {report_at} trials: median / worst "
           f"| steps / random's (no pruning): median / worst | seeds at ≤ {100 * TARGET_RATIO:.0f} % (target ≥ {need} of {seeds}) |")

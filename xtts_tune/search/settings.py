@@ -60,7 +60,7 @@ PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
 class PrunerSettings:
     type: str = "none"
     """No pruner unless the YAML names one: on the search bench's tables (``make bench-search``) early stopping
-    took the savings and every pruner made the search worse or changed nothing (README, search strategy)."""
+    took the savings and every pruner made the search worse or changed nothing (docs/benchmarks.md, search strategy)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     patience: int | None = None
     min_delta: float = 0.0
