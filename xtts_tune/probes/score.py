@@ -191,6 +191,20 @@ def _sample_score(path: Path, text: str, emb: dict, heard: dict | None, cap: flo
     )
 
 
+def speaker_similarity(wavs: Sequence[str | os.PathLike], reference: ReferenceProfile, *,
+                       cache_dir: str | os.PathLike | None = None) -> list[float]:
+    """Only the similarity of each wav to the profile's mean embedding (no transcript: seconds, not minutes,
+    for many clips)."""
+    from xtts_tune.probes.similarity import cosine
+
+    mean = np.asarray(reference.embedding)
+    out = []
+    for path, _ in _checked([(w, "") for w in wavs], "wav"):
+        entry, _hit = _embed_entry(path, content_hash(path), cache_dir)
+        out.append(round(cosine(np.asarray(entry["embedding"]), mean), 6))
+    return out
+
+
 def ceiling(heldout: Sequence[Clip], reference: ReferenceProfile | Sequence[Clip], *, language: str = "en",
             cache_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None) -> ProbeScores:
     """The target's own held-out clips scored like samples (no length cap): the similarity a real recording

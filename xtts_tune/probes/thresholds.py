@@ -45,7 +45,7 @@ CAP_SECONDS_PER_CHAR = 0.15
 def default_max_seconds(text: str) -> float:
     """The length cap a sample of ``text`` gets when none is given: 1 s + 0.15 s per character (about twice a
     normal speaking rate), as :func:`xtts_tune.model.speak.speak` applies it."""
-    return round(CAP_SECONDS_BASE + CAP_SECONDS_PER_CHAR * len(text.strip()), 6)
+    return CAP_SECONDS_BASE + CAP_SECONDS_PER_CHAR * len(text.strip())
 
 
 def hit_cap(seconds: float, max_seconds: float | None) -> bool:
