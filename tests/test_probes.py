@@ -202,3 +202,23 @@ def test_a_missing_sample_is_one_error_line_naming_it(kathleen_profile, tmp_path
     with pytest.raises(AudioError) as err:
         score_samples([(tmp_path / "nope.wav", "Hi.")], kathleen_profile, language="en")
     assert str(err.value) == f"{tmp_path / 'nope.wav'}: sample not found; check the path"
+
+
+@pytest.mark.slow
+def test_an_xtts_that_never_stops_is_flagged_through_the_real_speak_path(kathleen, kathleen_profile,
+                                                                          kathleen_ceiling, cache_dir, tmp_path):
+    """A released-layout XTTS folder with random weights (its GPT never emits the stop token) speaks the
+    short sample texts through xtts_tune.model.speak with its default cap: every sample ran to the cap, and
+    none sounds like the speaker. About 40 s of CPU (building and loading the HiFi-GAN decoder)."""
+    from xtts_tune.model.released import build_released_folder
+    from xtts_tune.model.speak import speak_samples
+    from xtts_tune.probes import sample_texts
+
+    audio, rate = sf.read(kathleen[0][0], dtype="float32")
+    sf.write(tmp_path / "ref.wav", audio, rate)
+    texts = list(sample_texts(2))
+    wavs = speak_samples(build_released_folder(tmp_path / "xtts"), texts, tmp_path / "ref.wav", tmp_path / "out")
+    scores = score_samples(list(zip(wavs, texts)), kathleen_profile, language="en", cache_dir=cache_dir)
+    assert [s.max_seconds for s in scores.samples] == [default_max_seconds(t) for t in texts]
+    assert all(HIT_LENGTH_CAP in s.flags for s in scores.samples), [s.flags for s in scores.samples]
+    assert scores.similarity < kathleen_ceiling.similarity - 0.2
