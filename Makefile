@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes clean
 
 install: $(STAMP)
 
@@ -98,6 +98,11 @@ bench-search: $(STAMP)
 # on a GPU 3 steps of batch 1 x accumulation 16, on a CPU one step that only shows the path works
 bench-real-size: $(STAMP)
 	$(BIN)/python -m xtts_tune.bench --real-size $(ARGS)
+
+# the probes (speaker similarity, CER/WER, babble flags) on a real speaker and the demo voices: a Markdown
+# table of figures and seconds per clip on this machine (a few minutes on a 2-core CPU); see docs/probes.md
+bench-probes: $(STAMP)
+	$(BIN)/python -m xtts_tune.bench.probes $(ARGS)
 
 clean:
 	rm -rf runs studies/*.db studies/*-report.html studies/*-best.yaml

@@ -27,11 +27,13 @@ TORCH_FREE = [
     "xtts_tune.analysis.records", "xtts_tune.analysis.statistics", "xtts_tune.analysis.study_analysis",
     "xtts_tune.analysis.thresholds", "xtts_tune.analysis.verdicts", "xtts_tune.report", "xtts_tune.report.figures",
     "xtts_tune.report.page", "xtts_tune.report.samples", "xtts_tune.export", "xtts_tune.terminal", "xtts_tune.io", "xtts_tune.config",
+    "xtts_tune.probes", "xtts_tune.probes.records", "xtts_tune.probes.thresholds", "xtts_tune.probes.text",
 ]
 # the doctests that load the base model or train: minutes, not seconds
 SLOW_EXAMPLES = {
     "xtts_tune.training.loop", "xtts_tune.training.final", "xtts_tune.search.runner", "xtts_tune.search.confirm",
     "xtts_tune.model.base", "xtts_tune.data.prepare", "xtts_tune.model.speak", "xtts_tune.bench.search_record",
+    "xtts_tune.probes.score",  # loads the speaker encoder and the ASR model
 }
 
 

@@ -36,6 +36,7 @@ import torch
 from xtts_tune.errors import UserError
 from xtts_tune.model.base import pick_device
 from xtts_tune.io import atomic_path
+from xtts_tune.probes.thresholds import default_max_seconds
 
 REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
 
@@ -180,7 +181,7 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
                          "split it into sentences")
     seconds_per_code = args.gpt_code_stride_len / args.input_sample_rate
     if max_seconds is None:  # about twice a normal speaking rate
-        max_seconds = 1.0 + 0.15 * len(text)
+        max_seconds = default_max_seconds(text)
     gpt = voice.model.gpt
     model_cap = gpt.max_gen_mel_tokens
     cap = max(1, min(model_cap, math.ceil(max_seconds / seconds_per_code)))
