@@ -104,6 +104,7 @@ def add_trial(
     points: int = 13,
     share: float = 0.05,
     enqueued: str | None = None,
+    probes: dict[str, Any] | None = None,
 ) -> None:
     """Add one trial the way the study runner stores it."""
     params = params or {
@@ -139,6 +140,7 @@ def add_trial(
             train_config={**StudyConfig().train.__dict__, **params},
             diagnosis=d.to_dict() if store_diagnosis else None,
             enqueued=enqueued,
+            probes=probes,
         )
     elif state == TrialState.RUNNING:
         curve = curve[:3]

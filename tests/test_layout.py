@@ -28,6 +28,8 @@ TORCH_FREE = [
     "xtts_tune.analysis.thresholds", "xtts_tune.analysis.verdicts", "xtts_tune.report", "xtts_tune.report.figures",
     "xtts_tune.report.page", "xtts_tune.report.samples", "xtts_tune.export", "xtts_tune.terminal", "xtts_tune.io", "xtts_tune.config",
     "xtts_tune.probes", "xtts_tune.probes.records", "xtts_tune.probes.thresholds", "xtts_tune.probes.text",
+    "xtts_tune.probes.provenance", "xtts_tune.record", "xtts_tune.analysis.sound", "xtts_tune.analysis.ranking",
+    "xtts_tune.schema", "xtts_tune.lazy",
 ]
 # the doctests that load the base model or train: minutes, not seconds
 SLOW_EXAMPLES = {

@@ -308,14 +308,34 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     val = sorted(json.loads((tmp_path / "runs" / "listen" / "split.json").read_text())["val"])[:2]
     for t in spoken:
         entries = t.user_attrs["samples"]
-        assert len(entries) == 2 and all(Path(e["path"]).is_file() for e in entries)
+        # the 2 validation texts, then search.short_samples (2) 1-3-word texts, where fine-tunes babble
+        assert len(entries) == 4 and all(Path(e["path"]).is_file() for e in entries)
         metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
-        assert sorted(m.mimetype for m in metas) == ["application/json", "audio/wav", "audio/wav", "image/png"]
+        assert sorted(m.mimetype for m in metas) == ["application/json", *["audio/wav"] * 4, "image/png"]
     assert [e["text"] for e in spoken[0].user_attrs["samples"]] == [
         next(line.split("|")[2] for line in (demo_target / "metadata.csv").read_text().splitlines()
-             if line.split("|")[0] == clip) for clip in val]
+             if line.split("|")[0] == clip) for clip in val] + ["Yes.", "Thank you."]
     page = build_report(study, tmp_path / "listen.html").read_text()
-    assert page.count("<audio controls") == 2 * len(spoken) and "data:audio/wav;base64,UklGR" in page
+    assert page.count("<audio controls") == 4 * len(spoken) and "data:audio/wav;base64,UklGR" in page
+
+    # the ears: every kept trial (trial 0, the guide's, among them), the base model and the target's own clips
+    # are scored, and the figures show in the record, the dashboard note, the report and the summary
+    from optuna_dashboard import get_note
+
+    from xtts_tune.record import StudyRecord, TrialRecord
+    from xtts_tune.terminal import render_summary
+
+    record = StudyRecord.from_study(study)
+    assert record.probes_base["n_texts"] == 4 and record.probes_ceiling["n_texts"] >= 2
+    assert record.probes_ceiling["similarity"] > record.probes_base["similarity"]  # random weights vs the voice
+    for t in spoken:
+        probes = TrialRecord.from_trial(t).probes
+        assert probes["n_texts"] == 4 and 0 <= probes["similarity"] <= 1 and probes["cer"] is not None
+        assert (Path(t.user_attrs["samples"][0]["path"]).parent / "probes.json").is_file()
+        assert "By ear: similarity " in get_note(study.trials[t.number])
+    assert 'id="samples-table"' in page and "the target&#x27;s own held-out clips" in page
+    assert 'id="plot-sound"' in page
+    assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(summary)
 
     empty = optuna.create_study(study_name="no-decoder")
     write_study(empty, listening_samples="the base model has no HiFi-GAN decoder, so it cannot make audio")

@@ -30,6 +30,7 @@ from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text
+from xtts_tune.probes.provenance import installed
 from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         "base_model_fingerprint": fingerprint.get("base_model"),
         "xtts_tune_version": __version__,
     }
+    if record.probes:  # how it sounds, beside the base model and the target's own clips, and the probes' weights
+        provenance["sound"] = {"trial": record.probes, "base_model": study_record.probes_base,
+                               "target_clips": study_record.probes_ceiling, "probe_weights": installed()}
     if best_step:  # stop where the trial was best; 0 means the base model itself was best
         train["max_steps"] = int(best_step)
     return train, provenance

@@ -260,6 +260,7 @@ SEARCH_KEYS = (
     "enqueue_guide",
     "keep_top_k",
     "samples",
+    "short_samples",
     "sample_max_seconds",
     "heartbeat_interval",
     "grace_period",

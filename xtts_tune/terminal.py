@@ -14,6 +14,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from xtts_tune.analysis.holdout import describe_test_comparison
+from xtts_tune.analysis.sound import describe_probes
 from xtts_tune.io import fmt, human_bytes
 
 if TYPE_CHECKING:  # only for annotations: rendering needs no search or torch import
@@ -144,6 +145,9 @@ def search_progress():
             params = ", ".join(f"{k}={fmt(v)}" for k, v in event.get("params", {}).items())
             state["p"] = Progress(prefix=f"[trial {event['number']}] ")
             print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
+        elif kind == "baselines":
+            print(f"— the base model speaks the {event['texts']} sample texts and the probes score them, and the "
+                  "target's own held-out clips (once per study; minutes on a CPU)")
         elif kind == "trial_end":
             print(
                 f"[trial {event['number']}] {event.get('state', '')}  best val {fmt(event.get('value'))}  "
@@ -197,6 +201,13 @@ def render_summary(summary: "SearchSummary") -> str:
         lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
     elif summary.no_recommendation:
         lines.append(f"recommended: none yet ({summary.no_recommendation})")
+    heard = [(f"trial {r.number}", r.probes) for r in summary.rows if r.probes]
+    heard += [(name, p) for name, p in (("base model", summary.probes_base),
+                                         ("the target's own clips", summary.probes_ceiling)) if p]
+    if heard:
+        lines.append("by ear (speaker similarity to the target, CER of an ASR transcript, samples flagged; "
+                     "N texts x one seed):")
+        lines += [f"  {name}: {describe_probes(p)}" for name, p in heard]
     if summary.planned_steps:
         lines.append(
             f"compute: {summary.total_steps}/{summary.planned_steps} optimizer steps "

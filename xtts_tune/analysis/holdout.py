@@ -43,7 +43,26 @@ def describe_test_comparison(
         text += " (the guide's recipe has no checkpoint to score)"
     if comparison.base_loss is not None:
         text += f"; base model {comparison.base_loss:.4f}"
+    text += _by_ear(comparison.sound)
     if recommended is not None and winner != recommended:
         text += (f" [measured for trial {winner}; the recommendation is now trial {recommended}: "
                  "run the search again (--trials 0) to score it]")
     return text
+
+
+def _by_ear(sound: Mapping[str, Any] | None) -> str:
+    """``"; by ear on 6 test texts: similarity 0.83 / guide 0.75 / base 0.61, CER 8% / 10% / 12%"``."""
+    if not sound:
+        return ""
+    roles = [r for r in ("winner", "guide", "base") if isinstance(sound.get(r), Mapping)]
+    if not roles:
+        return ""
+
+    def row(key: str, pattern: str) -> str:
+        values = [sound[r].get(key) for r in roles]
+        return " / ".join(f"{r} " + ("-" if v is None else format(v, pattern))
+                          for r, v in zip(roles, values, strict=True))
+
+    return (f"; by ear on {sound.get('texts')} test texts, each conditioned on one training clip: similarity "
+            f"{row('similarity', '.2f')}; CER {row('cer', '.0%')}")
+

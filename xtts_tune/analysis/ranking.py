@@ -6,10 +6,12 @@ The search summary, checkpoint retention, the report, the dashboard's study note
 Rules:
 
 - **Candidates** are complete trials (COMPLETE, or pruned at their planned last step) with a finite value
-  whose verdict is not overfitting, unstable or inconclusive.
+  whose verdict is not overfitting, unstable or inconclusive, and that do not *sound worse* than the base
+  model (:mod:`xtts_tune.analysis.sound`: clearly less intelligible, or babbling past the end of the text).
 - **Near-ties.** Candidates within ``noise`` (relative) of the lowest validation loss cannot be told apart
-  by one seed. Among them the one that trains the smallest share of the parameters wins (the guide's rule:
-  freeze as much as works on a small dataset), then the lower loss.
+  by one seed. Among them the one whose speaker similarity beats every other's by more than its own noise
+  wins (by ear, when the base has a decoder); otherwise the one that trains the smallest share of the
+  parameters (the guide's rule: freeze as much as works on a small dataset), then the lower loss.
 - The **order** is the winner, then every other candidate by validation loss; after the candidates, every
   other finished trial by validation loss (what retention keeps after the candidates).
 
@@ -29,7 +31,9 @@ from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis.records import FINISHED, study_trials
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
+from xtts_tune.analysis.sound import similarity_tiebreak
 from xtts_tune.analysis.verdicts import REJECTED, TrialVerdict, verdicts_of
+from xtts_tune.record import StudyRecord
 
 DEFAULT_SEED_NOISE = 0.01
 """Relative difference in validation loss below which two trials are within seed noise."""
@@ -48,6 +52,8 @@ class Ranking:
     """Finished trials with a lower loss than the winner's that are not it (why: their verdict, state or a
     near-tie lost on trainable share)."""
     noise: float = DEFAULT_SEED_NOISE
+    tiebreak: str | None = None
+    """Why the winner won a near-tie by ear (higher speaker similarity beyond the noise), when it did."""
 
     @property
     def winner(self) -> TrialVerdict | None:
@@ -76,21 +82,27 @@ def rank(
 ) -> Ranking:
     """Rank the study's trials (``trials``: a snapshot to use instead of reading the study again)."""
     trials = study_trials(study) if trials is None else list(trials)
-    verdicts = verdicts_of(trials, thresholds or study_thresholds(study))
+    base_probes = StudyRecord.from_study(study).probes_base
+    verdicts = verdicts_of(trials, thresholds or study_thresholds(study), base_probes=base_probes)
     return rank_verdicts(verdicts, noise)
 
 
 def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_NOISE) -> Ranking:
     """:func:`rank` on verdicts already computed."""
     eligible = sorted(
-        (v for v in verdicts if v.complete and v.value is not None and v.verdict not in REJECTED),
+        (v for v in verdicts if v.complete and v.value is not None and v.verdict not in REJECTED
+         and not (v.sound is not None and v.sound.sounds_worse)),
         key=lambda v: (v.value, v.number),
     )
     if not eligible:
         return Ranking(list(verdicts), [], noise=noise)
     lowest = eligible[0].value
     pool = [v for v in eligible if v.value - lowest <= noise * abs(lowest)]
-    winner = min(pool, key=lambda v: (_share(v), v.value, v.number))
+    by_ear = similarity_tiebreak(pool, {v.number: v.sound for v in pool if v.sound is not None})
+    if by_ear is not None:
+        winner, tiebreak = by_ear
+    else:
+        winner, tiebreak = min(pool, key=lambda v: (_share(v), v.value, v.number)), None
     candidates = [winner] + [v for v in eligible if v is not winner]
     ties = [v for v in pool if v is not winner]
     passed = sorted(
@@ -98,15 +110,22 @@ def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_
          and v.value < winner.value),
         key=lambda v: (v.value, v.number),
     )
-    return Ranking(list(verdicts), candidates, ties, passed, noise)
+    return Ranking(list(verdicts), candidates, ties, passed, noise, tiebreak)
 
 
 def why_passed_over(v: TrialVerdict, winner: TrialVerdict) -> str:
     """One sentence: why a trial with a lower validation loss than the winner is not recommended."""
     if v.verdict in REJECTED:
         return f"trial {v.number} ({v.value:.4f}) was {v.verdict}: {v.reasons[0] if v.reasons else ''}".rstrip(": ")
+    if v.sound is not None and v.sound.sounds_worse:
+        return f"trial {v.number} ({v.value:.4f}) sounds worse: {v.sound.reasons[0]}"
     if not v.complete:
         return f"trial {v.number} ({v.value:.4f}) was pruned before the end of its budget"
+    if v.sound is not None and winner.sound is not None and v.sound.similarity is not None and (
+        winner.sound.similarity or 0) > v.sound.similarity:
+        return (f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} "
+                f"({winner.value:.4f}), which sounds more like the target (speaker similarity "
+                f"{winner.sound.similarity:.2f} vs {v.sound.similarity:.2f})")
     return (
         f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} ({winner.value:.4f}) "
         f"and trains more of the model ({_share(v):.1%} against {_share(winner):.1%}); the guide prefers fewer"

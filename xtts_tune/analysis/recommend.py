@@ -15,11 +15,13 @@ from optuna.trial import FrozenTrial
 from xtts_tune.analysis import explain
 from xtts_tune.analysis.confirmations import Confirmation, candidate_confirmations
 from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, rank_verdicts
+from xtts_tune.analysis.sound import sound_sentence
 from xtts_tune.analysis.records import study_trials, train_config
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.errors import UserError
 from xtts_tune.io import json_safe
+from xtts_tune.record import StudyRecord
 
 
 @dataclass
@@ -73,7 +75,7 @@ def recommend(study: optuna.Study, *, noise: float | None = None) -> Recommendat
     """
     trials = study_trials(study)
     thresholds = study_thresholds(study)
-    verdicts = verdicts_of(trials, thresholds)
+    verdicts = verdicts_of(trials, thresholds, base_probes=StudyRecord.from_study(study).probes_base)
     return best_recommendation(study, trials, verdicts, seed_noise(noise), thresholds)
 
 
@@ -115,8 +117,22 @@ def best_recommendation(
     reasons = explain.reasons(
         best, trial, ranked, ranking.candidates, close, noise, trials, thresholds, train_config(study, trial)
     )
+    reasons += sound_reasons(study, best, ranking.tiebreak)
     steps = explain.next_steps(name, close, trend, verdicts, best.number)
     return _recommendation(study, trial, best, reasons, steps, close, noise)
+
+
+def sound_reasons(study: optuna.Study, best: TrialVerdict, tiebreak: str | None) -> list[str]:
+    """How the recommended trial sounds (beside the base and the target's clips), its divergence warning,
+    and the near-tie it won by ear (empty without probe figures)."""
+    record = StudyRecord.from_study(study)
+    out = [tiebreak] if tiebreak else []
+    sentence = sound_sentence(best.sound, record.probes_base, record.probes_ceiling)
+    if sentence:
+        out.append(sentence)
+    if best.sound is not None and best.sound.diverges:
+        out += [r[0].upper() + r[1:] + "." for r in best.sound.reasons]
+    return out
 
 
 def _recommendation(

@@ -18,7 +18,8 @@ from xtts_tune.analysis.records import (
     study_trials,
     trial_value,
 )
-from xtts_tune.record import TrialRecord
+from xtts_tune.analysis.sound import SoundJudgment, judge_sound
+from xtts_tune.record import StudyRecord, TrialRecord
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.io import as_int, finite, json_safe
 
@@ -74,6 +75,8 @@ class TrialVerdict:
     improvement: float | None = None
     """Relative validation improvement, first evaluation to best."""
     still_improving: bool = False
+    sound: SoundJudgment | None = None
+    """How its listening samples sound against the base model's (:mod:`xtts_tune.analysis.sound`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(dataclasses.asdict(self))
@@ -81,13 +84,22 @@ class TrialVerdict:
 
 def trial_verdicts(study: optuna.Study) -> list[TrialVerdict]:
     """Every trial's verdict and reasons, in trial-number order (all states)."""
-    return verdicts_of(study_trials(study), study_thresholds(study))
+    return verdicts_of(study_trials(study), study_thresholds(study), base_probes=StudyRecord.from_study(study).probes_base)
 
 
-def verdicts_of(trials: Sequence[FrozenTrial], thresholds: DiagnosisThresholds) -> list[TrialVerdict]:
+def verdicts_of(
+    trials: Sequence[FrozenTrial], thresholds: DiagnosisThresholds, *, base_probes: Mapping[str, Any] | None = None
+) -> list[TrialVerdict]:
     """Each trial's verdict, then the study-level ones: too few evaluations is inconclusive, and a healthy
-    trial that learned far less than the best is under-trained."""
-    verdicts = [_verdict_of(t, thresholds) for t in sorted(trials, key=lambda t: t.number)]
+    trial that learned far less than the best is under-trained. With the base model's probe figures
+    (``base_probes``), each trial's sound is judged against them (:func:`~xtts_tune.analysis.sound.judge_sound`)."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    verdicts = [_verdict_of(t, thresholds) for t in ordered]
+    for t, v in zip(ordered, verdicts, strict=True):
+        record = TrialRecord.from_trial(t)
+        start = (record.curve or [{}])[0].get("val_loss")
+        improved = v.value is not None and isinstance(start, (int, float)) and v.value < start
+        v.sound = judge_sound(record.probes, base_probes, improved=improved)
     for v in verdicts:
         _require_evidence(v)
     learned = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]

@@ -68,6 +68,12 @@ class StudyRecord:
     created_at: str | None = _opt("str")
     listening_samples: str | None = _opt("str")
     """Why the kept trials have no listening samples (``None`` when the base can make them)."""
+    probes_base: dict[str, Any] | None = _opt("dict")
+    """The base model's samples (the same texts and voice as every trial's), as the probes hear them: the
+    baseline of every trial's figures (:meth:`xtts_tune.probes.ProbeScores.summary`)."""
+    probes_ceiling: dict[str, Any] | None = _opt("dict")
+    """The target's own held-out clips against the same reference: the similarity ceiling and the ASR's
+    own error floor."""
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any] | None) -> StudyRecord:
@@ -130,6 +136,9 @@ class TestComparison:
     guide_loss: float | None = None
     base_loss: float | None = None
     note: str | None = None
+    sound: dict[str, Any] | None = None
+    """How the three sound on the test texts: ``{"texts": N, "winner"|"guide"|"base": {"similarity", "cer"}}``
+    (absent without a decoder)."""
 
     @classmethod
     def parse(cls, raw: Any) -> TestComparison | None:
@@ -146,7 +155,8 @@ class TestComparison:
         return cls(clips=clips, winner=as_int(raw.get("winner")), winner_loss=loss,
                    winner_val_loss=finite(raw.get("winner_val_loss")), guide=as_int(raw.get("guide")),
                    guide_loss=finite(raw.get("guide_loss")), base_loss=finite(raw.get("base_loss")),
-                   note=note if isinstance(note, str) else None)
+                   note=note if isinstance(note, str) else None,
+                   sound=dict(raw["sound"]) if isinstance(raw.get("sound"), Mapping) else None)
 
     @classmethod
     def from_study(cls, study) -> TestComparison | None:

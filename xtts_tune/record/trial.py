@@ -105,6 +105,9 @@ class TrialRecord:
     """``"guide"`` for the guide's recipe (trial 0), ``"config"`` for a config from the YAML's enqueue list."""
     retry_of: int | None = _num("int")
     samples: list[SampleEntry] = field(default_factory=list, metadata={"kind": "samples"})
+    probes: dict[str, Any] | None = _num("dict")
+    """How the listening samples sound (:meth:`xtts_tune.probes.ProbeScores.summary`: similarity, CER, WER,
+    flags, N texts); the per-sample figures are ``probes.json`` in the trial's samples folder."""
     curve_png_artifact_id: str | None = _num("str")
     curve_artifact_id: str | None = _num("str")
     table_params: dict[str, Any] | None = _num("dict")

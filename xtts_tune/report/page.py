@@ -96,7 +96,8 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
                "Freeze depth against learning rate, coloured by verdict; below, the share of "
                "finished trials that overfit at each freeze depth and learning-rate decade.",
                after=_rates_table(analysis)),
-        samples_section(study, trials, analysis.recommendation.trial_number if analysis.recommendation else None),
+        samples_section(study, trials, analysis.verdicts,
+                        analysis.recommendation.trial_number if analysis.recommendation else None),
     ]
     page = _page(study, trials, analysis, blocks)
     atomic_write_text(out_path, page)

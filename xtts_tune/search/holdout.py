@@ -8,6 +8,7 @@ trials evaluate validation clips. Retention always keeps both checkpoints
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import optuna
@@ -15,13 +16,16 @@ import optuna
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import guide_trial
 from xtts_tune.record import TestComparison, write_test_comparison
+from xtts_tune.search.ears import sound_on_test
 from xtts_tune.search.retention import trial_checkpoint
 
 logger = logging.getLogger(__name__)
 
 
-def score_on_test(study: optuna.Study, cfg, base, data) -> TestComparison | None:
-    """Store and return the comparison (``None`` while there is no recommendation)."""
+def score_on_test(study: optuna.Study, cfg, base, data, *, plan=None) -> TestComparison | None:
+    """Store and return the comparison (``None`` while there is no recommendation). With a sample ``plan``
+    (a base with a decoder), the three also speak test texts and the probes score them
+    (:func:`xtts_tune.search.ears.sound_on_test`)."""
     from xtts_tune.model.checkpoint import load_trained_tensors
     from xtts_tune.training.loop import validation_loss
 
@@ -36,12 +40,15 @@ def score_on_test(study: optuna.Study, cfg, base, data) -> TestComparison | None
         write_test_comparison(study, result)
         return result
 
-    def loss_of(number: int | None) -> float | None:
+    def tensors_of(number: int | None):
         trial = next((t for t in trials if t.number == number), None)
         path = trial_checkpoint(trial) if trial is not None else None
-        if path is None:
+        return None if path is None else load_trained_tensors(path, base_fingerprint=base.fingerprint)
+
+    def loss_of(number: int | None) -> float | None:
+        tensors = tensors_of(number)
+        if tensors is None:
             return None
-        tensors = load_trained_tensors(path, base_fingerprint=base.fingerprint)
         return validation_loss(cfg, base=base, data=data, state=tensors, clips=test)["loss"]
 
     guide = guide_trial(trials)
@@ -57,5 +64,12 @@ def score_on_test(study: optuna.Study, cfg, base, data) -> TestComparison | None
     if result.winner_loss is None:
         logger.warning("trial %d has no checkpoint to score on the test clips", winner.number)
         return None
+    if plan is not None:
+        models = {"winner": tensors_of(winner.number), "base": None}
+        if guide is not None and guide.number != winner.number and tensors_of(guide.number) is not None:
+            models["guide"] = tensors_of(guide.number)
+        texts = [data.clips[c].text for c in sorted(test)]
+        sound = sound_on_test(plan, texts, models, cfg.study_dir / "test-samples")
+        result = dataclasses.replace(result, sound=sound)
     write_test_comparison(study, result)
     return result

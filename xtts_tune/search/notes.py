@@ -15,6 +15,7 @@ import optuna
 
 from xtts_tune.analysis.holdout import describe_test_comparison
 from xtts_tune.analysis.records import stop_reason_words
+from xtts_tune.analysis.sound import describe_probes
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.io import atomic_path, fmt
 from xtts_tune.record import TestComparison, TrialRecord, write_trial
@@ -51,6 +52,7 @@ def trial_note(number: int, state: str, record: TrialRecord, params: dict[str, A
         "",
         *([f"Listening samples: {len(record.samples)} wavs (this trial's artifacts; the report plays them)", ""]
           if record.samples else []),
+        *([f"By ear: {describe_probes(record.probes)}", ""] if record.probes else []),
         "### Curve",
         "",
         "| step | epoch | train loss | val loss | mel CE | text CE |",

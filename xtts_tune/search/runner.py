@@ -68,6 +68,7 @@ from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
 from xtts_tune.search.definition import study_definition
+from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.record import TrialRecord, retry_attrs, write_study, write_trial
@@ -116,9 +117,13 @@ class _Search:
         self.worker = worker_identity()
         self.trials_run: list[int] = []
         self.index = 0
-        self.samples = sample_plan(base, data, count=settings.samples, device=cfg.train.device,
-                                   max_seconds=settings.sample_max_seconds)
+        self.samples = sample_plan(base, data, count=settings.samples, short=settings.short_samples,
+                                   device=cfg.train.device, max_seconds=settings.sample_max_seconds,
+                                   language=cfg.data.language, cache_dir=cfg.study_dir / "cache" / "probes")
         write_study(study, listening_samples=None if self.samples or not settings.samples else NO_DECODER)
+        if self.samples is not None:
+            self.emit({"event": "baselines", "texts": len(self.samples.texts)})
+            ensure_baselines(study, self.samples, cfg.study_dir)
 
     def emit(self, event: dict) -> None:
         if self.progress is not None:
@@ -163,8 +168,12 @@ class _Search:
         write_trial(trial, **record.to_attrs())
         state = "PRUNED" if pruned else "COMPLETE"
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
+            self.emit({"event": "listening", "number": trial.number, "texts": len(self.samples.texts)})
             samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
-            record = dataclasses.replace(record, samples=samples)
+            probes = score_entries(self.samples, samples, run_dir / "samples")
+            if probes is not None:
+                write_trial(trial, probes=probes)
+            record = dataclasses.replace(record, samples=samples, probes=probes)
         note = trial_note(trial.number, state, record, params)
         save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
         if pruned:
@@ -355,7 +364,7 @@ def run_search(
         with contextlib.suppress(Exception):
             apply_retention(study, study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
     if not interrupted:
-        score_on_test(study, cfg, base, data)
+        score_on_test(study, cfg, base, data, plan=search.samples)
         save_study_note(study)
     return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
                      trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),

@@ -29,7 +29,8 @@ NO_DECODER = (
 
 @dataclass(frozen=True)
 class SamplePlan:
-    """What every kept trial speaks: the same texts, in the same voice, with the same seed."""
+    """What every kept trial speaks: the same texts, in the same voice, with the same seed; and what the
+    probes (:mod:`xtts_tune.search.ears`) score them against."""
 
     folder: Path
     base_fingerprint: str
@@ -37,19 +38,37 @@ class SamplePlan:
     speaker_wav: str
     device: str
     max_seconds: float | None = None
+    language: str = "en"
+    reference: tuple[tuple[str, str], ...] = ()
+    """The target's training clips (wav, text): the probes' reference voice and speaking rate."""
+    heldout: tuple[tuple[str, str], ...] = ()
+    """Validation clips of the target (wav, text): the similarity ceiling and the ASR's error floor."""
+    cache_dir: Path | None = None
 
 
-def sample_plan(base, data, *, count: int, device: str, max_seconds: float | None = None) -> SamplePlan | None:
-    """The plan for a study: the first ``count`` validation clips' texts, the first one's audio as the voice.
-    None when ``count`` is 0 or the base folder has no decoder."""
+HELDOUT_CLIPS = 10
+"""Validation clips scored for the ceiling (the target's own voice against the reference)."""
+
+
+def sample_plan(base, data, *, count: int, short: int = 2, device: str, max_seconds: float | None = None,
+                language: str = "en", cache_dir: Path | None = None) -> SamplePlan | None:
+    """The plan for a study: the first ``count`` validation clips' texts, then ``short`` 1-3-word texts
+    (:func:`xtts_tune.probes.sample_texts`: short texts are where fine-tunes babble), the first validation
+    clip's audio as the voice. None when ``count`` is 0 or the base folder has no decoder."""
     from xtts_tune.model.base import has_decoder
+    from xtts_tune.probes import sample_texts
 
     if count <= 0 or not has_decoder(base.folder):
         return None
-    val = sorted(data.split.val)[:count]
+    val = sorted(data.split.val)
+    shorts = tuple(t for t in sample_texts() if len(t.split()) <= 3)[:max(0, short)]
     return SamplePlan(
-        folder=base.folder, base_fingerprint=base.fingerprint, texts=tuple(data.clips[c].text for c in val),
-        speaker_wav=data.clips[val[0]].audio_file, device=device, max_seconds=max_seconds,
+        folder=base.folder, base_fingerprint=base.fingerprint,
+        texts=tuple(data.clips[c].text for c in val[:count]) + shorts,
+        speaker_wav=data.clips[val[0]].audio_file, device=device, max_seconds=max_seconds, language=language,
+        reference=tuple((data.clips[c].audio_file, data.clips[c].text) for c in sorted(data.split.train)),
+        heldout=tuple((data.clips[c].audio_file, data.clips[c].text) for c in val[:HELDOUT_CLIPS]),
+        cache_dir=cache_dir,
     )
 
 

@@ -84,7 +84,10 @@ class SearchSettings:
     enqueue_guide: bool = True
     keep_top_k: int = 3
     samples: int = 3
-    """Listening samples per kept trial (0: none); only a base with a HiFi-GAN decoder can make them."""
+    """Listening samples per kept trial from the validation texts (0: none); only a base with a HiFi-GAN
+    decoder can make them."""
+    short_samples: int = 2
+    """1-3-word texts spoken after them (short texts are where fine-tunes babble past the end)."""
     sample_max_seconds: float | None = None
     """Cap on each sample's length (None: 1 s + 0.15 s per character, about twice a normal speaking rate)."""
     heartbeat_interval: int = 30
@@ -106,13 +109,15 @@ class SearchSettings:
         settings.pruner = _parse_pruner(raw.get("pruner"), cfg.train, where)
         # the plain keys: their defaults are the dataclass fields' (written once, above)
         for key, kind in (("enqueue_guide", bool), ("keep_top_k", int), ("heartbeat_interval", int),
-                          ("grace_period", int), ("max_retry", int), ("samples", int),
+                          ("grace_period", int), ("max_retry", int), ("samples", int), ("short_samples", int),
                           ("sample_max_seconds", float)):
             value = raw.get(key, getattr(settings, key))
             nullable = key in ("max_retry", "sample_max_seconds")  # null: no limit, no cap
             setattr(settings, key, None if value is None and nullable else coerce(value, kind, f"search.{key}", where))
-        if settings.samples < 0 or (settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0):
-            raise ConfigError(f"{where}: search.samples must be >= 0 and search.sample_max_seconds > 0")
+        if min(settings.samples, settings.short_samples) < 0 or (settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0):
+            raise ConfigError(
+                f"{where}: search.samples and search.short_samples must be >= 0 and search.sample_max_seconds > 0"
+            )
         if settings.keep_top_k < 0:
             raise ConfigError(f"{where}: search.keep_top_k must be >= 0, got {settings.keep_top_k}")
         if settings.heartbeat_interval < 1:

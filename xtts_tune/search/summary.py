@@ -13,7 +13,7 @@ import optuna
 
 from xtts_tune.analysis.ranking import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
-from xtts_tune.record import TestComparison, TrialRecord
+from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
 
 
@@ -27,6 +27,8 @@ class TrialRow:
     planned_steps: int | None
     verdict: str | None
     checkpoint: bool = False
+    probes: dict[str, Any] | None = None
+    """How its listening samples sound (the probes' summary), when it has samples."""
 
 
 @dataclass
@@ -52,6 +54,9 @@ class SearchSummary:
     """Why Optuna's raw best (the lowest validation loss) is not the recommended trial, when they differ."""
     no_recommendation: str | None = None
     test_comparison: TestComparison | None = None
+    probes_base: dict[str, Any] | None = None
+    """The base model's samples as the probes hear them (a base with a decoder)."""
+    probes_ceiling: dict[str, Any] | None = None
     """The recommended trial against the guide's recipe on the test clips (:mod:`xtts_tune.search.holdout`)."""
 
     @property
@@ -114,6 +119,7 @@ def summarize(
                 planned_steps=plan,
                 verdict=verdicts[t.number].verdict if t.number in verdicts else None,
                 checkpoint=trial_checkpoint(t) is not None,
+                probes=record.probes,
             )
         )
     return SearchSummary(
@@ -135,4 +141,6 @@ def summarize(
         passed_over=passed,
         no_recommendation=None if winner else "no complete trial with a usable verdict yet",
         test_comparison=TestComparison.from_study(study),
+        probes_base=StudyRecord.from_study(study).probes_base,
+        probes_ceiling=StudyRecord.from_study(study).probes_ceiling,
     )
