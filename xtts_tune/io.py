@@ -105,6 +105,8 @@ def create_exclusive(path: str | Path, text: str) -> bool:
 def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 1) -> Path:
     """Write ``obj`` as indented JSON (NaN allowed) to ``path`` atomically; return the path (the argument
     order of :func:`atomic_write_text`: where, then what)."""
+    if not isinstance(path, (str, os.PathLike)):  # the order changed once: a caller of the old one fails here
+        raise TypeError(f"atomic_write_json(path, obj) takes the path first, got {type(path).__name__}")
     return atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=True))
 
 

@@ -53,4 +53,4 @@ def load(cache_dir: str | os.PathLike | None, key: str) -> dict[str, Any] | None
 def store(cache_dir: str | os.PathLike | None, key: str, entry: dict[str, Any]) -> None:
     """Write an entry (nothing without a folder)."""
     if cache_dir is not None:
-        atomic_write_json(entry, _path(cache_dir, key), indent=None)
+        atomic_write_json(_path(cache_dir, key), entry, indent=None)
