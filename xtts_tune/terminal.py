@@ -144,6 +144,8 @@ def search_progress():
             params = ", ".join(f"{k}={fmt(v)}" for k, v in event.get("params", {}).items())
             state["p"] = Progress(prefix=f"[trial {event['number']}] ")
             print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
+        elif kind == "message" and "number" not in event:  # the study's own lines (the dataset's rates)
+            print(event["text"])
         elif kind == "trial_end":
             print(
                 f"[trial {event['number']}] {event.get('state', '')}  best val {fmt(event.get('value'))}  "

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from xtts_tune.config import DataConfig
+from xtts_tune.data.audio import AudioReadError, read_audio
 from xtts_tune.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -191,10 +192,9 @@ def _check_ids(meta_path: Path, lines: list[tuple[int, str, Path, str]]) -> None
 
 
 def read_wav(path: str | Path, sample_rate: int) -> torch.Tensor:
-    """Mono float waveform at ``sample_rate``, shape (samples,), through coqui's own loader."""
-    from TTS.tts.models.xtts import load_audio
-
-    return load_audio(str(path), sample_rate).squeeze(0)
+    """Mono float waveform at ``sample_rate``, shape (samples,) (:func:`xtts_tune.data.audio.read_audio`:
+    soundfile, FFmpeg only for other formats)."""
+    return read_audio(path, sample_rate)[0].squeeze(0)
 
 
 def validate_clips(
@@ -208,8 +208,10 @@ def validate_clips(
     silence_rms: float,
     dataset: Path,
     progress=None,
+    rates: dict[int, int] | None = None,
 ) -> dict[str, int]:
-    """Check every clip once; raise :class:`DataValidationError` listing all problems. Return wav lengths."""
+    """Check every clip once; raise :class:`DataValidationError` listing all problems. Return wav lengths;
+    ``rates`` (when given) counts the clips of each original sample rate."""
     problems: list[Problem] = []
     lengths: dict[str, int] = {}
     unk = tokenizer.tokenizer.token_to_id("[UNK]")
@@ -223,7 +225,7 @@ def validate_clips(
             ) from None
     for i, clip in enumerate(clips):
         found = _check_text(clip, tokenizer, unk, max_text_tokens)
-        found += _check_audio(clip, sample_rate, max_wav_length, min_seconds, silence_rms, lengths)
+        found += _check_audio(clip, sample_rate, max_wav_length, min_seconds, silence_rms, lengths, rates)
         problems += [Problem(clip.where, clip.id, message, kind) for kind, message in found]
         if progress:
             progress(i + 1, len(clips))
@@ -251,17 +253,20 @@ def _check_text(clip: Clip, tokenizer, unk: int, max_text_tokens: int) -> list[t
 
 
 def _check_audio(
-    clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int]
+    clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int],
+    rates: dict[int, int] | None = None,
 ) -> list[tuple[str, str]]:
     """(kind, message) of each problem with the clip's audio; records the length of a good clip."""
     path = Path(clip.audio_file)
     if not path.is_file():
         return [("audio file missing", f"missing audio file {path}")]
     try:
-        wav = read_wav(path, sample_rate)
-    except Exception as exc:  # torchcodec/ffmpeg raise many types for a corrupt file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [("unreadable or corrupt audio", f"unreadable or corrupt audio {path} ({first[:120]})")]
+        wav, rate = read_audio(path, sample_rate)
+    except AudioReadError as exc:
+        return [("unreadable or corrupt audio", f"unreadable or corrupt audio {path} ({exc.reason})")]
+    wav = wav.squeeze(0)
+    if rates is not None:
+        rates[rate] = rates.get(rate, 0) + 1
     if wav.numel() == 0:
         return [("empty audio", f"empty audio {path}")]
     seconds = wav.shape[-1] / sample_rate

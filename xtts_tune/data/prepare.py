@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtts_tune.config import StudyConfig
+from xtts_tune.data.audio import describe_rates
 from xtts_tune.data.clips import Clip, load_clips, validate_clips
 from xtts_tune.data.content import AudioHashes, dataset_fingerprint
 from xtts_tune.data.features import FeatureStore
@@ -51,12 +52,15 @@ class PreparedData:
     style_cache: dict = field(default_factory=dict, repr=False)
     # block-N inputs of the clips (xtts_tune.training.prefix_cache), created by the first trial that uses it
     prefix_cache: object | None = field(default=None, repr=False)
+    audio_summary: str = ""
+    """The clips' own sample rates, once (``clips: 48000 Hz (100), resampled to 22050 Hz``)."""
 
 
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
     """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
     clips = ensure_dataset(cfg)
     args = base.trainer.args
+    rates: dict[int, int] = {}
     validate_clips(
         clips,
         base.tokenizer,
@@ -67,7 +71,10 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
         silence_rms=cfg.data.silence_rms,
         dataset=cfg.data_path,
         progress=progress,
+        rates=rates,
     )
+    audio_summary = describe_rates(rates, base.config.audio.sample_rate)
+    logger.info("%s: %s", cfg.data_path, audio_summary)
     by_id = {c.id: c for c in clips}  # ids are unique (load_clips refuses duplicates)
     split = load_or_create_split(list(by_id), cfg.data, cfg.split_path, must_exist=bool(cfg.data.split_file))
     # data.train_count asks for few training clips on purpose (the demo): no warning then
@@ -83,7 +90,7 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     store = FeatureStore(
         base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.study_dir / "cache", use_cache=use_cache
     )
-    return PreparedData(by_id, split, fingerprint, store, cfg.split_path)
+    return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary)
 
 
 def audio_hashes(cfg: StudyConfig) -> AudioHashes:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xtts_tune.data.audio import AudioReadError, use_in_coqui
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_path
 
@@ -153,12 +154,15 @@ def voice_latents(voice: LoadedVoice, speaker_wav: str | os.PathLike | None, spe
     wav, cfg = Path(speaker_wav), voice.config
     if not wav.is_file():
         raise SpeakError(f"{wav}: speaker wav not found; give a wav of 3-30 s of the target speaker")
+    use_in_coqui()  # coqui reads the speaker wav with soundfile (no FFmpeg needed)
     try:
         return voice.model.get_conditioning_latents(
             audio_path=str(wav), gpt_cond_len=cfg.gpt_cond_len, gpt_cond_chunk_len=cfg.gpt_cond_chunk_len,
             max_ref_length=cfg.max_ref_len, sound_norm_refs=cfg.sound_norm_refs,
         )
-    except (RuntimeError, OSError, ValueError) as exc:  # unreadable, or shorter than coqui's 0.33 s
+    except AudioReadError as exc:
+        raise SpeakError(f"{wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s") from None
+    except (RuntimeError, OSError, ValueError) as exc:  # shorter than coqui's 0.33 s
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise SpeakError(f"{wav}: cannot be used as a speaker wav ({reason}); give a readable wav of 3-30 s") from None
 

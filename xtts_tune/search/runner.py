@@ -337,6 +337,7 @@ def run_search(
     recover_dead_local_trials(study, settings.max_retry)
 
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
+    search.emit({"event": "message", "text": data.audio_summary})
     interrupted = False
     try:
         with quiet_experimental():

@@ -339,6 +339,8 @@ def run_trial(
     check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     if data is None:
         data = prepare_data(cfg, base)
+        if progress and data.audio_summary:
+            progress({"event": "message", "text": data.audio_summary})
     run_dir = run_dir or cfg.study_dir / time.strftime("trial-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
