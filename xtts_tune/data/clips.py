@@ -2,7 +2,8 @@
 
 Validation runs before any training and reports *all* problems together (file and line), because coqui's
 XTTSDataset silently retries a failing clip with another one, which hides broken data and skews training.
-Problems of one kind are grouped ("150 clips: audio file missing; first: ..."). Mistakes that concern the
+Problems of one kind are grouped ("150 clips: audio file missing: a (metadata.csv:1), ... and 140 more", the
+full list in a file the line names). Mistakes that concern the
 whole file (not UTF-8, duplicate ids, no ``wavs/`` folder, a language the tokenizer lacks) are one line.
 """
 
@@ -53,21 +54,46 @@ class Problem:
 
 
 class DataValidationError(DataError):
-    """Every problem found in the dataset: one line per kind (a kind of several clips names the first)."""
+    """Every problem found in the dataset: one line per kind, naming its clips (up to :data:`NAMED_CLIPS`, then
+    "and N more"; the full list is then written to ``problems_file``, whose path the message gives)."""
 
     def __init__(self, dataset: Path, problems: list[Problem]):
         self.problems = problems
         groups: dict[str, list[Problem]] = {}
         for p in problems:
             groups.setdefault(p.kind or p.message, []).append(p)
-        lines = "\n".join(
-            f"  - {p}" if len(group) == 1 else f"  - {len(group)} clips: {kind}; first: {group[0]}"
-            for kind, group in groups.items()
-            for p in group[:1]
-        )
+        self.problems_file = _write_problems(dataset, problems) if any(len(g) > NAMED_CLIPS for g in groups.values()) else None
+        listed = f" (all {len(problems)}: {self.problems_file})" if self.problems_file else ""
+        lines = []
+        for kind, group in groups.items():
+            if len(group) == 1:
+                lines.append(f"  - {group[0]}")
+                continue
+            named = ", ".join(f"{p.clip} ({p.where})" for p in group[:NAMED_CLIPS])
+            more = f" and {len(group) - NAMED_CLIPS} more" if len(group) > NAMED_CLIPS else ""
+            lines.append(f"  - {len(group)} clips: {kind}: {named}{more}")
         super().__init__(
-            f"{dataset}: {len(problems)} problem(s) in the dataset; fix or remove these clips and run again:\n{lines}"
+            f"{dataset}: {len(problems)} problem(s) in the dataset{listed}; fix or remove these clips and run again:\n"
+            + "\n".join(lines)
         )
+
+
+NAMED_CLIPS = 10
+"""A grouped dataset problem names this many clips, then "and N more" (the full list goes to a file)."""
+
+
+def _write_problems(dataset: Path, problems: list[Problem]) -> Path:
+    """Every problem, one per line, in a file of the temporary folder (the dataset and the study are left as
+    they are): ``<tmp>/xtts-tune-problems-<dataset hash>.txt``."""
+    import hashlib
+    import tempfile
+
+    from xtts_tune.io import atomic_write_text
+
+    digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"xtts-tune-problems-{digest}.txt"
+    atomic_write_text(path, "".join(f"{p}\n" for p in problems))
+    return path
 
 
 def _metadata_path(cfg: DataConfig, root: Path) -> tuple[Path, str]:
