@@ -110,6 +110,18 @@ def test_the_model_speaks_a_24k_wav_and_a_seed_repeats_it(released, ref_wav, tmp
 
 
 @pytest.mark.slow
+def test_speak_says_when_it_stopped_at_max_seconds(released, ref_wav, tmp_path, capsys):
+    from xtts_tune.cli import main
+
+    # random weights never emit the stop token: the audio ends at the cap, and the command says so
+    assert main(["speak", "--model", str(released), "--text", SENTENCE, "--speaker-wav", str(ref_wav), "--out",
+                 str(tmp_path / "a.wav"), "--device", "cpu", "--max-seconds", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at --max-seconds 0.3: the model had not finished the sentence" in out
+    result = synthesize(released, SENTENCE, ref_wav, tmp_path / "b.wav", device="cpu", max_seconds=0.3)
+    assert result.capped_at == 0.3
+
+
 def test_samples_load_once_and_match_single_calls(released, ref_wav, tmp_path, monkeypatch):
     from TTS.tts.models.xtts import Xtts
 
@@ -184,15 +196,15 @@ def test_unusable_speaker_wavs_and_model_files(released, tmp_path):
         _one_line(exc, wav)
     truncated = _linked(released, tmp_path / "truncated", ["config.json", "vocab.json"])
     (truncated / "model.pth").write_bytes((released / "model.pth").read_bytes()[:4096])
-    with pytest.raises(SpeakError, match="cannot be") as exc:
-        synthesize(truncated, SENTENCE, garbage, tmp_path / "o.wav", device="cpu")
+    with pytest.raises(SpeakError, match="cannot be") as exc:  # a readable wav: the model file is what fails
+        synthesize(truncated, SENTENCE, short, tmp_path / "o.wav", device="cpu")
     _one_line(exc, truncated / "model.pth")
     wrong = _linked(released, tmp_path / "wrong", ["model.pth", "vocab.json"])
     doc = json.loads((released / "config.json").read_text())
     doc["model_args"]["gpt_n_model_channels"] = 32
     (wrong / "config.json").write_text(json.dumps(doc))
     with pytest.raises(SpeakError, match="does not match config.json") as exc:
-        synthesize(wrong, SENTENCE, garbage, tmp_path / "o.wav", device="cpu")
+        synthesize(wrong, SENTENCE, short, tmp_path / "o.wav", device="cpu")
     _one_line(exc, wrong / "model.pth")
 
 

@@ -60,6 +60,9 @@ def cmd_speak(args) -> int:
         seed=args.seed, max_seconds=args.max_seconds,
     )
     print(f"wrote {result.path} ({result.seconds:.1f} s at {result.sample_rate} Hz)")
+    if result.capped_at is not None:
+        print(f"stopped at --max-seconds {result.capped_at:.1f}: the model had not finished the sentence "
+              "(raise --max-seconds, or the fine-tune is not done)")
     return 0
 
 

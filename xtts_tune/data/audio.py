@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import torch
 
-from xtts_tune.errors import UserError
+from xtts_tune.errors import UserError, plain_reason
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class AudioReadError(UserError):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
+    return plain_reason(exc, 120)
 
 
 def _soundfile(path: str) -> tuple[torch.Tensor, int]:
