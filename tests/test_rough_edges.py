@@ -58,3 +58,40 @@ def test_library_internals_never_reach_a_message():
     assert plain_reason(OSError("")) == "OSError"
     wrapped = ValueError("bad header (/usr/lib/python3/site-packages/soundfile.py:1234)")
     assert plain_reason(wrapped) == "bad header"
+
+
+@pytest.mark.slow
+def test_train_reuses_the_studys_caches_and_warns_once_about_speakers(demo_target, tmp_path, caplog):
+    import logging
+    import shutil
+
+    import yaml
+
+    from tests.conftest import demo_subset
+    from xtts_tune.config import load_config
+    from xtts_tune.model.base import embedded_base_path
+    from xtts_tune.training.final import run_final_training
+    from xtts_tune.training.loop import run_trial
+
+    data = demo_subset(demo_target, tmp_path / "data", 12)
+    base = tmp_path / "base"  # a base folder of the released layout, but without speakers_xtts.pth
+    shutil.copytree(embedded_base_path(), base)
+    assert not (base / "speakers_xtts.pth").exists()
+    doc = {"study_name": "demo", "base_model": str(base), "output_dir": str(tmp_path / "runs"),
+           "data": {"path": str(data), "val_count": 4}, "train": {"max_steps": 1, "eval_every": 1}}
+    study_yaml = tmp_path / "study.yaml"
+    study_yaml.write_text(yaml.safe_dump(doc))
+    run_trial(load_config(study_yaml))  # the study: its split and feature cache in runs/demo
+    study_cache = tmp_path / "runs" / "demo" / "cache"
+    before = {p.name: p.stat().st_mtime_ns for p in study_cache.iterdir()}
+    doc.update(study_name="demo-final")
+    doc["data"]["split_file"] = str(tmp_path / "runs" / "demo" / "split.json")
+    final_yaml = tmp_path / "best.yaml"
+    final_yaml.write_text(yaml.safe_dump(doc))
+    with caplog.at_level(logging.WARNING):
+        final = run_final_training(final_yaml)
+    warned = [r.getMessage() for r in caplog.records if "speakers_xtts.pth" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{base / 'speakers_xtts.pth'}: not found"), warned
+    assert not (tmp_path / "runs" / "demo-final" / "cache").exists()  # nothing rebuilt in its own folder
+    assert {p.name: p.stat().st_mtime_ns for p in study_cache.iterdir()} == before  # every clip was a hit
+    assert final.model_dir is not None and not (final.model_dir / "speakers_xtts.pth").exists()

@@ -88,11 +88,11 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     fingerprint = dataset_fingerprint(clips, hashes)
     hashes.save()
     store = FeatureStore(
-        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.study_dir / "cache", use_cache=use_cache
+        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.cache_dir, use_cache=use_cache
     )
     return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary)
 
 
 def audio_hashes(cfg: StudyConfig) -> AudioHashes:
     """The study's cache of audio content hashes (``<study_dir>/cache/audio-sha256.json``)."""
-    return AudioHashes(cfg.study_dir / "cache" / "audio-sha256.json")
+    return AudioHashes(cfg.cache_dir / "audio-sha256.json")
