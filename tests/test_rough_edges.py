@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.test_analysis import add_trial, new_study
 from xtts_tune.analysis.recommend import recommend
@@ -95,3 +96,18 @@ def test_train_reuses_the_studys_caches_and_warns_once_about_speakers(demo_targe
     assert not (tmp_path / "runs" / "demo-final" / "cache").exists()  # nothing rebuilt in its own folder
     assert {p.name: p.stat().st_mtime_ns for p in study_cache.iterdir()} == before  # every clip was a hit
     assert final.model_dir is not None and not (final.model_dir / "speakers_xtts.pth").exists()
+
+
+def test_a_trials_peak_memory_is_its_own_not_an_earlier_one(demo_target, tmp_path, fresh_base, make_config):
+    import numpy as np
+
+    from tests.conftest import demo_subset
+    from xtts_tune.model.base import peak_memory_bytes
+    from xtts_tune.training.loop import run_trial
+
+    spike = np.ones(2**30 // 8)  # 1 GiB touched, then freed: an earlier trial's peak in this process
+    del spike
+    process_peak = peak_memory_bytes(torch.device("cpu"))
+    data = demo_subset(demo_target, tmp_path / "d", 12)
+    result = run_trial(make_config(data, tmp_path / "run", max_steps=1, eval_every=1), base=fresh_base)
+    assert 0 < result.peak_memory_bytes < process_peak - 2**29, (result.peak_memory_bytes, process_peak)

@@ -28,7 +28,7 @@ from xtts_tune.data.augmentation import choose_variant
 from xtts_tune.data.features import collate, fixed_slice_rng, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
-from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes
+from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes, reset_peak_memory
 from xtts_tune.model.checkpoint import full_gpt_state, save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
@@ -114,6 +114,7 @@ class _Trial:
 
     def run(self) -> TrialResult:
         train, gpt = self.train, self.base.gpt
+        reset_peak_memory(self.device)  # this trial's own peak, not an earlier trial's in this process
         started = time.perf_counter()
         torch.manual_seed(train.seed)
         rng = random.Random(train.seed)
