@@ -312,8 +312,17 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     doc["search"]["space"]["freeze_depth"] = {"low": 0, "high": 2}
     doc["train"]["freeze_depth"] = 1
     cfg = config_from_dict(doc, source=str(tmp_path / "listen.yaml"), root=tmp_path)
-    summary = run_search(cfg, n_trials=2, storage=f"sqlite:///{tmp_path / 'listen.db'}")
+    events = []
+    summary = run_search(cfg, n_trials=2, storage=f"sqlite:///{tmp_path / 'listen.db'}", progress=events.append)
     study = load_study("listen", summary.storage)
+    said = [e["text"] for e in events if e["event"] == "message" and e.get("number") == 0]
+    assert said[0].startswith("making 2 listening sample(s) with the best checkpoint")  # a line before minutes
+    assert said[1].startswith("listening samples made in") and "sample_01.wav" in said[1]
+    from xtts_tune.terminal import render_summary
+
+    shown = render_summary(summary)
+    assert "listening samples:" in shown
+    assert all(e["path"] in shown for t in study.trials for e in t.user_attrs.get("samples") or [])
     spoken = [t for t in study.trials if t.user_attrs.get("samples")]
     assert spoken and spoken[0].number == 0  # trial 0 was the best when it ended: it was kept, so it spoke
     val = sorted(json.loads((tmp_path / "runs" / "listen" / "split.json").read_text())["val"])[:2]

@@ -199,6 +199,10 @@ def render_summary(summary: "SearchSummary") -> str:
         lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
     elif summary.no_recommendation:
         lines.append(f"recommended: none yet ({summary.no_recommendation})")
+    spoken = [r for r in summary.rows if r.samples]
+    if spoken:
+        lines.append("listening samples:")
+        lines += [f"  trial {r.number}: {', '.join(r.samples)}" for r in spoken]
     if summary.planned_steps:
         lines.append(
             f"compute: {summary.total_steps}/{summary.planned_steps} optimizer steps "

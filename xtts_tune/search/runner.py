@@ -167,7 +167,8 @@ class _Search:
         set_long_attrs(trial, attrs)
         state = "PRUNED" if pruned else "COMPLETE"
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
-            attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
+            attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir,
+                                              progress=on_progress if self.progress is not None else None)
         save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")

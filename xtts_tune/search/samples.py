@@ -11,6 +11,7 @@ the dashboard as audio artifacts, and into the report as embedded players.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,14 +59,20 @@ def sample_plan(base, data, *, count: int, device: str, max_seconds: float | Non
     )
 
 
-def speak_trial(trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path) -> list:
-    """Make the trial's samples, upload them as audio artifacts and record them on the trial.
+def speak_trial(trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path,
+                progress=None) -> list:
+    """Make the trial's samples, upload them as audio artifacts and record them on the trial; ``progress`` gets
+    a ``message`` event before (making them takes minutes on a CPU) and one naming the files after.
 
     A failure is logged and leaves the trial without samples: listening is an extra that never loses a trial.
     """
     from xtts_tune.model.checkpoint import load_trained_tensors
     from xtts_tune.model.speak import speak_samples
 
+    say = progress or (lambda event: None)
+    started = time.perf_counter()
+    say({"event": "message", "text": f"making {len(plan.texts)} listening sample(s) with the best checkpoint "
+                                     f"into {run_dir / 'samples'} (minutes on a CPU) ..."})
     try:
         tensors = load_trained_tensors(checkpoint, base_fingerprint=plan.base_fingerprint)
         paths = speak_samples(
@@ -80,6 +87,8 @@ def speak_trial(trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir
         entry = {"text": text, "path": str(path), "artifact_id": _upload(trial, path, artifact_dir)}
         entries.append(entry)
     trial.set_user_attr(SAMPLES_ATTR, entries)
+    say({"event": "message", "text": f"listening samples made in {time.perf_counter() - started:.0f} s: "
+                                     + ", ".join(str(p) for p in paths)})
     return entries
 
 

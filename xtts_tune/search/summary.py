@@ -16,6 +16,7 @@ from xtts_tune.analysis.ranking import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
 from xtts_tune.io import finite
 from xtts_tune.search.retention import trial_checkpoint
+from xtts_tune.search.samples import SAMPLES_ATTR
 
 
 @dataclass
@@ -28,6 +29,8 @@ class TrialRow:
     planned_steps: int | None
     verdict: str | None
     checkpoint: bool = False
+    samples: list[str] = field(default_factory=list)
+    """The trial's listening samples (wav paths that still exist)."""
 
 
 @dataclass
@@ -114,6 +117,8 @@ def summarize(
                 planned_steps=plan,
                 verdict=verdicts[t.number].verdict if t.number in verdicts else None,
                 checkpoint=trial_checkpoint(t) is not None,
+                samples=[e["path"] for e in t.user_attrs.get(SAMPLES_ATTR) or []
+                         if isinstance(e, dict) and e.get("path") and Path(e["path"]).is_file()],
             )
         )
     return SearchSummary(
