@@ -53,6 +53,8 @@ class PreparedData:
     # block-N inputs of the clips (xtts_tune.training.prefix_cache), created by the first trial that uses it
     prefix_cache: object | None = field(default=None, repr=False)
     audio_summary: str = ""
+    longest_clip_s: float = 0.0
+    """The longest training clip, in seconds (an out-of-memory line names it)."""
     """The clips' own sample rates, once (``clips: 48000 Hz (100), resampled to 22050 Hz``)."""
 
 
@@ -61,7 +63,7 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     clips = ensure_dataset(cfg)
     args = base.trainer.args
     rates: dict[int, int] = {}
-    validate_clips(
+    lengths = validate_clips(
         clips,
         base.tokenizer,
         sample_rate=base.config.audio.sample_rate,
@@ -90,7 +92,9 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     store = FeatureStore(
         base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.cache_dir, use_cache=use_cache
     )
-    return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary)
+    longest = max((lengths[c] for c in split.train if c in lengths), default=0) / base.config.audio.sample_rate
+    return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary,
+                        longest_clip_s=longest)
 
 
 def audio_hashes(cfg: StudyConfig) -> AudioHashes:
