@@ -12,7 +12,7 @@ True
 >>> json_safe({"loss": float("inf"), "path": pathlib.Path("/x")})
 {'loss': None, 'path': '/x'}
 >>> fmt(3.14159), fmt(3.14159, 2), fmt(None), human_bytes(1536)
-('3.142', '3.1', '-', '1.5 KB')
+('3.142', '3.1', '-', '1.5 KiB')
 """
 
 from __future__ import annotations
