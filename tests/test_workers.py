@@ -41,6 +41,7 @@ print(json.dumps(ran))
 """
 
 
+@pytest.mark.slow
 def test_four_workers_claiming_queued_trials_at_once_never_share_one(tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     study = optuna.create_study(study_name="race", storage=open_storage(url))
