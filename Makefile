@@ -61,7 +61,7 @@ else
 	  dev=""; if [ "$${gpus:-0}" -gt 0 ]; then dev="CUDA_VISIBLE_DEVICES=$$((i % gpus))"; fi; \
 	  echo "worker $$i: $${dev:+$$dev }xtts-tune search --config studies/$(STUDY).yaml --trials $(TRIALS) --no-report"; \
 	  (trap - INT; exec env $$dev $(BIN)/xtts-tune search --config studies/$(STUDY).yaml --trials $(TRIALS) \
-	    --no-report $(if $(STORAGE),--storage '$(STORAGE)')) & pids="$$pids $$!"; sleep 3; \
+	    --no-report $(if $(STORAGE),--storage '$(STORAGE)')) & pids="$$pids $$!"; \
 	done; \
 	trap '' INT; trap 'kill -INT $$pids 2>/dev/null' TERM; \
 	failed=0; for p in $$pids; do wait $$p || failed=$$((failed + 1)); done; \

@@ -159,8 +159,29 @@ def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
                        min_seconds=0.5, silence_rms=1e-4, dataset=folder)
     lines = str(err.value).splitlines()
     assert len(err.value.problems) == 10 and len(lines) == 2
-    assert lines[1] == (f"  - 10 clips: audio file missing; first: {folder / 'metadata.csv'}:1 (target_0001): "
-                        f"missing audio file {folder / 'wavs' / 'target_0001.wav'}")
+    meta = folder / "metadata.csv"
+    assert lines[1] == "  - 10 clips: audio file missing: " + ", ".join(
+        f"target_{i:04d} ({meta}:{i})" for i in range(1, 11))  # every clip named, up to 10
+    assert err.value.problems_file is None  # the line is complete: no file
+
+
+def test_more_than_ten_clips_of_one_kind_are_listed_in_a_file(demo_target, tmp_path, tiny_base):
+    from xtts_tune.data.clips import validate_clips
+
+    folder = demo_subset(demo_target, tmp_path / "d", 14)
+    for wav in sorted((folder / "wavs").iterdir())[:13]:
+        wav.unlink()
+    clips = load_clips(DataConfig(path=str(folder)), Path("."))
+    with pytest.raises(DataValidationError) as err:
+        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
+                       min_seconds=0.5, silence_rms=1e-4, dataset=folder)
+    lines = str(err.value).splitlines()
+    listed = err.value.problems_file
+    assert f"(all 13: {listed})" in lines[0]
+    assert lines[1].startswith("  - 13 clips: audio file missing: target_0001 (") and lines[1].endswith(
+        f"target_0010 ({folder / 'metadata.csv'}:10) and 3 more")
+    assert listed.read_text().splitlines() == [str(p) for p in err.value.problems]
+    assert "target_0013" in listed.read_text()
 
 
 def test_a_tiny_dataset_warns_with_the_split_sizes(demo_target, tmp_path, tiny_base, make_config, caplog):

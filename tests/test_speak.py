@@ -111,6 +111,18 @@ def test_the_model_speaks_a_24k_wav_and_a_seed_repeats_it(released, ref_wav, tmp
 
 
 @pytest.mark.slow
+def test_speak_says_when_it_stopped_at_max_seconds(released, ref_wav, tmp_path, capsys):
+    from xtts_tune.cli import main
+
+    # random weights never emit the stop token: the audio ends at the cap, and the command says so
+    assert main(["speak", "--model", str(released), "--text", SENTENCE, "--speaker-wav", str(ref_wav), "--out",
+                 str(tmp_path / "a.wav"), "--device", "cpu", "--max-seconds", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at --max-seconds 0.3: the model had not finished the sentence" in out
+    result = synthesize(released, SENTENCE, ref_wav, tmp_path / "b.wav", device="cpu", max_seconds=0.3)
+    assert result.capped_at == 0.3
+
+
 def test_samples_load_once_and_match_single_calls(released, ref_wav, tmp_path, monkeypatch):
     from TTS.tts.models.xtts import Xtts
 
@@ -185,15 +197,15 @@ def test_unusable_speaker_wavs_and_model_files(released, tmp_path):
         _one_line(exc, wav)
     truncated = _linked(released, tmp_path / "truncated", ["config.json", "vocab.json"])
     (truncated / "model.pth").write_bytes((released / "model.pth").read_bytes()[:4096])
-    with pytest.raises(SpeakError, match="cannot be") as exc:
-        synthesize(truncated, SENTENCE, garbage, tmp_path / "o.wav", device="cpu")
+    with pytest.raises(SpeakError, match="cannot be") as exc:  # a readable wav: the model file is what fails
+        synthesize(truncated, SENTENCE, short, tmp_path / "o.wav", device="cpu")
     _one_line(exc, truncated / "model.pth")
     wrong = _linked(released, tmp_path / "wrong", ["model.pth", "vocab.json"])
     doc = json.loads((released / "config.json").read_text())
     doc["model_args"]["gpt_n_model_channels"] = 32
     (wrong / "config.json").write_text(json.dumps(doc))
     with pytest.raises(SpeakError, match="does not match config.json") as exc:
-        synthesize(wrong, SENTENCE, garbage, tmp_path / "o.wav", device="cpu")
+        synthesize(wrong, SENTENCE, short, tmp_path / "o.wav", device="cpu")
     _one_line(exc, wrong / "model.pth")
 
 
@@ -301,8 +313,17 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     doc["search"]["space"]["freeze_depth"] = {"low": 0, "high": 2}
     doc["train"]["freeze_depth"] = 1
     cfg = config_from_dict(doc, source=str(tmp_path / "listen.yaml"), root=tmp_path)
-    summary = run_search(cfg, n_trials=2, storage=f"sqlite:///{tmp_path / 'listen.db'}")
+    events = []
+    summary = run_search(cfg, n_trials=2, storage=f"sqlite:///{tmp_path / 'listen.db'}", progress=events.append)
     study = load_study("listen", summary.storage)
+    said = [e["text"] for e in events if e["event"] == "message" and e.get("number") == 0]
+    assert said[0].startswith("making 2 listening sample(s) with the best checkpoint")  # a line before minutes
+    assert said[1].startswith("listening samples made in") and "sample_01.wav" in said[1]
+    from xtts_tune.terminal import render_summary
+
+    shown = render_summary(summary)
+    assert "listening samples:" in shown
+    assert all(e["path"] in shown for t in study.trials for e in t.user_attrs.get("samples") or [])
     spoken = [t for t in study.trials if t.user_attrs.get("samples")]
     assert spoken and spoken[0].number == 0  # trial 0 was the best when it ended: it was kept, so it spoke
     val = sorted(json.loads((tmp_path / "runs" / "listen" / "split.json").read_text())["val"])[:2]

@@ -44,7 +44,8 @@ def cmd_train(args) -> int:
     from xtts_tune.config import load_config
     from xtts_tune.training.final import run_final_training
 
-    final = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress())
+    final = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress(),
+                               resume_every=args.resume_every)
     cfg = load_config(args.config, args.set)
     terminal.print_trial_result(final.trial, _verdict(cfg, final.trial))
     terminal.print_final_model(final.model_dir)
@@ -59,6 +60,9 @@ def cmd_speak(args) -> int:
         seed=args.seed, max_seconds=args.max_seconds,
     )
     print(f"wrote {result.path} ({result.seconds:.1f} s at {result.sample_rate} Hz)")
+    if result.capped_at is not None:
+        print(f"stopped at --max-seconds {result.capped_at:.1f}: the model had not finished the sentence "
+              "(raise --max-seconds, or the fine-tune is not done)")
     return 0
 
 
@@ -254,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="final fine-tune from an exported config")
     with_config(tr)
+    tr.add_argument("--resume-every", type=_positive_int, default=50,
+                    help="save a resumable state every N optimizer steps (run the same command after a kill)")
     tr.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("speak", help="synthesize speech with a trained XTTS folder (xtts-tune train writes one)")

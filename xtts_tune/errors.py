@@ -21,6 +21,7 @@ causes and returns its line (the command line prints it like any user mistake).
 from __future__ import annotations
 
 import errno
+import re
 
 
 class UserError(ValueError):
@@ -67,3 +68,26 @@ def user_error_for(exc: BaseException) -> UserError | None:
             )
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+_INTERNALS = re.compile(
+    r"\S*(?:/__w/|site-packages/|dist-packages/|/_core/|\.(?:cpp|cc|cu|h|hpp)\b)\S*"  # build and library paths
+)
+
+
+def plain_reason(exc: BaseException | str, limit: int = 160) -> str:
+    """A third-party exception as a short reason for one of our lines: its first line, without the library's
+    internals (C++ sources, build folders like torchcodec's ``/__w/...``, installed package paths).
+
+    >>> plain_reason(RuntimeError("Could not open input file: x.wav Invalid data found when processing input "
+    ...                           "(/__w/torchcodec/torchcodec/src/torchcodec/_core/SingleStreamDecoder.cpp:95)"))
+    'Could not open input file: x.wav Invalid data found when processing input'
+    """
+    text = str(exc).strip()
+    if not text and isinstance(exc, BaseException):
+        return type(exc).__name__
+    text = text.split("Exception raised from", 1)[0].strip().splitlines()[0] if text else ""
+    text = _INTERNALS.sub("", text)
+    text = re.sub(r"\(\s*\)|\[\s*\]", "", text)  # what held only a path
+    text = " ".join(text.split()).rstrip(" :;,(")
+    return (text or (type(exc).__name__ if isinstance(exc, BaseException) else "unknown error"))[:limit]

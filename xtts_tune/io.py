@@ -12,7 +12,7 @@ True
 >>> json_safe({"loss": float("inf"), "path": pathlib.Path("/x")})
 {'loss': None, 'path': '/x'}
 >>> fmt(3.14159), fmt(3.14159, 2), fmt(None), human_bytes(1536)
-('3.142', '3.1', '-', '1.5 KB')
+('3.142', '3.1', '-', '1.5 KiB')
 """
 
 from __future__ import annotations
@@ -156,9 +156,9 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def human_bytes(n: float) -> str:
-    """``1536`` → ``'1.5 KB'`` (binary multiples)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    """``1536`` → ``'1.5 KiB'`` (binary multiples, named as such: GiB, not GB)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GB"
+    return f"{n:.1f} GiB"

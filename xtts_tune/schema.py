@@ -233,6 +233,14 @@ class StudyConfig:
         return self.resolve(self.data.split_file) if self.data.split_file else self.study_dir / "split.json"
 
     @property
+    def cache_dir(self) -> Path:
+        """Feature, prefix and audio-hash caches: the study's (``cache/`` next to ``data.split_file``, as an
+        exported YAML's final run has it) when there is one, else ``<study_dir>/cache``."""
+        if self.data.split_file and (self.split_path.parent / "cache").is_dir():
+            return self.split_path.parent / "cache"
+        return self.study_dir / "cache"
+
+    @property
     def report_path(self) -> Path:
         """Where ``search`` and ``report`` write the study's HTML report by default."""
         return study_outputs(self.root, self.study_name)[0]

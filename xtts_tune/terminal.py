@@ -148,6 +148,8 @@ def search_progress():
         elif kind == "baselines":
             print(f"— the base model speaks the {event['texts']} sample texts and the probes score them, and the "
                   "target's own held-out clips (once per study; minutes on a CPU)")
+        elif kind == "message" and "number" not in event:  # the study's own lines (the dataset's rates)
+            print(event["text"])
         elif kind == "trial_end":
             print(
                 f"[trial {event['number']}] {event.get('state', '')}  best val {fmt(event.get('value'))}  "
@@ -201,6 +203,10 @@ def render_summary(summary: "SearchSummary") -> str:
         lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
     elif summary.no_recommendation:
         lines.append(f"recommended: none yet ({summary.no_recommendation})")
+    spoken = [r for r in summary.rows if r.samples]
+    if spoken:
+        lines.append("listening samples:")
+        lines += [f"  trial {r.number}: {', '.join(r.samples)}" for r in spoken]
     heard = [(f"trial {r.number}", r.probes) for r in summary.rows if r.probes]
     heard += [(name, p) for name, p in (("base model", summary.probes_base),
                                          ("the target's own clips", summary.probes_ceiling)) if p]

@@ -127,12 +127,12 @@ def reasons(
     elif len(eligible) == 1:
         first = (
             f"Trial {best.number} (validation loss {best.value:.4f}) is the only one of the "
-            f"{len(ranked)} completed trials that neither overfit nor was unstable."
+            f"{len(ranked)} completed trials that was not {excluded_kinds(ranked)}."
         )
     else:
         first = (
             f"Trial {best.number} has the lowest validation loss ({best.value:.4f}) of the "
-            f"{len(eligible)} completed trials that neither overfit nor were unstable "
+            f"{len(eligible)} completed trials that were not {excluded_kinds(ranked)} "
             f"(out of {len(ranked)} completed)."
         )
     reasons = [first]
@@ -151,6 +151,18 @@ def reasons(
     if share:
         reasons.append(share)
     return reasons
+
+
+def excluded_kinds(ranked: Sequence[TrialVerdict]) -> str:
+    """The verdicts that excluded trials here, in words: ``overfitting or inconclusive`` (an inconclusive
+    trial is never called overfitting or unstable); ``overfitting or unstable`` when none was excluded.
+
+    >>> from types import SimpleNamespace as T
+    >>> excluded_kinds([T(verdict="healthy"), T(verdict="inconclusive")])
+    'inconclusive'
+    """
+    kinds = [k for k in ("overfitting", "unstable", "inconclusive") if any(v.verdict == k for v in ranked)]
+    return " or ".join(kinds or ["overfitting", "unstable"]).replace(" or ", ", ", max(0, len(kinds) - 2))
 
 
 def verdict_sentence(best: TrialVerdict) -> str:

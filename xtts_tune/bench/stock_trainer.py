@@ -81,6 +81,9 @@ def run_stock_trainer(
     """
     from trainer import Trainer, TrainerArgs
 
+    from xtts_tune.data.audio import use_in_coqui
+
+    use_in_coqui()  # coqui's XTTSDataset reads the clips as our trials do (no FFmpeg needed)
     train = cfg.train
     state = copy.deepcopy(base.gpt.state_dict())
     config = copy.deepcopy(base.trainer.config)

@@ -2,7 +2,8 @@
 
 Validation runs before any training and reports *all* problems together (file and line), because coqui's
 XTTSDataset silently retries a failing clip with another one, which hides broken data and skews training.
-Problems of one kind are grouped ("150 clips: audio file missing; first: ..."). Mistakes that concern the
+Problems of one kind are grouped ("150 clips: audio file missing: a (metadata.csv:1), ... and 140 more", the
+full list in a file the line names). Mistakes that concern the
 whole file (not UTF-8, duplicate ids, no ``wavs/`` folder, a language the tokenizer lacks) are one line.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 from xtts_tune.config import DataConfig
+from xtts_tune.data.audio import AudioReadError, read_audio
 from xtts_tune.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -52,21 +54,46 @@ class Problem:
 
 
 class DataValidationError(DataError):
-    """Every problem found in the dataset: one line per kind (a kind of several clips names the first)."""
+    """Every problem found in the dataset: one line per kind, naming its clips (up to :data:`NAMED_CLIPS`, then
+    "and N more"; the full list is then written to ``problems_file``, whose path the message gives)."""
 
     def __init__(self, dataset: Path, problems: list[Problem]):
         self.problems = problems
         groups: dict[str, list[Problem]] = {}
         for p in problems:
             groups.setdefault(p.kind or p.message, []).append(p)
-        lines = "\n".join(
-            f"  - {p}" if len(group) == 1 else f"  - {len(group)} clips: {kind}; first: {group[0]}"
-            for kind, group in groups.items()
-            for p in group[:1]
-        )
+        self.problems_file = _write_problems(dataset, problems) if any(len(g) > NAMED_CLIPS for g in groups.values()) else None
+        listed = f" (all {len(problems)}: {self.problems_file})" if self.problems_file else ""
+        lines = []
+        for kind, group in groups.items():
+            if len(group) == 1:
+                lines.append(f"  - {group[0]}")
+                continue
+            named = ", ".join(f"{p.clip} ({p.where})" for p in group[:NAMED_CLIPS])
+            more = f" and {len(group) - NAMED_CLIPS} more" if len(group) > NAMED_CLIPS else ""
+            lines.append(f"  - {len(group)} clips: {kind}: {named}{more}")
         super().__init__(
-            f"{dataset}: {len(problems)} problem(s) in the dataset; fix or remove these clips and run again:\n{lines}"
+            f"{dataset}: {len(problems)} problem(s) in the dataset{listed}; fix or remove these clips and run again:\n"
+            + "\n".join(lines)
         )
+
+
+NAMED_CLIPS = 10
+"""A grouped dataset problem names this many clips, then "and N more" (the full list goes to a file)."""
+
+
+def _write_problems(dataset: Path, problems: list[Problem]) -> Path:
+    """Every problem, one per line, in a file of the temporary folder (the dataset and the study are left as
+    they are): ``<tmp>/xtts-tune-problems-<dataset hash>.txt``."""
+    import hashlib
+    import tempfile
+
+    from xtts_tune.io import atomic_write_text
+
+    digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"xtts-tune-problems-{digest}.txt"
+    atomic_write_text(path, "".join(f"{p}\n" for p in problems))
+    return path
 
 
 def _metadata_path(cfg: DataConfig, root: Path) -> tuple[Path, str]:
@@ -191,10 +218,9 @@ def _check_ids(meta_path: Path, lines: list[tuple[int, str, Path, str]]) -> None
 
 
 def read_wav(path: str | Path, sample_rate: int) -> torch.Tensor:
-    """Mono float waveform at ``sample_rate``, shape (samples,), through coqui's own loader."""
-    from TTS.tts.models.xtts import load_audio
-
-    return load_audio(str(path), sample_rate).squeeze(0)
+    """Mono float waveform at ``sample_rate``, shape (samples,) (:func:`xtts_tune.data.audio.read_audio`:
+    soundfile, FFmpeg only for other formats)."""
+    return read_audio(path, sample_rate)[0].squeeze(0)
 
 
 def validate_clips(
@@ -208,8 +234,10 @@ def validate_clips(
     silence_rms: float,
     dataset: Path,
     progress=None,
+    rates: dict[int, int] | None = None,
 ) -> dict[str, int]:
-    """Check every clip once; raise :class:`DataValidationError` listing all problems. Return wav lengths."""
+    """Check every clip once; raise :class:`DataValidationError` listing all problems. Return wav lengths;
+    ``rates`` (when given) counts the clips of each original sample rate."""
     problems: list[Problem] = []
     lengths: dict[str, int] = {}
     unk = tokenizer.tokenizer.token_to_id("[UNK]")
@@ -223,7 +251,7 @@ def validate_clips(
             ) from None
     for i, clip in enumerate(clips):
         found = _check_text(clip, tokenizer, unk, max_text_tokens)
-        found += _check_audio(clip, sample_rate, max_wav_length, min_seconds, silence_rms, lengths)
+        found += _check_audio(clip, sample_rate, max_wav_length, min_seconds, silence_rms, lengths, rates)
         problems += [Problem(clip.where, clip.id, message, kind) for kind, message in found]
         if progress:
             progress(i + 1, len(clips))
@@ -251,17 +279,20 @@ def _check_text(clip: Clip, tokenizer, unk: int, max_text_tokens: int) -> list[t
 
 
 def _check_audio(
-    clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int]
+    clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int],
+    rates: dict[int, int] | None = None,
 ) -> list[tuple[str, str]]:
     """(kind, message) of each problem with the clip's audio; records the length of a good clip."""
     path = Path(clip.audio_file)
     if not path.is_file():
         return [("audio file missing", f"missing audio file {path}")]
     try:
-        wav = read_wav(path, sample_rate)
-    except Exception as exc:  # torchcodec/ffmpeg raise many types for a corrupt file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [("unreadable or corrupt audio", f"unreadable or corrupt audio {path} ({first[:120]})")]
+        wav, rate = read_audio(path, sample_rate)
+    except AudioReadError as exc:
+        return [("unreadable or corrupt audio", f"unreadable or corrupt audio {path} ({exc.reason})")]
+    wav = wav.squeeze(0)
+    if rates is not None:
+        rates[rate] = rates.get(rate, 0) + 1
     if wav.numel() == 0:
         return [("empty audio", f"empty audio {path}")]
     seconds = wav.shape[-1] / sample_rate

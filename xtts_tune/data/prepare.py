@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtts_tune.config import StudyConfig
+from xtts_tune.data.audio import describe_rates
 from xtts_tune.data.clips import Clip, load_clips, validate_clips
 from xtts_tune.data.content import AudioHashes, dataset_fingerprint
 from xtts_tune.data.features import FeatureStore
@@ -51,13 +52,18 @@ class PreparedData:
     style_cache: dict = field(default_factory=dict, repr=False)
     # block-N inputs of the clips (xtts_tune.training.prefix_cache), created by the first trial that uses it
     prefix_cache: object | None = field(default=None, repr=False)
+    audio_summary: str = ""
+    longest_clip_s: float = 0.0
+    """The longest training clip, in seconds (an out-of-memory line names it)."""
+    """The clips' own sample rates, once (``clips: 48000 Hz (100), resampled to 22050 Hz``)."""
 
 
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
     """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
     clips = ensure_dataset(cfg)
     args = base.trainer.args
-    validate_clips(
+    rates: dict[int, int] = {}
+    lengths = validate_clips(
         clips,
         base.tokenizer,
         sample_rate=base.config.audio.sample_rate,
@@ -67,7 +73,10 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
         silence_rms=cfg.data.silence_rms,
         dataset=cfg.data_path,
         progress=progress,
+        rates=rates,
     )
+    audio_summary = describe_rates(rates, base.config.audio.sample_rate)
+    logger.info("%s: %s", cfg.data_path, audio_summary)
     by_id = {c.id: c for c in clips}  # ids are unique (load_clips refuses duplicates)
     split = load_or_create_split(list(by_id), cfg.data, cfg.split_path, must_exist=bool(cfg.data.split_file))
     # data.train_count asks for few training clips on purpose (the demo): no warning then
@@ -81,11 +90,13 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     fingerprint = dataset_fingerprint(clips, hashes)
     hashes.save()
     store = FeatureStore(
-        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.study_dir / "cache", use_cache=use_cache
+        base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.cache_dir, use_cache=use_cache
     )
-    return PreparedData(by_id, split, fingerprint, store, cfg.split_path)
+    longest = max((lengths[c] for c in split.train if c in lengths), default=0) / base.config.audio.sample_rate
+    return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary,
+                        longest_clip_s=longest)
 
 
 def audio_hashes(cfg: StudyConfig) -> AudioHashes:
     """The study's cache of audio content hashes (``<study_dir>/cache/audio-sha256.json``)."""
-    return AudioHashes(cfg.study_dir / "cache" / "audio-sha256.json")
+    return AudioHashes(cfg.cache_dir / "audio-sha256.json")

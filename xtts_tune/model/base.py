@@ -294,11 +294,33 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def reset_peak_memory(device: torch.device) -> bool:
+    """Start a new peak (a trial's own, not an earlier trial's): CUDA's peak statistics, or on Linux the
+    process's resident high-water mark (``/proc/self/clear_refs``); False where it cannot be reset (the peak
+    is then the process's so far)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_memory_bytes(device: torch.device) -> int:
-    """The process's peak memory so far: ``max_memory_allocated`` on CUDA (since the last reset), the peak
-    resident set on CPU (it only grows)."""
+    """Peak memory since :func:`reset_peak_memory`: ``max_memory_allocated`` on CUDA, the resident set's
+    high-water mark on CPU (``VmHWM``; ``ru_maxrss``, the process's whole-life peak, where /proc is missing)."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xtts_tune.errors import UserError
+from xtts_tune.data.audio import AudioReadError, read_audio, use_in_coqui
+from xtts_tune.errors import UserError, plain_reason
 from xtts_tune.model.base import pick_device
 from xtts_tune.io import atomic_path
 from xtts_tune.probes.thresholds import default_max_seconds
@@ -53,6 +54,8 @@ class SpeakResult:
     path: Path
     seconds: float
     sample_rate: int
+    capped_at: float | None = None
+    """``max_seconds`` when generation stopped there (the GPT never emitted its stop token), else None."""
 
 
 @dataclass
@@ -154,13 +157,16 @@ def voice_latents(voice: LoadedVoice, speaker_wav: str | os.PathLike | None, spe
     wav, cfg = Path(speaker_wav), voice.config
     if not wav.is_file():
         raise SpeakError(f"{wav}: speaker wav not found; give a wav of 3-30 s of the target speaker")
+    use_in_coqui()  # coqui reads the speaker wav with soundfile (no FFmpeg needed)
     try:
         return voice.model.get_conditioning_latents(
             audio_path=str(wav), gpt_cond_len=cfg.gpt_cond_len, gpt_cond_chunk_len=cfg.gpt_cond_chunk_len,
             max_ref_length=cfg.max_ref_len, sound_norm_refs=cfg.sound_norm_refs,
         )
-    except (RuntimeError, OSError, ValueError) as exc:  # unreadable, or shorter than coqui's 0.33 s
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    except AudioReadError as exc:
+        raise SpeakError(f"{wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s") from None
+    except (RuntimeError, OSError, ValueError) as exc:  # shorter than coqui's 0.33 s
+        reason = plain_reason(exc)
         raise SpeakError(f"{wav}: cannot be used as a speaker wav ({reason}); give a readable wav of 3-30 s") from None
 
 
@@ -189,6 +195,14 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
     dev = voice.model.device
     devices = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
     gpt.max_gen_mel_tokens = cap  # coqui's generate() reads its length limit from here
+    generate, stopped = gpt.generate, []
+
+    def generate_and_see(*a, **kw):  # whether the GPT emitted its stop token or ran into the cap
+        codes = generate(*a, **kw)
+        stopped.append(bool((codes[0] if isinstance(codes, tuple) else codes).eq(gpt.stop_audio_token).any()))
+        return codes
+
+    gpt.generate = generate_and_see
     try:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
@@ -200,6 +214,7 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
             )
     finally:
         gpt.max_gen_mel_tokens = model_cap
+        del gpt.generate  # the class's method again
     audio = np.asarray(result["wav"], dtype=np.float32).reshape(-1)
     if not np.isfinite(audio).all():
         raise SpeakError(f"{voice.folder / 'model.pth'}: the model produced non-finite audio (NaN/inf); its weights "
@@ -210,7 +225,8 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
         f.setsampwidth(2)
         f.setframerate(voice.sample_rate)
         f.writeframes(pcm.tobytes())
-    return SpeakResult(path=out, seconds=len(pcm) / voice.sample_rate, sample_rate=voice.sample_rate)
+    return SpeakResult(path=out, seconds=len(pcm) / voice.sample_rate, sample_rate=voice.sample_rate,
+                       capped_at=None if all(stopped) else max_seconds)
 
 
 def _prepare(model_dir, texts: list[str], outs: list[Path], speaker_wav, speaker, language: str, device: str,
@@ -221,6 +237,12 @@ def _prepare(model_dir, texts: list[str], outs: list[Path], speaker_wav, speaker
             raise SpeakError(f"{out}: the text to speak is empty; give a sentence")
     if speaker_wav is not None and not Path(speaker_wav).is_file():
         raise SpeakError(f"{speaker_wav}: speaker wav not found; give a wav of 3-30 s of the target speaker")
+    if speaker_wav is not None:  # readable, before the model takes its seconds to load
+        try:
+            read_audio(speaker_wav, 22050)
+        except AudioReadError as exc:
+            raise SpeakError(f"{speaker_wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav "
+                             "of 3-30 s") from None
     _check_language(Path(model_dir), _config(Path(model_dir)), language)
     voice = load_voice_model(model_dir, device=device, gpt_tensors=gpt_tensors)
     return voice, voice_latents(voice, speaker_wav, speaker)

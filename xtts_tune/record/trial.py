@@ -101,6 +101,10 @@ class TrialRecord:
     run_dir: str | None = _num("str")
     worker: dict[str, Any] | None = _num("dict")
     interrupted: bool = field(default=False, metadata={"kind": "bool"})
+    out_of_memory: bool = field(default=False, metadata={"kind": "bool"})
+    """The trial ran out of (GPU) memory and failed (:mod:`xtts_tune.training.memory`)."""
+    fail_reason: str | None = _num("str")
+    """Why a failed trial failed, in one line."""
     enqueued: str | None = _num("str")
     """``"guide"`` for the guide's recipe (trial 0), ``"config"`` for a config from the YAML's enqueue list."""
     retry_of: int | None = _num("int")

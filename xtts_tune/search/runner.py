@@ -101,6 +101,7 @@ from xtts_tune.search.storage import (
     sqlite_path,
 )
 from xtts_tune.search.summary import SearchSummary, summarize
+from xtts_tune.training.memory import is_out_of_memory, most_expensive_line, record_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class _Search:
         self.artifact_dir = cfg.study_dir / ARTIFACTS_DIR
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         self.worker = worker_identity()
+        self.device = next(base.gpt.parameters()).device
         self.trials_run: list[int] = []
         self.index = 0
         self.samples = sample_plan(base, data, count=settings.samples, short=settings.short_samples,
@@ -159,6 +161,10 @@ class _Search:
                 progress=on_progress if self.progress is not None else None,
             )
         except BaseException as exc:
+            if is_out_of_memory(exc):  # that trial fails with one line, its memory released; the study goes on
+                line = record_out_of_memory(trial, train, self.data.longest_clip_s, self.device)
+                self.emit({"event": "message", "number": trial.number, "text": line})
+                return float("nan")
             if isinstance(exc, KeyboardInterrupt) or user_error_for(exc) is not None:  # Ctrl-C, a full disk
                 with contextlib.suppress(Exception):  # the storage may be on the full disk too
                     self._mark_interrupted(trial, run_dir, curve, train)
@@ -168,8 +174,8 @@ class _Search:
         write_trial(trial, **record.to_attrs())
         state = "PRUNED" if pruned else "COMPLETE"
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
-            self.emit({"event": "listening", "number": trial.number, "texts": len(self.samples.texts)})
-            samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
+            samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir,
+                                  progress=on_progress if self.progress is not None else None)
             probes = score_entries(self.samples, samples, run_dir / "samples")
             if probes is not None:
                 write_trial(trial, probes=probes)
@@ -346,6 +352,11 @@ def run_search(
     recover_dead_local_trials(study, settings.max_retry)
 
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
+    search.emit({"event": "message", "text": data.audio_summary})
+    estimate = most_expensive_line(settings.space.params, cfg.train, cfg.model, data.longest_clip_s, base.num_layers,
+                                   search.device)
+    if estimate:
+        search.emit({"event": "message", "text": estimate})
     interrupted = False
     try:
         with quiet_experimental():

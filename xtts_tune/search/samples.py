@@ -11,6 +11,7 @@ the dashboard as audio artifacts, and into the report as embedded players.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,15 +74,20 @@ def sample_plan(base, data, *, count: int, short: int = 2, device: str, max_seco
 
 
 def speak_trial(
-    trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path
+    trial: optuna.Trial, plan: SamplePlan, checkpoint: Path, run_dir: Path, artifact_dir: Path, progress=None
 ) -> list[SampleEntry]:
-    """Make the trial's samples, upload them as audio artifacts and record them on the trial.
+    """Make the trial's samples, upload them as audio artifacts and record them on the trial; ``progress`` gets
+    a ``message`` event before (making them takes minutes on a CPU) and one naming the files after.
 
     A failure is logged and leaves the trial without samples: listening is an extra that never loses a trial.
     """
     from xtts_tune.model.checkpoint import load_trained_tensors
     from xtts_tune.model.speak import speak_samples
 
+    say = progress or (lambda event: None)
+    started = time.perf_counter()
+    say({"event": "message", "text": f"making {len(plan.texts)} listening sample(s) with the best checkpoint "
+                                     f"into {run_dir / 'samples'} (minutes on a CPU) ..."})
     try:
         tensors = load_trained_tensors(checkpoint, base_fingerprint=plan.base_fingerprint)
         paths = speak_samples(
@@ -96,4 +102,6 @@ def speak_trial(
         for text, path in zip(plan.texts, paths, strict=True)
     ]
     write_trial(trial, samples=entries)
+    say({"event": "message", "text": f"listening samples made in {time.perf_counter() - started:.0f} s: "
+                                     + ", ".join(str(p) for p in paths)})
     return entries

@@ -1,6 +1,11 @@
 """The study's storage: any SQLAlchemy URL opened as Optuna's RDBStorage (SQLite with WAL, a busy timeout and
 a lock file; PostgreSQL with an advisory lock), heartbeats for crash recovery, and loading a study by name.
 
+A trial's state changes under the database's lock file on SQLite (:class:`ClaimingRDBStorage`): SQLite has
+no row locks and pysqlite reads outside a transaction, so without it two workers popping one queued trial at
+the same instant both read WAITING, both write RUNNING and both run it (and two workers failing one stale
+trial both queue its retry). PostgreSQL and MySQL lock the row (``SELECT ... FOR UPDATE``) themselves.
+
 >>> import tempfile
 >>> url = f"sqlite:///{tempfile.mkdtemp()}/s.db"
 >>> storage = open_storage(url)
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,12 +84,32 @@ def storage_lock(url: str) -> Iterator[None]:
     import fcntl
 
     lock = path.with_name(path.name + "-lock")
+    held = _held.__dict__.setdefault("paths", set())
+    if lock in held:  # this thread holds it already (flock would wait for itself)
+        yield
+        return
     with open(lock, "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        held.add(lock)
         try:
             yield
         finally:
+            held.discard(lock)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+_held = threading.local()  # the lock files this thread holds
+
+
+class ClaimingRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage whose trial state changes (a queued trial claimed by a worker, a stale trial
+    failed) hold the SQLite database's lock file, so exactly one worker wins each change."""
+
+    def set_trial_state_values(self, trial_id: int, state, values=None) -> bool:
+        if sqlite_path(self.url) is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        with storage_lock(self.url):
+            return super().set_trial_state_values(trial_id, state, values)
 
 
 _PG_LOCK_KEY = 0x7874_7473_7475_6E65  # "xtts-tune": one advisory lock per database
@@ -151,7 +177,7 @@ def open_storage(
                 finally:
                     con.close()
             with quiet_experimental():
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = ClaimingRDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except StorageError:
         raise
     except Exception as exc:  # sqlalchemy ArgumentError/OperationalError, ImportError for a driver, OSError...

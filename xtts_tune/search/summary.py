@@ -29,6 +29,8 @@ class TrialRow:
     checkpoint: bool = False
     probes: dict[str, Any] | None = None
     """How its listening samples sound (the probes' summary), when it has samples."""
+    samples: list[str] = field(default_factory=list)
+    """The trial's listening samples (wav paths that still exist)."""
 
 
 @dataclass
@@ -120,6 +122,7 @@ def summarize(
                 verdict=verdicts[t.number].verdict if t.number in verdicts else None,
                 checkpoint=trial_checkpoint(t) is not None,
                 probes=record.probes,
+                samples=[s.path for s in record.samples if Path(s.path).is_file()],
             )
         )
     return SearchSummary(

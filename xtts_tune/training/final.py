@@ -12,6 +12,7 @@ refused with one line before training.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from xtts_tune.data.clips import DataError
 from xtts_tune.data.content import dataset_fingerprint
 from xtts_tune.data.prepare import audio_hashes, ensure_dataset
 from xtts_tune.data.split import saved_split
-from xtts_tune.io import atomic_path
+from xtts_tune.io import atomic_path, json_safe
 from xtts_tune.model.base import (
     BASE_FILES,
     OPTIONAL_BASE_FILES,
@@ -37,6 +38,12 @@ from xtts_tune.model.checkpoint import (
 )
 from xtts_tune.training.loop import run_trial
 from xtts_tune.training.result import TrialResult
+from xtts_tune.training.resume import ResumeState
+
+logger = logging.getLogger(__name__)
+
+RESUME_EVERY = 50
+"""Optimizer steps between two saved resumable states of the final fine-tune (``xtts-tune train --resume-every``)."""
 
 
 @dataclass
@@ -47,8 +54,12 @@ class FinalTraining:
     model_dir: Path | None
 
 
-def run_final_training(config_path: Path, *, overrides: list[str] | None = None, progress=None) -> FinalTraining:
+def run_final_training(config_path: Path, *, overrides: list[str] | None = None, progress=None,
+                       resume_every: int = RESUME_EVERY) -> FinalTraining:
     """The final fine-tune from an exported YAML; writes a loadable XTTS folder in ``<study_dir>/model``.
+
+    Every ``resume_every`` optimizer steps it saves a resumable state in the run folder
+    (:mod:`xtts_tune.training.resume`); after a kill the same call continues from the last one.
 
     >>> import tempfile
     >>> from xtts_tune import export_best, load_config, load_study, run_search
@@ -64,10 +75,27 @@ def run_final_training(config_path: Path, *, overrides: list[str] | None = None,
     """
     cfg = load_config(config_path, overrides)
     check_final_data(cfg)
+    warn_missing_speakers(cfg)
     run_dir = cfg.study_dir
-    result = run_trial(cfg, run_dir=run_dir, progress=progress)
+    identity = json_safe({"config": cfg.to_dict(), "split": saved_split(cfg.split_path, must_exist=True).fingerprint})
+    resume = ResumeState(run_dir, every=resume_every, identity=identity)
+    result = run_trial(cfg, run_dir=run_dir, progress=progress, resume=resume)
     model_dir = write_xtts_folder(cfg, result.checkpoint_path, run_dir / "model") if result.checkpoint_path else None
     return FinalTraining(result, model_dir)
+
+
+def warn_missing_speakers(cfg: StudyConfig) -> bool:
+    """Warn once, naming the file, when the base folder has no ``speakers_xtts.pth``: the trained folder then
+    has none either (no stored speakers; ``speak`` needs a speaker wav). The embedded tiny base never has one."""
+    if cfg.base_model == "embedded":
+        return False
+    base = resolve_base_path(cfg.base_model, Path(cfg.root))
+    if (base / "speakers_xtts.pth").is_file():
+        return False
+    logger.warning("%s: not found, so the trained XTTS folder will have no speakers_xtts.pth (no stored speakers: "
+                   "speak with --speaker-wav); copy it from the released XTTS v2 folder to keep them",
+                   base / "speakers_xtts.pth")
+    return True
 
 
 def check_final_data(cfg: StudyConfig) -> None:

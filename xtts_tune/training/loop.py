@@ -28,11 +28,12 @@ from xtts_tune.data.augmentation import choose_variant
 from xtts_tune.data.features import collate, fixed_slice_rng, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
-from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes
+from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes, reset_peak_memory
 from xtts_tune.model.checkpoint import full_gpt_state, save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.losses import TrialLosses
+from xtts_tune.training.resume import python_rng_state, restore_rng, rng_states, set_python_rng_state
 from xtts_tune.training.result import TrialResult, optimizer_for
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ EvalCallback = Callable[[dict], bool | None]
 
 
 class _Trial:
-    def __init__(self, cfg, base, data, run_dir, callback, progress, *, use_prefix: bool = True):
+    def __init__(self, cfg, base, data, run_dir, callback, progress, *, use_prefix: bool = True, resume=None):
         self.cfg, self.train = cfg, cfg.train
         self.base, self.data = base, data
         self.run_dir = run_dir
         self.callback, self.progress = callback, progress
+        self.resume = resume  # a training.resume.ResumeState, or None
         self.device = next(base.gpt.parameters()).device
         self.trainer = base.trainer
         self.args = base.trainer.args
@@ -112,6 +114,7 @@ class _Trial:
 
     def run(self) -> TrialResult:
         train, gpt = self.train, self.base.gpt
+        reset_peak_memory(self.device)  # this trial's own peak, not an earlier trial's in this process
         started = time.perf_counter()
         torch.manual_seed(train.seed)
         rng = random.Random(train.seed)
@@ -166,17 +169,39 @@ class _Trial:
 
         # frozen weights never change, so only what trains is copied to restore the GPT afterwards
         initial = {n: p.detach().clone() for n, p in gpt.named_parameters() if p.requires_grad}
+        saved = self.resume.load() if self.resume else None
+        batches, first = None, 0
+        if saved is not None:  # a killed run of this config: go on from its last saved step
+            with torch.no_grad():
+                for n, p in gpt.named_parameters():
+                    if n in saved["trained"]:
+                        p.copy_(saved["trained"][n])
+            opt.load_state_dict(saved["optimizer"])
+            if self.scaler and saved.get("scaler"):
+                self.scaler.load_state_dict(saved["scaler"])
+            step, epoch, batches, first = saved["step"], saved["epoch"], saved["batches"], saved["start"]
+            best_state, self.curve[:] = saved["best"], saved["curve"]
+            stopper.__dict__.update(saved["stopper"])
+            train_losses[:], last_grad_norm = saved["train_losses"], saved["grad_norm"]
+            set_python_rng_state(rng, saved["python_rng"])
+            restore_rng(saved["rng"])
+            started -= saved["elapsed"]
+            logger.info("resuming from step %d (%s)", step, self.resume.path)
+            if self.progress:
+                self.progress({"event": "message", "text": f"resuming from step {step} of {planned} ({self.resume.path})"})
         gpt.train()
         try:
-            if train.eval_at_start:
+            if train.eval_at_start and saved is None:
                 stop, asked = record(0.0)
                 if asked:
                     stop_reason = "stopped_by_callback"
             while stop_reason == "completed" and epoch < train.max_epochs and step < planned:
-                order = train_ids[:]
-                rng.shuffle(order)
-                batches = [order[i : i + train.batch_size] for i in range(0, len(order), train.batch_size)]
-                for start in range(0, len(batches), train.grad_accum_steps):
+                if batches is None:
+                    order = train_ids[:]
+                    rng.shuffle(order)
+                    batches = [order[i : i + train.batch_size] for i in range(0, len(order), train.batch_size)]
+                    first = 0
+                for start in range(first, len(batches), train.grad_accum_steps):
                     group = batches[start : start + train.grad_accum_steps]
                     t0 = time.perf_counter()
                     used = 0
@@ -232,9 +257,23 @@ class _Trial:
                             stop_reason = "early_stopped"
                     if stop_reason != "completed" or step >= planned:
                         break
+                    if self.resume and self.resume.due(step):
+                        self.resume.save({
+                            "trained": {n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters()
+                                        if n in trainable_names},
+                            "optimizer": opt.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
+                            "step": step, "epoch": epoch, "batches": batches, "start": start + train.grad_accum_steps,
+                            "best": best_state, "curve": self.curve, "stopper": dict(stopper.__dict__),
+                            "train_losses": list(train_losses), "grad_norm": last_grad_norm,
+                            "python_rng": python_rng_state(rng), "rng": rng_states(),
+                            "elapsed": time.perf_counter() - started,
+                        })
+                batches = None
                 epoch += 1
             if stop_reason == "completed" and train.max_steps and step >= train.max_steps and step < steps_per_epoch * train.max_epochs:
                 stop_reason = "max_steps"
+            if self.resume:
+                self.resume.done()
         finally:
             self.data.features.save()
             if self.data.prefix_cache is not None:
@@ -316,6 +355,7 @@ def run_trial(
     run_dir: Path | None = None,
     callback: EvalCallback | None = None,
     progress: Callable[[dict], None] | None = None,
+    resume=None,
 ) -> TrialResult:
     """Fine-tune the base model's GPT with ``cfg.train``; return the curve, best loss and checkpoint.
 
@@ -323,7 +363,8 @@ def run_trial(
     with the weights it had on entry (only the tensors the trial trains are copied to restore it). The
     checkpoint (``best_gpt.pth``) holds the trained tensors of the best evaluation
     (:mod:`xtts_tune.model.checkpoint`).
-    ``callback`` gets each evaluation record and returns True to stop the trial (pruning).
+    ``callback`` gets each evaluation record and returns True to stop the trial (pruning). ``resume`` (a
+    :class:`~xtts_tune.training.resume.ResumeState`) saves a resumable state every N steps and continues from one.
 
     >>> import tempfile
     >>> from xtts_tune.config import load_config
@@ -337,10 +378,12 @@ def run_trial(
     base = load_study_base(cfg, base)
     if data is None:
         data = prepare_data(cfg, base)
+        if progress and data.audio_summary:
+            progress({"event": "message", "text": data.audio_summary})
     run_dir = run_dir or cfg.study_dir / time.strftime("trial-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _Trial(cfg, base, data, run_dir, callback, progress).run()
+        return _Trial(cfg, base, data, run_dir, callback, progress, resume=resume).run()
     finally:
         for p in base.gpt.parameters():
             p.requires_grad_(True)

@@ -28,7 +28,8 @@ class TrialResult:
     compute_seconds: float
     skipped_batches: int
     peak_memory_bytes: int = 0
-    """Peak memory of the process so far: resident set (RSS) on CPU, ``max_memory_allocated`` on CUDA."""
+    """The trial's own peak memory (reset at its start): resident set (RSS) on CPU, ``max_memory_allocated`` on
+    CUDA."""
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
