@@ -317,7 +317,7 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     summary = run_search(cfg, n_trials=2, storage=f"sqlite:///{tmp_path / 'listen.db'}", progress=events.append)
     study = load_study("listen", summary.storage)
     said = [e["text"] for e in events if e["event"] == "message" and e.get("number") == 0]
-    assert said[0].startswith("making 2 listening sample(s) with the best checkpoint")  # a line before minutes
+    assert said[0].startswith("making 4 listening sample(s) with the best checkpoint")  # a line before minutes
     assert said[1].startswith("listening samples made in") and "sample_01.wav" in said[1]
     from xtts_tune.terminal import render_summary
 
