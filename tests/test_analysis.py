@@ -6,6 +6,8 @@ study runner does; ``tests/test_report.py`` reuses them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import random
 from pathlib import Path
@@ -228,8 +230,20 @@ def test_recommendation_never_picks_overfitting_or_unstable(tmp_path: Path) -> N
     assert "It trains 5.0% of the model's parameters (50,000 of 1,000,000), under the guide's 10%." in text
     assert rec.within_noise == []
     assert not any("confirm" in s for s in rec.next_steps)
-    assert rec.next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    # the study is not in its project's default database: the printed command names it
+    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
+                                  "--out studies/demo-best.yaml")
     assert rec.to_dict()["trial_number"] == 2
+
+
+def test_the_export_command_omits_storage_only_for_the_default_database(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    study = new_study(tmp_path / "studies" / "demo.db")
+    study.set_user_attr("project_root", str(tmp_path))
+    add_trial(study, "healthy", 3.0)
+    assert recommend(study).next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    study.set_user_attr("project_root", str(tmp_path / "elsewhere"))
+    assert "--storage 'sqlite:///" in recommend(study).next_steps[-1]
 
 
 def test_recommendation_rediagnoses_when_no_diagnosis_is_stored(tmp_path: Path) -> None:
@@ -255,7 +269,9 @@ def test_no_recommendation_when_every_trial_overfits(tmp_path: Path) -> None:
     message = str(e.value)
     assert "none of its 4 completed trials can be recommended" in message
     assert "3 overfitting, 1 unstable" in message
-    assert "lower the learning-rate range" in message and "freeze more layers" in message
+    # what the overfitting map shows: every trial overfit at 3e-4, at the one depth tried (no depth to suggest)
+    assert "they overfit at learning rates from 3.0e-04 up: lower the learning-rate range's upper bound" in message
+    assert "freeze more layers" not in message
     assert isinstance(e.value, ValueError)
 
 
@@ -314,11 +330,30 @@ def test_most_trials_overfit_gives_search_space_advice(tmp_path: Path) -> None:
     add_trial(study, "healthy", 3.3, {"freeze_depth": 10, "learning_rate": 1e-5})
     rec = recommend(study)
     assert rec.trial_number == 3
-    advice = [s for s in rec.next_steps if "overfit" in s]
+    advice = [s for s in rec.next_steps if " overfit" in s and not s.startswith("Export")]
     assert advice == [
-        "3 of 4 finished trials (75%) overfit: lower the learning-rate range (now 1e-06–1e-03; "
-        "try 1e-07–1e-04) or freeze more layers (raise freeze_depth low bound from 0 to about 6)."
+        "3 of 4 finished trials (75%) overfit: they overfit at learning rates from 4.0e-04 up: lower the "
+        "learning-rate range's upper bound to about 4e-04 (now 1e-03) or freeze more layers: none of the 1 trials "
+        "with freeze_depth ≥ 10 overfit (raise the freeze_depth low bound to 10)."
     ]
+
+
+def test_the_advice_counts_every_finished_trial_and_follows_the_map(tmp_path: Path) -> None:
+    # the issue's study: 5 overfit, 4 under-trained among 12: 42%, under the advice's majority trigger
+    study = new_study(tmp_path / "s.db")
+    for i in range(5):
+        add_trial(study, "overfitting", 2.9 + i / 100, {"freeze_depth": i % 3, "learning_rate": 8e-4})
+    for i in range(3):
+        add_trial(study, "healthy", 3.0 + i / 100, {"freeze_depth": 1, "learning_rate": 2e-4})
+    verdicts = trial_verdicts(study)
+    from xtts_tune.analysis import explain
+
+    assert explain.trend_advice(verdicts, study.trials)[0].startswith("5 of 8 finished trials (62%) overfit")
+    for v in verdicts[5:]:
+        v.verdict = "under-trained"
+    for i in range(4):
+        verdicts.append(dataclasses.replace(verdicts[5], number=100 + i))
+    assert explain.trend_advice(verdicts, study.trials) == []  # 5 of 12
 
 
 def test_most_trials_underfit_gives_search_space_advice(tmp_path: Path) -> None:
@@ -327,7 +362,7 @@ def test_most_trials_underfit_gives_search_space_advice(tmp_path: Path) -> None:
         add_trial(study, "underfitting", 3.3 + i / 10, {"freeze_depth": 11, "learning_rate": 2e-6})
     add_trial(study, "healthy", 3.2, {"freeze_depth": 4, "learning_rate": 5e-5})
     rec = recommend(study)
-    advice = [s for s in rec.next_steps if "underfit" in s]
+    advice = [s for s in rec.next_steps if "underfit" in s and not s.startswith("Export")]
     assert len(advice) == 1
     assert "raise the learning-rate range (now 1e-06–1e-03; try 1e-05–1e-02)" in advice[0]
     assert "unfreeze more layers (lower freeze_depth high bound from 12 to about 6)" in advice[0]

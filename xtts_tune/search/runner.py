@@ -75,7 +75,6 @@ from xtts_tune.search.notes import (
     save_note_and_artifact,
     save_study_note,
     set_long_attrs,
-    trial_note,
 )
 from xtts_tune.search.opening import (
     ARTIFACTS_DIR,
@@ -104,6 +103,7 @@ from xtts_tune.search.storage import (
     sqlite_path,
 )
 from xtts_tune.search.summary import SearchSummary, summarize
+from xtts_tune.search.verdict_sync import note_at_end, sync_verdicts, verdict_at_end
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +164,17 @@ class _Search:
             raise
         pruned = result.stop_reason == "stopped_by_callback"
         attrs = trial_attrs(result, train, self.thresholds)
-        set_long_attrs(trial, attrs)
         state = "PRUNED" if pruned else "COMPLETE"
+        me = self._snapshot(trial, attrs)
+        me.state = TrialState[state]
+        others = self.study.get_trials(deepcopy=False)
+        if attrs.get("verdict") is not None:  # the study-level verdict, as the summary and report show it
+            attrs["verdict"] = verdict_at_end(others, me, self.thresholds) or attrs["verdict"]
+        set_long_attrs(trial, attrs)
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
             attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
-        save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
+        note = note_at_end(trial.number, state, attrs, params, others, me, self.thresholds)
+        save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
@@ -204,6 +210,9 @@ class _Search:
         trials = study.get_trials(deepcopy=False)
         apply_retention(study, trials, self.trials_dir, self.settings.keep_top_k)
         winner = rank(study, trials=trials).winner
+        finished = [t for t in trials if t.state.is_finished()]
+        values = [(finite(t.user_attrs.get("best_val_loss", t.value)), t.number) for t in finished]
+        lowest = min(((v, n) for v, n in values if v is not None), default=(None, None))
         save_study_note(study)
         self.emit({
             "event": "trial_end",
@@ -217,6 +226,8 @@ class _Search:
             "verdict": frozen.user_attrs.get("verdict"),
             "best_so_far": winner.value if winner else None,
             "recommended": winner.number if winner else None,
+            "lowest": lowest[0],
+            "lowest_number": lowest[1],
         })
 
 
@@ -324,6 +335,12 @@ def run_search(
     if base is None:
         base = load_study_base(cfg)
     settings.resolve(base.num_layers, cfg.source)
+    warning = settings.pruner.warmup_warning(cfg.train.eval_every, cfg.train.eval_at_start)
+    if warning:
+        if progress is not None:
+            progress({"event": "warning", "message": warning})
+        else:
+            logger.warning(warning)
     check_freeze_depth(cfg.train.freeze_depth, base.num_layers, cfg.source)
     fingerprint = expected_fingerprint(cfg, base.fingerprint)
     definition = study_definition(cfg, settings.space)
@@ -357,6 +374,7 @@ def run_search(
     if not interrupted:
         score_on_test(study, cfg, base, data)
         save_study_note(study)
+        sync_verdicts(study)
     return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
                      trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),
                      config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None)
