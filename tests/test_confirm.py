@@ -80,7 +80,8 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
     assert "Its confirmation runs were best at step 101 (seed 1), 102 (seed 2)." in text
     assert rec.within_noise == []
     assert not any("confirm" in s for s in rec.next_steps)
-    assert rec.next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
+                                  "--out studies/demo-best.yaml")  # not the project's default database
     json.dumps(rec.to_dict())
 
 

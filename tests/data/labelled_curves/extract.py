@@ -1,6 +1,7 @@
 """Write the labelled real curves (``demo.json``, ``demo-voice2.json``, ``kathleen.json``) from their sources.
 
-Run from the repository root: ``python tests/data/labelled_curves/extract.py [kathleen trials folder]``.
+Run from the repository root: ``python tests/data/labelled_curves/extract.py [TRIALS_FOLDER [STORAGE_URL]]``
+(the kathleen search's ``runs/kathleen/kathleen/trials`` and ``sqlite:///studies/kathleen.db``).
 The curves are copied unchanged from measured runs; the labels and reasons below were written by a person
 reading each curve (validation and train loss per evaluation) before the verdict code was checked against
 them. The search-table curves (``benchmarks/search-table-demo*.json``, recorded to their planned last step)
@@ -56,11 +57,17 @@ def from_table(name: str, labels: dict[int, tuple[str, str]]) -> dict:
             "curves": curves}
 
 
-def from_trials(folder: Path, source: str, labels: dict[int, tuple[str, str]]) -> dict:
+def from_trials(folder: Path, source: str, labels: dict[int, tuple[str, str]], storage: str | None) -> dict:
+    """The curves a search wrote (``<trials>/trial-NNNN/curve.json``), with each trial's params from its study."""
+    params = {}
+    if storage:
+        import optuna
+
+        params = {t.number: t.params for t in optuna.load_study(study_name="kathleen", storage=storage).trials}
     curves = []
     for number, (label, reason) in sorted(labels.items()):
         data = json.loads((folder / f"trial-{number:04d}" / "curve.json").read_text())
-        curves.append({"id": f"kathleen#{number}", "params": data.get("params") or {}, "label": label,
+        curves.append({"id": f"kathleen#{number}", "params": params.get(number, {}), "label": label,
                        "reason": reason, "curve": _slim(data["curve"])})
     return {"source": source, "curves": curves}
 
@@ -72,5 +79,6 @@ if __name__ == "__main__":
     (HERE / "demo.json").write_text(json.dumps(from_table("demo", DEMO), indent=1) + "\n")
     (HERE / "demo-voice2.json").write_text(json.dumps(from_table("demo-voice2", DEMO_VOICE2), indent=1) + "\n")
     if len(sys.argv) > 1 and KATHLEEN:
+        storage = sys.argv[2] if len(sys.argv) > 2 else None
         (HERE / "kathleen.json").write_text(
-            json.dumps(from_trials(Path(sys.argv[1]), KATHLEEN_SOURCE, KATHLEEN), indent=1) + "\n")
+            json.dumps(from_trials(Path(sys.argv[1]), KATHLEEN_SOURCE, KATHLEEN, storage), indent=1) + "\n")

@@ -92,5 +92,27 @@ DEMO_VOICE2 = {
     80: ("underfitting", "the guide's recipe (lr 1e-5): 3.566 -> 3.558 (0.2%) before early stopping ended it"),
 }
 
-KATHLEEN_SOURCE = ""
-KATHLEEN: dict = {}
+KATHLEEN_SOURCE = (
+    "a search on the CC0 real speaker (corpora/real-voice-kathleen): xtts-tune search --config studies/kathleen.yaml "
+    "--trials 14 --set data.train_count=24 --set train.eval_every=6 --set search.keep_top_k=14, stopped after 10 "
+    "finished trials (branch verdicts, commit d9064b5 + working tree; x86_64, 2 CPU cores shared; torch 2.11 CPU); "
+    "runs/kathleen/kathleen/trials/trial-NNNN/curve.json as written by the search"
+)
+KATHLEEN = {
+    0: (UT, "the guide's recipe (lr 1e-5): a straight line 7.175 -> 6.707 (6.5%), -0.03 every epoch to the end, "
+            "while trial 3 reached 3.44"),
+    1: (UT, "a straight line 7.175 -> 6.044 (15.8%), -0.065 every epoch to the end: far from trial 3's 3.44"),
+    2: (UT, "a straight line 7.175 -> 6.397 (10.8%), -0.05 every epoch to the end"),
+    3: (OF, "falls to 3.437 at step 42 (after wiggles of +0.06 and +0.02 that recovered), then 3.583, 3.514, 3.549, "
+            "3.564: 2-4% above the minimum for four evaluations while train loss falls 2.93 -> 2.69"),
+    4: (UT, "a straight line 7.175 -> 6.104 (14.9%), -0.07 every epoch to the end"),
+    5: ("healthy", "3.500 at step 18, a bump to 3.556 and 3.629 (+3.7%), then back to 3.574 and 3.513 (+0.4%) "
+                   "while train loss falls: the rise did not last; early stopping ended it near its minimum"),
+    6: (SI, "7.175 -> 3.634 and still falling at the end (3.792, 3.724, 3.674, 3.634), slowing down; 95% of trial "
+            "3's improvement"),
+    7: ("healthy", "3.419 at steps 36-42, a bump to 3.510 (+2.7%) that was coming back down (3.468, 3.438) when "
+                   "early stopping ended it; the curve's earlier wiggles were as large (+0.20, +0.07) and recovered"),
+    8: (OF, "3.367 at step 66, then 3.380, 3.382, 3.410: three evaluations in a row above the minimum and climbing "
+            "(+1.3% at the end) while train loss falls 2.89 -> 2.74; earlier bumps of +0.02 had recovered"),
+    9: (OF, "3.348 at step 30, then 3.388, 3.394, 3.483, 3.489 (+4.2%) while train loss falls 3.03 -> 2.73"),
+}
