@@ -205,9 +205,9 @@ def synthetic_study(path: Path, n: int, *, seed: int = 0, name: str = "demo") ->
 # --- tests ------------------------------------------------------------------------------------------
 
 
-def test_recommendation_never_picks_overfitting_or_unstable(tmp_path: Path) -> None:
+def test_recommendation_never_picks_unstable(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
-    add_trial(study, "overfitting", 2.80, {"freeze_depth": 0, "learning_rate": 5e-4})
+    add_trial(study, "unstable", 2.80, {"freeze_depth": 0, "learning_rate": 5e-4})
     add_trial(study, "unstable", 2.70, {"freeze_depth": 1, "learning_rate": 9e-4})
     add_trial(study, "healthy", 3.20, {"freeze_depth": 6, "learning_rate": 2e-5})
     add_trial(study, "healthy", 3.40, {"freeze_depth": 8, "learning_rate": 5e-6})
@@ -224,7 +224,7 @@ def test_recommendation_never_picks_overfitting_or_unstable(tmp_path: Path) -> N
     assert rec.train_config["learning_rate"] == 2e-5 and rec.train_config["batch_size"] == 8
     text = " ".join(rec.reasons)
     assert "Trial 1 had a lower validation loss (2.7000) but was not chosen because it was unstable." in text
-    assert "Trial 0 had a lower validation loss (2.8000) but was not chosen because it was overfitting." in text
+    assert "Trial 0 had a lower validation loss (2.8000) but was not chosen because it was unstable." in text
     assert "It beat the runner-up, trial 3 (healthy, 3.4000), by 0.2000 (5.9%)." in text
     assert "Its verdict is healthy: validation loss improved" in text
     assert "It trains 5.0% of the model's parameters (50,000 of 1,000,000), under the guide's 10%." in text
@@ -256,22 +256,37 @@ def test_recommendation_rediagnoses_when_no_diagnosis_is_stored(tmp_path: Path) 
         ("healthy", "recomputed"),
     ]
     assert verdicts[0].overfit_onset_step is not None
-    assert recommend(study).trial_number == 1
+    # an overfitting trial competes (its checkpoint is its best step, before the rise: docs/verdicts.md) ...
+    rec = recommend(study)
+    assert rec.trial_number == 0 and rec.verdict == "overfitting"
+    # ... and the recommendation says to stop there with early stopping
+    assert any("its validation loss rose after it" in r and "train the final model with early stopping" in r
+               for r in rec.reasons)
 
 
-def test_no_recommendation_when_every_trial_overfits(tmp_path: Path) -> None:
+def test_an_overfitting_trial_competes_but_every_trial_overfitting_still_gets_advice(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
     for i in range(3):
         add_trial(study, "overfitting", 3.0 + i / 10, {"freeze_depth": 2, "learning_rate": 3e-4})
     add_trial(study, "unstable", 2.5, {"freeze_depth": 2, "learning_rate": 9e-4})
+    rec = recommend(study)
+    assert rec.trial_number == 0 and rec.verdict == "overfitting"
+    advice = " ".join(rec.next_steps)
+    # what the overfitting map shows: every trial overfit at 3e-4, at the one depth tried (no depth to suggest)
+    assert "they overfit at learning rates from 3.0e-04 up: lower the learning-rate range's upper bound" in advice
+    assert "freeze more layers" not in advice
+
+
+def test_no_recommendation_when_every_trial_is_unstable(tmp_path: Path) -> None:
+    study = new_study(tmp_path / "s.db")
+    for i in range(3):
+        add_trial(study, "unstable", 3.0 + i / 10, {"freeze_depth": 2, "learning_rate": 9e-4})
     with pytest.raises(NoRecommendationError) as e:
         recommend(study)
     message = str(e.value)
-    assert "none of its 4 completed trials can be recommended" in message
-    assert "3 overfitting, 1 unstable" in message
-    # what the overfitting map shows: every trial overfit at 3e-4, at the one depth tried (no depth to suggest)
-    assert "they overfit at learning rates from 3.0e-04 up: lower the learning-rate range's upper bound" in message
-    assert "freeze more layers" not in message
+    assert "none of its 3 completed trials can be recommended" in message
+    assert "because every one is unstable or inconclusive (3 unstable)" in message
+    assert "lower the learning-rate range's upper bound" in message
     assert isinstance(e.value, ValueError)
 
 
@@ -329,7 +344,7 @@ def test_most_trials_overfit_gives_search_space_advice(tmp_path: Path) -> None:
         add_trial(study, "overfitting", 2.9 + i / 10, {"freeze_depth": i, "learning_rate": 4e-4})
     add_trial(study, "healthy", 3.3, {"freeze_depth": 10, "learning_rate": 1e-5})
     rec = recommend(study)
-    assert rec.trial_number == 3
+    assert rec.trial_number == 0  # the lowest loss: an overfitting trial competes
     advice = [s for s in rec.next_steps if " overfit" in s and not s.startswith("Export")]
     assert advice == [
         "3 of 4 finished trials (75%) overfit: they overfit at learning rates from 4.0e-04 up: lower the "
@@ -411,7 +426,7 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
 
     analysis = analyze(study)
     assert analysis.recommendation is not None
-    assert analysis.recommendation.verdict not in ("overfitting", "unstable")
+    assert analysis.recommendation.verdict not in ("unstable", "inconclusive")
     assert sum(analysis.verdict_counts().values()) == len(finished)
     assert analysis.recommendation.trial_number != 0
     assert any(

@@ -95,7 +95,7 @@ def all_rejected(name: str, ranked: Sequence[TrialVerdict], trend: list[str]) ->
     parts = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
     message = (
         f"study {name!r}: none of its {len(ranked)} completed trials can be recommended, "
-        f"because every one is overfitting, unstable or inconclusive ({parts})."
+        f"because every one is unstable or inconclusive ({parts})."
     )
     if trend:
         message += " " + " ".join(trend)
@@ -126,12 +126,12 @@ def reasons(
     elif len(eligible) == 1:
         first = (
             f"Trial {best.number} (validation loss {best.value:.4f}) is the only one of the "
-            f"{len(ranked)} completed trials that neither overfit nor was unstable."
+            f"{len(ranked)} completed trials that was neither unstable nor inconclusive."
         )
     else:
         first = (
             f"Trial {best.number} has the lowest validation loss ({best.value:.4f}) of the "
-            f"{len(eligible)} completed trials that neither overfit nor were unstable "
+            f"{len(eligible)} completed trials that were neither unstable nor inconclusive "
             f"(out of {len(ranked)} completed)."
         )
     reasons = [first]
@@ -227,8 +227,13 @@ def stop_sentence(best: TrialVerdict, train: Mapping | None = None) -> str:
             f"budget ended, not where it stopped learning. {longer_advice(best, train)}"
         )
     sentence = f"Stop training at step {best.best_step}{epoch}, where its validation loss was lowest"
-    if best.overfit_onset_step is not None:
-        sentence += f"; from step {best.overfit_onset_step} it rose beyond the tolerance"
+    if best.verdict == "overfitting" and best.overfit_onset_step is not None:
+        sentence += (f"; its validation loss rose after it, from step {best.overfit_onset_step} on (overfitting): "
+                     "the checkpoint kept is from before the rise, so train the final model with early stopping "
+                     "on the validation loss (train.patience) and keep its best checkpoint")
+    elif best.rising_at_end:
+        sentence += ("; its last evaluation rose above it (1 evaluation, not enough to call a trend): train the "
+                     "final model with early stopping and keep its best checkpoint")
     return sentence + "."
 
 

@@ -6,7 +6,9 @@ The search summary, checkpoint retention, the report, the dashboard's study note
 Rules:
 
 - **Candidates** are complete trials (COMPLETE, or pruned at their planned last step) with a finite value
-  whose verdict is not overfitting, unstable or inconclusive.
+  whose verdict is not unstable or inconclusive. An overfitting trial competes: early stopping kept its best
+  checkpoint, before the rise, and on unseen clips excluding such trials never improved the pick
+  (docs/verdicts.md); the recommendation then warns and names the step to stop at.
 - **Near-ties.** Candidates within ``noise`` (relative) of the lowest validation loss cannot be told apart
   by one seed. Among them the one that trains the smallest share of the parameters wins (the guide's rule:
   freeze as much as works on a small dataset), then the lower loss.

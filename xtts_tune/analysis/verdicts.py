@@ -41,8 +41,10 @@ STUDY_VERDICTS = ("healthy", UNDER_TRAINED, "overfitting", "underfitting", "unst
 UNKNOWN = "unknown"
 """The verdict of a trial without a diagnosable curve (failed early, or still running)."""
 
-REJECTED = frozenset({"overfitting", "unstable", INCONCLUSIVE})
-"""Verdicts that are never recommended."""
+REJECTED = frozenset({"unstable", INCONCLUSIVE})
+"""Verdicts that are never recommended. Overfitting is not one of them: the checkpoint a trial keeps is its best
+step, before the rise, and on unseen clips letting overfitting trials compete never made the pick worse
+(docs/verdicts.md); the recommendation warns and says where to stop instead."""
 
 MIN_EVALUATIONS = 3
 """A curve needs the base's evaluation and two more to show a trend; with fewer, healthy or underfitting
