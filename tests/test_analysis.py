@@ -6,6 +6,8 @@ study runner does; ``tests/test_report.py`` reuses them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import random
 from pathlib import Path
@@ -202,9 +204,9 @@ def synthetic_study(path: Path, n: int, *, seed: int = 0, name: str = "demo") ->
 # --- tests ------------------------------------------------------------------------------------------
 
 
-def test_recommendation_never_picks_overfitting_or_unstable(tmp_path: Path) -> None:
+def test_recommendation_never_picks_unstable(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
-    add_trial(study, "overfitting", 2.80, {"freeze_depth": 0, "learning_rate": 5e-4})
+    add_trial(study, "unstable", 2.80, {"freeze_depth": 0, "learning_rate": 5e-4})
     add_trial(study, "unstable", 2.70, {"freeze_depth": 1, "learning_rate": 9e-4})
     add_trial(study, "healthy", 3.20, {"freeze_depth": 6, "learning_rate": 2e-5})
     add_trial(study, "healthy", 3.40, {"freeze_depth": 8, "learning_rate": 5e-6})
@@ -221,14 +223,26 @@ def test_recommendation_never_picks_overfitting_or_unstable(tmp_path: Path) -> N
     assert rec.train_config["learning_rate"] == 2e-5 and rec.train_config["batch_size"] == 8
     text = " ".join(rec.reasons)
     assert "Trial 1 had a lower validation loss (2.7000) but was not chosen because it was unstable." in text
-    assert "Trial 0 had a lower validation loss (2.8000) but was not chosen because it was overfitting." in text
+    assert "Trial 0 had a lower validation loss (2.8000) but was not chosen because it was unstable." in text
     assert "It beat the runner-up, trial 3 (healthy, 3.4000), by 0.2000 (5.9%)." in text
     assert "Its verdict is healthy: validation loss improved" in text
     assert "It trains 5.0% of the model's parameters (50,000 of 1,000,000), under the guide's 10%." in text
     assert rec.within_noise == []
     assert not any("confirm" in s for s in rec.next_steps)
-    assert rec.next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    # the study is not in its project's default database: the printed command names it
+    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
+                                  "--out studies/demo-best.yaml")
     assert rec.to_dict()["trial_number"] == 2
+
+
+def test_the_export_command_omits_storage_only_for_the_default_database(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    study = new_study(tmp_path / "studies" / "demo.db")
+    study.set_user_attr("project_root", str(tmp_path))
+    add_trial(study, "healthy", 3.0)
+    assert recommend(study).next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    study.set_user_attr("project_root", str(tmp_path / "elsewhere"))
+    assert "--storage 'sqlite:///" in recommend(study).next_steps[-1]
 
 
 def test_recommendation_rediagnoses_when_no_diagnosis_is_stored(tmp_path: Path) -> None:
@@ -241,20 +255,37 @@ def test_recommendation_rediagnoses_when_no_diagnosis_is_stored(tmp_path: Path) 
         ("healthy", "recomputed"),
     ]
     assert verdicts[0].overfit_onset_step is not None
-    assert recommend(study).trial_number == 1
+    # an overfitting trial competes (its checkpoint is its best step, before the rise: docs/verdicts.md) ...
+    rec = recommend(study)
+    assert rec.trial_number == 0 and rec.verdict == "overfitting"
+    # ... and the recommendation says to stop there with early stopping
+    assert any("its validation loss rose after it" in r and "train the final model with early stopping" in r
+               for r in rec.reasons)
 
 
-def test_no_recommendation_when_every_trial_overfits(tmp_path: Path) -> None:
+def test_an_overfitting_trial_competes_but_every_trial_overfitting_still_gets_advice(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
     for i in range(3):
         add_trial(study, "overfitting", 3.0 + i / 10, {"freeze_depth": 2, "learning_rate": 3e-4})
     add_trial(study, "unstable", 2.5, {"freeze_depth": 2, "learning_rate": 9e-4})
+    rec = recommend(study)
+    assert rec.trial_number == 0 and rec.verdict == "overfitting"
+    advice = " ".join(rec.next_steps)
+    # what the overfitting map shows: every trial overfit at 3e-4, at the one depth tried (no depth to suggest)
+    assert "they overfit at learning rates from 3.0e-04 up: lower the learning-rate range's upper bound" in advice
+    assert "freeze more layers" not in advice
+
+
+def test_no_recommendation_when_every_trial_is_unstable(tmp_path: Path) -> None:
+    study = new_study(tmp_path / "s.db")
+    for i in range(3):
+        add_trial(study, "unstable", 3.0 + i / 10, {"freeze_depth": 2, "learning_rate": 9e-4})
     with pytest.raises(NoRecommendationError) as e:
         recommend(study)
     message = str(e.value)
-    assert "none of its 4 completed trials can be recommended" in message
-    assert "3 overfitting, 1 unstable" in message
-    assert "lower the learning-rate range" in message and "freeze more layers" in message
+    assert "none of its 3 completed trials can be recommended" in message
+    assert "because every one is unstable or inconclusive (3 unstable)" in message
+    assert "lower the learning-rate range's upper bound" in message
     assert isinstance(e.value, ValueError)
 
 
@@ -312,12 +343,31 @@ def test_most_trials_overfit_gives_search_space_advice(tmp_path: Path) -> None:
         add_trial(study, "overfitting", 2.9 + i / 10, {"freeze_depth": i, "learning_rate": 4e-4})
     add_trial(study, "healthy", 3.3, {"freeze_depth": 10, "learning_rate": 1e-5})
     rec = recommend(study)
-    assert rec.trial_number == 3
-    advice = [s for s in rec.next_steps if "overfit" in s]
+    assert rec.trial_number == 0  # the lowest loss: an overfitting trial competes
+    advice = [s for s in rec.next_steps if " overfit" in s and not s.startswith("Export")]
     assert advice == [
-        "3 of 4 finished trials (75%) overfit: lower the learning-rate range (now 1e-06–1e-03; "
-        "try 1e-07–1e-04) or freeze more layers (raise freeze_depth low bound from 0 to about 6)."
+        "3 of 4 finished trials (75%) overfit: they overfit at learning rates from 4.0e-04 up: lower the "
+        "learning-rate range's upper bound to about 4e-04 (now 1e-03) or freeze more layers: none of the 1 trials "
+        "with freeze_depth ≥ 10 overfit (raise the freeze_depth low bound to 10)."
     ]
+
+
+def test_the_advice_counts_every_finished_trial_and_follows_the_map(tmp_path: Path) -> None:
+    # the issue's study: 5 overfit, 4 under-trained among 12: 42%, under the advice's majority trigger
+    study = new_study(tmp_path / "s.db")
+    for i in range(5):
+        add_trial(study, "overfitting", 2.9 + i / 100, {"freeze_depth": i % 3, "learning_rate": 8e-4})
+    for i in range(3):
+        add_trial(study, "healthy", 3.0 + i / 100, {"freeze_depth": 1, "learning_rate": 2e-4})
+    verdicts = trial_verdicts(study)
+    from xtts_tune.analysis import explain
+
+    assert explain.trend_advice(verdicts, study.trials)[0].startswith("5 of 8 finished trials (62%) overfit")
+    for v in verdicts[5:]:
+        v.verdict = "under-trained"
+    for i in range(4):
+        verdicts.append(dataclasses.replace(verdicts[5], number=100 + i))
+    assert explain.trend_advice(verdicts, study.trials) == []  # 5 of 12
 
 
 def test_most_trials_underfit_gives_search_space_advice(tmp_path: Path) -> None:
@@ -326,7 +376,7 @@ def test_most_trials_underfit_gives_search_space_advice(tmp_path: Path) -> None:
         add_trial(study, "underfitting", 3.3 + i / 10, {"freeze_depth": 11, "learning_rate": 2e-6})
     add_trial(study, "healthy", 3.2, {"freeze_depth": 4, "learning_rate": 5e-5})
     rec = recommend(study)
-    advice = [s for s in rec.next_steps if "underfit" in s]
+    advice = [s for s in rec.next_steps if "underfit" in s and not s.startswith("Export")]
     assert len(advice) == 1
     assert "raise the learning-rate range (now 1e-06–1e-03; try 1e-05–1e-02)" in advice[0]
     assert "unfreeze more layers (lower freeze_depth high bound from 12 to about 6)" in advice[0]
@@ -375,7 +425,7 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
 
     analysis = analyze(study)
     assert analysis.recommendation is not None
-    assert analysis.recommendation.verdict not in ("overfitting", "unstable")
+    assert analysis.recommendation.verdict not in ("unstable", "inconclusive")
     assert sum(analysis.verdict_counts().values()) == len(finished)
     assert analysis.recommendation.trial_number != 0
     assert any(

@@ -45,7 +45,7 @@ def close_study(path: Path):
     study = new_study(path)
     add_trial(study, "healthy", 3.000, {"freeze_depth": 6, "learning_rate": 2e-5})
     add_trial(study, "healthy", 3.020, {"freeze_depth": 8, "learning_rate": 1e-5})
-    add_trial(study, "overfitting", 2.800, {"freeze_depth": 0, "learning_rate": 5e-4})
+    add_trial(study, "unstable", 2.800, {"freeze_depth": 0, "learning_rate": 5e-4})
     add_trial(study, "healthy", 3.300, {"freeze_depth": 10, "learning_rate": 3e-6})
     return study
 
@@ -64,7 +64,7 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
         {
             "0": runs((1, 3.10), (2, 3.12)),  # seed 0 was lucky: mean 3.0733
             "1": runs((1, 3.01), (2, 3.03)),  # mean 3.0200 ± 0.0100
-            "2": runs((1, 2.70), (2, 2.71)),  # overfitting: never picked, whatever its mean
+            "2": runs((1, 2.70), (2, 2.71)),  # unstable: never picked, whatever its mean
         },
     )
     rec = recommend(study)
@@ -83,11 +83,12 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
         "Trial 0 had the lowest single-run validation loss (3.0000) but its mean is 3.0733 ± 0.0643 over 3 "
         "seeds, 0.0533 (1.7%) worse than trial 1's." in text
     )
-    assert "Trial 2 had a lower validation loss (2.8000) but was not chosen because it was overfitting." in text
+    assert "Trial 2 had a lower validation loss (2.8000) but was not chosen because it was unstable." in text
     assert "Its confirmation runs were best at step 101 (seed 1), 102 (seed 2)." in text
     assert rec.within_noise == []
-    assert not any("confirm" in s for s in rec.next_steps)
-    assert rec.next_steps[-1] == "Export it: xtts-tune export --study demo --out studies/demo-best.yaml"
+    assert not any("confirm" in s for s in rec.next_steps if not s.startswith("Export"))
+    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
+                                  "--out studies/demo-best.yaml")  # not the project's default database
     json.dumps(rec.to_dict())
 
 
@@ -136,7 +137,7 @@ def test_a_confirmation_run_without_a_finite_loss_rules_the_trial_out(tmp_path: 
 def test_confirm_skips_stored_runs_and_the_cli_prints_the_table(tmp_path: Path) -> None:
     study = close_study(tmp_path / "s.db")
     url = f"sqlite:///{tmp_path / 's.db'}"
-    assert confirmation_candidates(study, 3) == [0, 1, 3]  # the overfitting trial 2 is no candidate
+    assert confirmation_candidates(study, 3) == [0, 1, 3]  # the unstable trial 2 is no candidate
     store_confirmations(study, {"0": runs((1, 3.10), (2, 3.12)), "1": runs((1, 3.01), (2, 3.03))})
 
     result = confirm_top_trials("demo", url, top=2, seeds=2)  # everything stored: nothing trains
@@ -170,7 +171,7 @@ def test_confirm_skips_stored_runs_and_the_cli_prints_the_table(tmp_path: Path) 
 
 def test_nothing_to_confirm_is_a_clear_error(tmp_path: Path) -> None:
     study = new_study(tmp_path / "s.db")
-    add_trial(study, "overfitting", 3.0, {"freeze_depth": 0, "learning_rate": 5e-4})
+    add_trial(study, "unstable", 3.0, {"freeze_depth": 0, "learning_rate": 5e-4})
     url = f"sqlite:///{tmp_path / 's.db'}"
     with pytest.raises(ConfirmError, match="nothing to confirm in study 'demo': .*none of its 1 completed"):
         confirm_top_trials("demo", url)

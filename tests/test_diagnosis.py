@@ -34,11 +34,12 @@ def test_guide_bad_configuration_is_overfitting() -> None:
     assert d.best_step == 0
     assert d.best_index == 0
     assert d.best_val_loss == pytest.approx(3.412)
-    assert d.overfit_onset_step == 2
-    assert d.reasons[0].startswith(
-        "validation loss rose 5.7% (3.412 → 3.607) after its best at step 0"
-    )
-    assert "train loss fell 11.4%" in d.reasons[0]
+    # the rise is sustained: both evaluations after the minimum are above it by more than the noise
+    assert d.overfit_onset_step == 1
+    assert d.metrics["risen_evals"] == 2
+    assert d.reasons[0].startswith("validation loss rose after its best at step 0 (3.412) and stayed up: its last 2")
+    assert "the train-loss trend over the same window fell 11.4%" in d.reasons[0]
+    assert not d.rising_at_end
 
 
 def test_guide_good_configuration_is_healthy() -> None:
@@ -49,6 +50,8 @@ def test_guide_good_configuration_is_healthy() -> None:
     assert d.overfit_onset_step is None
     assert d.metrics["max_val_rise_rel"] == pytest.approx(0.03 / 3.350)
     assert d.reasons[0].startswith("validation loss improved 1.8% to 3.350 at step 1")
+    # the guide's "+0.030 → early stop" is one evaluation: a flag with advice, not a verdict
+    assert d.rising_at_end and d.reasons[1].startswith("rising at the end (1 evaluation): validation loss rose 0.9%")
     assert d.warnings == []
 
 
@@ -147,6 +150,11 @@ def test_metrics() -> None:
         "val_improvement_rel",
         "val_slope_after_best",
         "train_drop_after_best_rel",
+        "train_trend_after_best_rel",
+        "noise",
+        "risen_evals",
+        "end_drop_rel",
+        "end_pace",
         "n_points",
     }
     assert m["val_rise_abs"] == pytest.approx(0.1)
@@ -159,9 +167,12 @@ def test_metrics() -> None:
     assert m["val_slope_after_best"] == pytest.approx(0.5)
     assert m["train_drop_after_best_rel"] == pytest.approx(0.4 / 3.0)
     assert m["n_points"] == 4
+    assert m["train_trend_after_best_rel"] == pytest.approx(-0.4 / 3.0)
+    assert m["noise"] == pytest.approx(0.001 * 2.7)  # no reversal but the minimum: the floor
+    assert m["risen_evals"] == 2
     assert d.verdict == "overfitting"
-    # 2.75 is only 1.9 % above the best; 2.8 is 3.7 % above it.
-    assert d.overfit_onset_step == 300
+    # both evaluations after the minimum rose above it: the rise started at step 200
+    assert d.overfit_onset_step == 200
 
 
 def test_thresholds_change_verdicts() -> None:
@@ -176,10 +187,13 @@ def test_thresholds_change_verdicts() -> None:
     ):
         assert diagnose(BAD, thresholds=thresholds).verdict == "underfitting"
 
-    strict = DiagnosisThresholds(overfit_rise_rel=0.005)
+    strict = DiagnosisThresholds(overfit_min_evals=1)  # one evaluation above the minimum is enough
     d = diagnose(GOOD, thresholds=strict)
     assert d.verdict == "overfitting"
     assert d.overfit_onset_step == 2
+    assert diagnose(BAD, thresholds=DiagnosisThresholds(overfit_min_evals=3)).verdict == "underfitting"
+    noisy = DiagnosisThresholds(noise_floor_rel=0.005)  # the noise floor 0.017 hides the first +0.015
+    assert diagnose(BAD, thresholds=noisy).rising_at_end
     slow = DiagnosisThresholds(underfit_improvement_rel=0.05)
     assert diagnose(GOOD, thresholds=slow).verdict == "underfitting"
 
@@ -217,7 +231,7 @@ def test_trainable_share_warning() -> None:
     assert d.verdict == "healthy"
     assert d.warnings == [message]
     assert d.reasons[-1] == message
-    assert len(d.reasons) == 2
+    assert len(d.reasons) == 3  # the verdict, the rise at its end, the warning
 
     assert diagnose(GOOD, trainable_share=0.05).warnings == []
     with pytest.raises(ValueError, match="trainable_share"):

@@ -254,7 +254,7 @@ def test_default_storage_and_dashboard_command(tmp_path):
 
 
 def test_retention_follows_the_ranking_and_never_deletes_the_recommended_runner_up_or_guide(tmp_path):
-    """The overfitting trial has the lowest validation loss; value order would keep it and delete the
+    """The unstable trial has the lowest validation loss; value order would keep it and delete the
     recommendation's runner-up. The study's one ranking keeps the recommended trial, the runner-up and the
     guide's configuration (the unseen-clips comparison needs it) even with keep_top_k 1."""
     from xtts_tune.analysis.examples import example_study
@@ -271,8 +271,8 @@ def test_retention_follows_the_ranking_and_never_deletes_the_recommended_runner_
     assert note["checkpoint_deleted"] is True and note["bytes_freed"] == 10
     summary = summarize(study, "sqlite:///x.db", tmp_path)
     assert summary.best_number == 1  # the summary's best is the recommendation: one ranking
-    assert summary.passed_over.startswith("trial 2 (3.0000) was overfitting")
-    assert "passed over: trial 2 (3.0000) was overfitting" in render_summary(summary)
+    assert summary.passed_over.startswith("trial 2 (3.0000) was unstable")
+    assert "passed over: trial 2 (3.0000) was unstable" in render_summary(summary)
 
 
 def test_summary_renders_a_table_and_next_steps():

@@ -153,13 +153,28 @@ def search_progress():
         elif kind == "trial_end":
             print(
                 f"[trial {event['number']}] {event.get('state', '')}  best val {fmt(event.get('value'))}  "
-                f"steps {event.get('steps', '?')}/{event.get('planned_steps', '?')}  "
-                f"best so far {fmt(event.get('best_so_far'))}"
+                f"steps {event.get('steps', '?')}/{event.get('planned_steps', '?')}  {best_so_far(event)}"
             )
+        elif kind == "warning":
+            print(f"warning: {event['message']}")
         elif "p" in state:
             state["p"](event)
 
     return on_event
+
+
+def best_so_far(event: dict) -> str:
+    """The recommended trial so far, and the lowest validation loss beside it when another trial has it.
+
+    >>> best_so_far({"recommended": 3, "best_so_far": 6.338, "lowest": 3.376, "lowest_number": 5})
+    'recommended so far: trial 3 (6.338); lowest loss: trial 5 (3.376)'
+    """
+    number, lowest = event.get("recommended"), event.get("lowest_number")
+    text = (f"recommended so far: trial {number} ({fmt(event.get('best_so_far'))})" if number is not None
+            else "recommended so far: none")
+    if lowest is not None and lowest != number:
+        text += f"; lowest loss: trial {lowest} ({fmt(event.get('lowest'))})"
+    return text
 
 
 def confirm_progress():
@@ -181,7 +196,7 @@ def confirm_progress():
     return on_event
 
 
-def render_summary(summary: "SearchSummary") -> str:
+def render_summary(summary: SearchSummary) -> str:
     """The search summary: one row per trial, the best trial, compute, disk and the next steps."""
     lines = [f"study '{summary.study_name}' ({_redact(summary.storage)}): {len(summary.rows)} trial(s)"]
     header = f"{'#':>4}  {'state':<8}  {'best val':>9}  {'steps':>11}  {'verdict':<13}  ckpt  params"
@@ -243,7 +258,7 @@ def render_summary(summary: "SearchSummary") -> str:
     return "\n".join(lines)
 
 
-def render_confirm(result: "ConfirmResult") -> str:
+def render_confirm(result: ConfirmResult) -> str:
     """A small table (one row per confirmed trial) and the recommendation with its first reasons."""
     seeds = sorted({r.seed for t in result.trials for r in t.runs})
     head = f"{'trial':>5}  {'original':>14}  " + "  ".join(f"{'seed ' + str(s):>10}" for s in seeds)

@@ -10,7 +10,9 @@ trials).
 Rules of the recommendation (:func:`recommend`):
 
 - Candidates are COMPLETE trials with a finite value; the lowest value wins, except that a trial
-  whose verdict is ``overfitting`` or ``unstable`` is never picked, even when it is the lowest.
+  whose verdict is ``unstable`` or ``inconclusive`` is never picked, even when it is the lowest. An
+  ``overfitting`` trial competes (its kept checkpoint is its best step, before the rise; measured on unseen
+  clips in docs/verdicts.md) and its recommendation says to train the final model with early stopping.
 - Candidates within ``noise`` (relative, default :data:`DEFAULT_SEED_NOISE`, 1 %) of the winner
   cannot be told apart from one seed: the next steps then suggest ``xtts-tune confirm``.
 - When the study's ``confirmations`` user attribute (written by ``xtts-tune confirm``, see

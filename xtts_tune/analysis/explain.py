@@ -10,9 +10,9 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.confirmations import Confirmation
-from xtts_tune.analysis.records import FINISHED, FREEZE_DEPTH, LEARNING_RATE
+from xtts_tune.analysis.records import FINISHED, FREEZE_DEPTH, LEARNING_RATE, knob_value
 from xtts_tune.analysis.thresholds import DiagnosisThresholds
-from xtts_tune.analysis.verdicts import REJECTED, UNKNOWN, VERDICTS, TrialVerdict
+from xtts_tune.analysis.verdicts import REJECTED, UNKNOWN, TrialVerdict
 from xtts_tune.io import as_int
 from xtts_tune.record import TrialRecord, optuna_enqueued
 
@@ -96,7 +96,7 @@ def all_rejected(name: str, ranked: Sequence[TrialVerdict], trend: list[str]) ->
     parts = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
     message = (
         f"study {name!r}: none of its {len(ranked)} completed trials can be recommended, "
-        f"because every one is overfitting, unstable or inconclusive ({parts})."
+        f"because every one is unstable or inconclusive ({parts})."
     )
     if trend:
         message += " " + " ".join(trend)
@@ -154,15 +154,17 @@ def reasons(
 
 
 def excluded_kinds(ranked: Sequence[TrialVerdict]) -> str:
-    """The verdicts that excluded trials here, in words: ``overfitting or inconclusive`` (an inconclusive
-    trial is never called overfitting or unstable); ``overfitting or unstable`` when none was excluded.
+    """The verdicts that excluded trials here (:data:`~xtts_tune.analysis.verdicts.REJECTED`), in words: an
+    inconclusive trial is never called unstable; ``unstable or inconclusive`` when none was excluded.
 
     >>> from types import SimpleNamespace as T
     >>> excluded_kinds([T(verdict="healthy"), T(verdict="inconclusive")])
     'inconclusive'
     """
-    kinds = [k for k in ("overfitting", "unstable", "inconclusive") if any(v.verdict == k for v in ranked)]
-    return " or ".join(kinds or ["overfitting", "unstable"]).replace(" or ", ", ", max(0, len(kinds) - 2))
+    kinds = [k for k in sorted(REJECTED, reverse=True) if any(v.verdict == k for v in ranked)]
+    if any(v.sound is not None and v.sound.sounds_worse for v in ranked):
+        kinds.append("sounding worse than the base model")
+    return " or ".join(kinds or sorted(REJECTED, reverse=True))
 
 
 def verdict_sentence(best: TrialVerdict) -> str:
@@ -240,8 +242,13 @@ def stop_sentence(best: TrialVerdict, train: Mapping | None = None) -> str:
             f"budget ended, not where it stopped learning. {longer_advice(best, train)}"
         )
     sentence = f"Stop training at step {best.best_step}{epoch}, where its validation loss was lowest"
-    if best.overfit_onset_step is not None:
-        sentence += f"; from step {best.overfit_onset_step} it rose beyond the tolerance"
+    if best.verdict == "overfitting" and best.overfit_onset_step is not None:
+        sentence += (f"; its validation loss rose after it, from step {best.overfit_onset_step} on (overfitting): "
+                     "the checkpoint kept is from before the rise, so train the final model with early stopping "
+                     "on the validation loss (train.patience) and keep its best checkpoint")
+    elif best.rising_at_end:
+        sentence += ("; its last evaluation rose above it (1 evaluation, not enough to call a trend): train the "
+                     "final model with early stopping and keep its best checkpoint")
     return sentence + "."
 
 
@@ -280,7 +287,10 @@ def next_steps(
     trend: list[str],
     verdicts: Sequence[TrialVerdict],
     winner_number: int | None = None,
+    storage: str | None = None,
 ) -> list[str]:
+    """``storage``: the study's URL when it is not in the project's default database (the export command
+    keeps it)."""
     steps: list[str] = []
     if close:
         top = max(3, len(close) + 1)
@@ -301,26 +311,28 @@ def next_steps(
         steps.append(
             f"{plural(running, 'trial')} still running; rebuild the report when the study ends."
         )
-    steps.append(f"Export it: xtts-tune export --study {name} --out studies/{name}-best.yaml")
+    where = f" --storage '{storage}'" if storage else ""
+    steps.append(f"Export it: xtts-tune export --study {name}{where} --out studies/{name}-best.yaml")
     return steps
 
 
 def trend_advice(verdicts: Sequence[TrialVerdict], trials: Sequence[FrozenTrial]) -> list[str]:
-    diagnosed = [v for v in verdicts if v.state in FINISHED and v.verdict in VERDICTS]
-    if not diagnosed:
+    """Advice when more than :data:`MAJORITY` of the finished trials with a verdict (under-trained and
+    inconclusive ones included) overfit, underfit or are unstable. The overfitting advice is read off the same
+    trials as the report's overfitting map (learning rate × freeze depth), so it never contradicts it: the lowest
+    learning rate that overfit becomes the suggested upper bound, and freezing more is suggested only from the
+    freeze depth at and above which no trial overfit."""
+    judged = [v for v in verdicts if v.state in FINISHED and v.verdict != UNKNOWN]
+    if not judged:
         return []
-    counts = Counter(v.verdict for v in diagnosed)
-    n = len(diagnosed)
+    counts = Counter(v.verdict for v in judged)
+    n = len(judged)
     lr = space(trials, LEARNING_RATE)
-    depth = space(trials, FREEZE_DEPTH)
     advice = []
     if counts["overfitting"] / n > MAJORITY:
-        advice.append(
-            f"{counts['overfitting']} of {n} finished trials ({counts['overfitting'] / n:.0%}) overfit: "
-            f"lower the learning-rate range{lr_hint(lr, 0.1)} or freeze more layers "
-            f"(raise freeze_depth low bound{depth_hint(depth, raise_low=True)})."
-        )
+        advice.append(overfitting_advice(judged, trials, counts["overfitting"], lr))
     if counts["underfitting"] / n > MAJORITY:
+        depth = space(trials, FREEZE_DEPTH)
         advice.append(
             f"{counts['underfitting']} of {n} finished trials ({counts['underfitting'] / n:.0%}) "
             f"underfit: raise the learning-rate range{lr_hint(lr, 10.0)} or unfreeze more layers "
@@ -333,6 +345,35 @@ def trend_advice(verdicts: Sequence[TrialVerdict], trials: Sequence[FrozenTrial]
             f"unstable: lower the learning-rate range's upper bound{lr_hint(lr, None)} or add warm-up steps."
         )
     return advice
+
+
+def overfitting_advice(
+    judged: Sequence[TrialVerdict], trials: Sequence[FrozenTrial], overfit: int, lr: tuple[float, float] | None,
+) -> str:
+    n = len(judged)
+    by_number = {t.number: t for t in trials}
+    points = [(knob(by_number.get(v.number), LEARNING_RATE), knob(by_number.get(v.number), FREEZE_DEPTH), v)
+              for v in judged]
+    text = f"{overfit} of {n} finished trials ({overfit / n:.0%}) overfit"
+    overfit_lrs = [x for x, _, v in points if x is not None and v.verdict == "overfitting"]
+    parts = []
+    if overfit_lrs:
+        lowest = min(overfit_lrs)
+        now = f" (now {lr[1]:.0e})" if lr else ""
+        parts.append(f"they overfit at learning rates from {lowest:.1e} up: lower the learning-rate range's upper "
+                     f"bound to about {lowest:.0e}{now}")
+    depths = sorted({d for _, d, _ in points if d is not None})
+    safe = [d for d in depths if all(v.verdict != "overfitting" for _, x, v in points if x is not None and x >= d)]
+    if safe and safe[0] > depths[0]:
+        above = sum(1 for _, x, _ in points if x is not None and x >= safe[0])
+        parts.append(f"or freeze more layers: none of the {above} trials with freeze_depth ≥ {safe[0]:.0f} overfit "
+                     f"(raise the freeze_depth low bound to {safe[0]:.0f})")
+    return text + (": " + " ".join(parts) if parts else "") + "."
+
+
+def knob(trial: FrozenTrial | None, name: str) -> float | None:
+    value = knob_value(trial, name) if trial is not None else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def space(trials: Sequence[FrozenTrial], name: str) -> tuple[float, float] | None:

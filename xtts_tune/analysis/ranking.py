@@ -6,8 +6,11 @@ The search summary, checkpoint retention, the report, the dashboard's study note
 Rules:
 
 - **Candidates** are complete trials (COMPLETE, or pruned at their planned last step) with a finite value
-  whose verdict is not overfitting, unstable or inconclusive, and that do not *sound worse* than the base
-  model (:mod:`xtts_tune.analysis.sound`: clearly less intelligible, or babbling past the end of the text).
+  whose verdict is not unstable or inconclusive, and that do not *sound worse* than the base model
+  (:mod:`xtts_tune.analysis.sound`: clearly less intelligible, or babbling past the end of the text). An
+  overfitting trial competes: early stopping kept its best checkpoint, before the rise, and on unseen clips
+  excluding such trials never improved the pick (docs/verdicts.md); the recommendation then warns and names
+  the step to stop at.
 - **Near-ties.** Candidates within ``noise`` (relative) of the lowest validation loss cannot be told apart
   by one seed. Among them the one whose speaker similarity beats every other's by more than its own noise
   wins (by ear, when the base has a decoder); otherwise the one that trains the smallest share of the

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis import explain
 from xtts_tune.analysis.confirmations import Confirmation, candidate_confirmations
+from xtts_tune.analysis.location import non_default_storage
 from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, rank_verdicts
 from xtts_tune.analysis.sound import sound_sentence
 from xtts_tune.analysis.records import study_trials, train_config
@@ -118,7 +119,7 @@ def best_recommendation(
         best, trial, ranked, ranking.candidates, close, noise, trials, thresholds, train_config(study, trial)
     )
     reasons += sound_reasons(study, best, ranking.tiebreak)
-    steps = explain.next_steps(name, close, trend, verdicts, best.number)
+    steps = explain.next_steps(name, close, trend, verdicts, best.number, non_default_storage(study))
     return _recommendation(study, trial, best, reasons, steps, close, noise)
 
 
@@ -255,5 +256,5 @@ def _recommend_confirmed(
         reasons.append(share)
 
     steps = explain.confirmed_next_steps(name, best, close, eligible, confirmations)
-    steps.extend(explain.next_steps(name, [], trend, verdicts))
+    steps.extend(explain.next_steps(name, [], trend, verdicts, storage=non_default_storage(study)))
     return _recommendation(study, trial, best, reasons, steps, close, noise, conf)

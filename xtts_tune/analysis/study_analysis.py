@@ -77,7 +77,7 @@ def analyze(
 
     >>> from xtts_tune.analysis.examples import example_study
     >>> analyze(example_study()).verdict_counts()
-    {'healthy': 1, 'under-trained': 1, 'overfitting': 1}
+    {'healthy': 1, 'under-trained': 1, 'unstable': 1}
     """
     check_direction(study)
     trials = list(study.get_trials(deepcopy=False) if trials is None else trials)

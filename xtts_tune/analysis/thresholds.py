@@ -10,7 +10,7 @@ same numbers.
 >>> thresholds_from_section({"spike": 2}, "study.yaml")
 Traceback (most recent call last):
 ...
-xtts_tune.errors.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, overfit_rise_abs, overfit_rise_rel, spike_factor, still_improving_rel, train_falling_rel, under_trained_rel, underfit_improvement_rel)
+xtts_tune.errors.ConfigError: study.yaml: unknown key 'diagnosis.spike'; did you mean 'diagnosis.spike_factor'? (valid: max_trainable_share, noise_factor, noise_floor_rel, overfit_min_evals, overfit_rise_abs, overfit_rise_rel, spike_factor, still_improving_rel, train_falling_rel, under_trained_score, underfit_improvement_rel)
 """
 
 from __future__ import annotations
@@ -32,14 +32,17 @@ __all__ = ["DiagnosisThresholds", "study_thresholds", "thresholds_from_section"]
 class DiagnosisThresholds:
     """Thresholds of :func:`diagnose`; see the module docstring for their meaning."""
 
-    overfit_rise_rel: float = 0.02
+    overfit_rise_rel: float = 0.003
     overfit_rise_abs: float = 0.01
+    overfit_min_evals: float = 2
+    noise_factor: float = 1.0
+    noise_floor_rel: float = 0.001
     train_falling_rel: float = 0.0
     underfit_improvement_rel: float = 0.01
     spike_factor: float = 1.5
     max_trainable_share: float = 0.10
-    still_improving_rel: float = 0.005
-    under_trained_rel: float = 0.25
+    still_improving_rel: float = 0.002
+    under_trained_score: float = 0.15
 
     def validate(self) -> None:
         """Raise :class:`ValueError` naming the first invalid field."""
@@ -55,6 +58,8 @@ class DiagnosisThresholds:
                 raise ValueError(f"{field.name} must be non-negative, got {value!r}.")
         if self.spike_factor <= 1:
             raise ValueError(f"spike_factor must be greater than 1, got {self.spike_factor!r}.")
+        if self.overfit_min_evals < 1 or not float(self.overfit_min_evals).is_integer():
+            raise ValueError(f"overfit_min_evals must be a whole number >= 1, got {self.overfit_min_evals!r}.")
         if self.max_trainable_share > 1:
             raise ValueError(
                 f"max_trainable_share must be in [0, 1], got {self.max_trainable_share!r}."

@@ -30,7 +30,8 @@ VERDICTS = ("healthy", "overfitting", "underfitting", "unstable")
 """The verdicts of :func:`xtts_tune.analysis.diagnosis.diagnose` (one curve on its own)."""
 
 UNDER_TRAINED = "under-trained"
-"""A healthy trial that learned far less than the study's best (``under_trained_rel`` of its improvement)."""
+"""A healthy trial whose shortfall against the study's best improvement, times how fast it was still falling
+at its end, reaches ``under_trained_score``: its budget ended long before it levelled off (:func:`verdicts_of`)."""
 
 INCONCLUSIVE = "inconclusive"
 """Too few evaluations to judge a curve (fewer than :data:`MIN_EVALUATIONS`); never counted as healthy."""
@@ -41,8 +42,10 @@ STUDY_VERDICTS = ("healthy", UNDER_TRAINED, "overfitting", "underfitting", "unst
 UNKNOWN = "unknown"
 """The verdict of a trial without a diagnosable curve (failed early, or still running)."""
 
-REJECTED = frozenset({"overfitting", "unstable", INCONCLUSIVE})
-"""Verdicts that are never recommended."""
+REJECTED = frozenset({"unstable", INCONCLUSIVE})
+"""Verdicts that are never recommended. Overfitting is not one of them: the checkpoint a trial keeps is its best
+step, before the rise, and on unseen clips letting overfitting trials compete never made the pick worse
+(docs/verdicts.md); the recommendation warns and says where to stop instead."""
 
 MIN_EVALUATIONS = 3
 """A curve needs the base's evaluation and two more to show a trend; with fewer, healthy or underfitting
@@ -75,6 +78,12 @@ class TrialVerdict:
     improvement: float | None = None
     """Relative validation improvement, first evaluation to best."""
     still_improving: bool = False
+    rising_at_end: bool = False
+    """Only its last evaluation rose above its minimum (a flag with advice, not a verdict)."""
+    end_pace: float | None = None
+    """How fast its last three evaluations fell, as a share of its average fall per evaluation."""
+    learned_share: float | None = None
+    """Its improvement as a share of the study's best improvement (set across the study)."""
     sound: SoundJudgment | None = None
     """How its listening samples sound against the base model's (:mod:`xtts_tune.analysis.sound`)."""
 
@@ -105,12 +114,28 @@ def verdicts_of(
     learned = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
     if learned:
         best = max(learned, key=lambda v: (v.improvement, -v.number))
-        limit = thresholds.under_trained_rel * best.improvement
         for v in learned:
-            if v.verdict == "healthy" and v is not best and best.improvement > 0 and v.improvement < limit:
+            if best.improvement <= 0:
+                break
+            v.learned_share = v.improvement / best.improvement
+            if v.verdict == "healthy" and v is not best and under_trained_score(v) >= thresholds.under_trained_score:
                 v.verdict = UNDER_TRAINED
-                v.reasons.insert(0, _under_trained_reason(v, best))
+                v.reasons.insert(0, _under_trained_reason(v, best, thresholds.under_trained_score))
     return verdicts
+
+
+def under_trained_score(v: TrialVerdict) -> float:
+    """(1 − learned share) × end pace (capped to [0, 1]; a stored diagnosis from before the pace was measured
+    counts as pace 1 when still improving, else 0): 0 for the best trial or one that levelled off, up to 1
+    for one that barely learned and was still falling at its average pace.
+
+    >>> under_trained_score(TrialVerdict(0, "COMPLETE", 3.4, {}, "healthy", [], learned_share=0.5, end_pace=0.8))
+    0.4
+    """
+    if v.learned_share is None:
+        return 0.0
+    pace = v.end_pace if v.end_pace is not None else float(v.still_improving)
+    return max(0.0, 1.0 - v.learned_share) * min(1.0, max(0.0, pace))
 
 
 def curve_verdict(
@@ -142,14 +167,16 @@ def _require_evidence(v: TrialVerdict) -> None:
         v.verdict = INCONCLUSIVE
 
 
-def _under_trained_reason(v: TrialVerdict, best: TrialVerdict) -> str:
+def _under_trained_reason(v: TrialVerdict, best: TrialVerdict, limit: float) -> str:
     hint = "learning rate too low, too few steps, or too many layers frozen"
     lr, best_lr = v.params.get("learning_rate"), best.params.get("learning_rate")
     if isinstance(lr, float) and isinstance(best_lr, float) and 0 < lr < best_lr:
         hint = f"its learning rate {lr:.2g} is {best_lr / lr:.0f}x lower than trial {best.number}'s"
+    pace = f" at {v.end_pace:.0%} of its average pace" if v.end_pace is not None else ""
     return (
-        f"under-trained: validation loss improved {v.improvement:.0%} where trial {best.number} improved "
-        f"{best.improvement:.0%}; {hint}"
+        f"under-trained (score {under_trained_score(v):.2f} ≥ {limit:.2f}: shortfall × end pace): validation loss improved "
+        f"{v.improvement:.1%}, {v.learned_share:.0%} of trial {best.number}'s {best.improvement:.1%}, and was "
+        f"still falling at its end{pace}: its budget ended before it levelled off; {hint}"
     )
 
 
@@ -186,7 +213,9 @@ def _apply_diagnosis(verdict: TrialVerdict, diagnosis: Mapping[str, Any], source
     verdict.reasons = [str(r) for r in diagnosis.get("reasons") or []]
     verdict.overfit_onset_step = as_int(diagnosis.get("overfit_onset_step"))
     verdict.still_improving = bool(diagnosis.get("still_improving"))
+    verdict.rising_at_end = bool(diagnosis.get("rising_at_end"))
     verdict.improvement = finite((diagnosis.get("metrics") or {}).get("val_improvement_rel"))
+    verdict.end_pace = finite((diagnosis.get("metrics") or {}).get("end_pace"))
     if verdict.best_step is None:
         verdict.best_step = as_int(diagnosis.get("best_step"))
     verdict.source = source

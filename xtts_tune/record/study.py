@@ -71,6 +71,10 @@ class StudyRecord:
     probes_base: dict[str, Any] | None = _opt("dict")
     """The base model's samples (the same texts and voice as every trial's), as the probes hear them: the
     baseline of every trial's figures (:meth:`xtts_tune.probes.ProbeScores.summary`)."""
+    verdicts: dict[str, Any] | None = _opt("dict")
+    """``{trial number: study-level verdict}``, written when a search ends (:mod:`xtts_tune.search.verdict_sync`)."""
+    test_scores: list[dict[str, Any]] | None = _opt("list")
+    """Every kept trial scored on the test split (:func:`xtts_tune.search.holdout.score_kept_on_test`)."""
     probes_ceiling: dict[str, Any] | None = _opt("dict")
     """The target's own held-out clips against the same reference: the similarity ceiling and the ASR's
     own error floor."""
@@ -81,9 +85,13 @@ class StudyRecord:
         values = {}
         for f in dataclasses.fields(cls):
             raw = attrs.get(f.name)
-            ok = isinstance(raw, str) if f.metadata["kind"] == "str" else isinstance(raw, Mapping)
-            if ok:
-                values[f.name] = raw if isinstance(raw, str) else dict(raw)
+            kind = f.metadata["kind"]
+            if kind == "str" and isinstance(raw, str):
+                values[f.name] = raw
+            elif kind == "dict" and isinstance(raw, Mapping):
+                values[f.name] = dict(raw)
+            elif kind == "list" and isinstance(raw, list):
+                values[f.name] = [dict(r) for r in raw if isinstance(r, Mapping)]
         return cls(**values)
 
     @classmethod

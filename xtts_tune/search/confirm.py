@@ -2,7 +2,7 @@
 
 One seed cannot tell apart trials whose validation losses are within the seed noise of each other.
 :func:`confirm_top_trials` (``xtts-tune confirm --study NAME --top 3 --seeds 3``) takes the ``top``
-COMPLETE trials with the lowest validation loss whose verdict is neither overfitting nor unstable (the
+COMPLETE trials with the lowest validation loss whose verdict is neither unstable nor inconclusive (the
 candidates of :func:`xtts_tune.analysis.recommend`) and trains each one again with ``seeds`` other seeds
 (the trial's seed + 1, + 2, ...): the trial's full train config (its ``train_config`` attribute with its
 params applied), the study's base model, dataset and saved train/validation split. The base model is

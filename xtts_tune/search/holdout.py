@@ -1,4 +1,5 @@
-"""Score the recommended trial and the guide's recipe on the test split, which selection never saw.
+"""Score the recommended trial and the guide's recipe on the test split, which selection never saw
+(:func:`score_on_test`), or every trial whose checkpoint is kept (:func:`score_kept_on_test`).
 
 Runs at the end of a search (and of ``xtts-tune confirm``) with the base model and data already loaded: each
 trial's checkpoint (its trained tensors) is put on the base and evaluated on the test clips exactly as
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 import optuna
 
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import guide_trial
-from xtts_tune.record import TestComparison, write_test_comparison
+from xtts_tune.record import TestComparison, write_study, write_test_comparison
 from xtts_tune.search.ears import sound_on_test
 from xtts_tune.search.retention import trial_checkpoint
 
@@ -73,3 +75,36 @@ def score_on_test(study: optuna.Study, cfg, base, data, *, plan=None) -> TestCom
         result = dataclasses.replace(result, sound=sound)
     write_test_comparison(study, result)
     return result
+
+
+def score_kept_on_test(study: optuna.Study, cfg, base, data, *, store: bool = True) -> list[dict[str, Any]]:
+    """Every finished trial whose checkpoint is still on disk, scored on the test split: one row per trial,
+    ready for a report table, in the study's ranking order (candidates first):
+    ``{"number", "state", "verdict", "rising_at_end", "overfit_onset_step", "best_step", "val_loss",
+    "test_loss", "recommended"}`` (``test_loss`` is ``None`` for a trial whose checkpoint retention deleted).
+    With ``store``, the rows are kept in the study's record (``test_scores``).
+
+    Keep every checkpoint (``--set search.keep_top_k=N`` with N at least the number of trials) to score them
+    all; :mod:`xtts_tune.analysis.flag_effect` reads the rows.
+    """
+    from xtts_tune.model.checkpoint import load_trained_tensors
+    from xtts_tune.training.loop import validation_loss
+
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    ranking = rank(study, trials=trials)
+    test = list(data.split.test)
+    rows = []
+    for number in ranking.order():
+        v = next(x for x in ranking.verdicts if x.number == number)
+        path = trial_checkpoint(by_number[number])
+        loss = None
+        if path is not None and test:
+            tensors = load_trained_tensors(path, base_fingerprint=base.fingerprint)
+            loss = validation_loss(cfg, base=base, data=data, state=tensors, clips=test)["loss"]
+        rows.append({"number": number, "state": v.state, "verdict": v.verdict, "rising_at_end": v.rising_at_end,
+                     "overfit_onset_step": v.overfit_onset_step, "best_step": v.best_step, "val_loss": v.value,
+                     "test_loss": loss, "recommended": ranking.winner is not None and number == ranking.winner.number})
+    if store:
+        write_study(study, test_scores=rows)
+    return rows

@@ -62,6 +62,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.records import trial_value
 from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.analysis.verdicts import curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
@@ -72,11 +73,7 @@ from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.record import TrialRecord, retry_attrs, write_study, write_trial
-from xtts_tune.search.notes import (
-    save_note_and_artifact,
-    save_study_note,
-    trial_note,
-)
+from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import (
     ARTIFACTS_DIR,
     TRIALS_DIR,
@@ -102,6 +99,7 @@ from xtts_tune.search.storage import (
 )
 from xtts_tune.search.summary import SearchSummary, summarize
 from xtts_tune.training.memory import is_out_of_memory, most_expensive_line, record_out_of_memory
+from xtts_tune.search.verdict_sync import note_at_end, sync_verdicts, verdict_at_end
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +169,13 @@ class _Search:
             raise
         pruned = result.stop_reason == "stopped_by_callback"
         record = trial_record(result, train, self.thresholds)
-        write_trial(trial, **record.to_attrs())
         state = "PRUNED" if pruned else "COMPLETE"
+        me = self._snapshot(trial, record)
+        me.state = TrialState[state]
+        others = self.study.get_trials(deepcopy=False)
+        if record.verdict is not None:  # the study-level verdict, as the summary and report show it
+            record = dataclasses.replace(record, verdict=verdict_at_end(others, me, self.thresholds) or record.verdict)
+        write_trial(trial, **record.to_attrs())
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
             samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir,
                                   progress=on_progress if self.progress is not None else None)
@@ -180,7 +183,7 @@ class _Search:
             if probes is not None:
                 write_trial(trial, probes=probes)
             record = dataclasses.replace(record, samples=samples, probes=probes)
-        note = trial_note(trial.number, state, record, params)
+        note = note_at_end(trial.number, state, record, params, others, me, self.thresholds)
         save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
@@ -218,6 +221,9 @@ class _Search:
         trials = study.get_trials(deepcopy=False)
         apply_retention(study, trials, self.trials_dir, self.settings.keep_top_k)
         winner = rank(study, trials=trials).winner
+        finished = [t for t in trials if t.state.is_finished()]
+        values = [(trial_value(t), t.number) for t in finished]
+        lowest = min(((v, n) for v, n in values if v is not None), default=(None, None))
         save_study_note(study)
         record = TrialRecord.from_trial(frozen)
         value = record.best_val_loss if record.best_val_loss is not None else finite(frozen.value)
@@ -233,6 +239,8 @@ class _Search:
             "verdict": record.verdict,
             "best_so_far": winner.value if winner else None,
             "recommended": winner.number if winner else None,
+            "lowest": lowest[0],
+            "lowest_number": lowest[1],
         })
 
 
@@ -340,6 +348,12 @@ def run_search(
         rdb = None
     base = load_study_base(cfg, base)
     settings.resolve(base.num_layers, cfg.source)
+    warning = settings.pruner.warmup_warning(cfg.train.eval_every, cfg.train.eval_at_start)
+    if warning:
+        if progress is not None:
+            progress({"event": "warning", "message": warning})
+        else:
+            logger.warning(warning)
     fingerprint = expected_fingerprint(cfg, base.fingerprint)
     definition = study_definition(cfg, settings.space)
     refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written
@@ -377,6 +391,7 @@ def run_search(
     if not interrupted:
         score_on_test(study, cfg, base, data, plan=search.samples)
         save_study_note(study)
+        sync_verdicts(study)
     return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
                      trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),
                      config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,31 @@ class PrunerSettings:
     patience: int | None = None
     min_delta: float = 0.0
 
+    def warmup_warning(self, eval_every: int, eval_at_start: bool = True) -> str | None:
+        """One line when the pruner may cut a trial before it has ``MIN_EVALUATIONS`` evaluations (its
+        verdict would be inconclusive), else ``None``.
+
+        >>> PrunerSettings("median", {"n_warmup_steps": 6}).warmup_warning(eval_every=6)
+        'search.pruner: n_warmup_steps 6 with train.eval_every 6 lets the pruner cut a trial after 2 evaluations; its curve would be inconclusive (a verdict needs 3): raise n_warmup_steps to 12 or more'
+        >>> PrunerSettings("median", {"n_warmup_steps": 6}).warmup_warning(eval_every=2) is None
+        True
+        """
+        from xtts_tune.analysis.verdicts import MIN_EVALUATIONS
+
+        key = {"median": "n_warmup_steps", "percentile": "n_warmup_steps",
+               "successive_halving": "min_resource", "hyperband": "min_resource"}.get(self.type)
+        warmup = self.kwargs.get(key, 0 if key == "n_warmup_steps" else None) if key else None
+        if not isinstance(warmup, int) or eval_every <= 0:
+            return None  # no pruner, or "auto": not known before trials run
+        start = 1 if eval_at_start else 0
+        evaluations = max(1, math.ceil(warmup / eval_every)) + start
+        if evaluations >= MIN_EVALUATIONS:
+            return None
+        needed = (MIN_EVALUATIONS - start) * eval_every
+        return (f"search.pruner: {key} {warmup} with train.eval_every {eval_every} lets the pruner cut a trial "
+                f"after {evaluations} evaluations; its curve would be inconclusive (a verdict needs "
+                f"{MIN_EVALUATIONS}): raise {key} to {needed} or more")
+
     def build(self) -> optuna.pruners.BasePruner:
         pruner = PRUNERS[self.type](**self.kwargs)
         if self.patience is not None:
@@ -95,7 +121,7 @@ class SearchSettings:
     max_retry: int | None = 2
 
     @classmethod
-    def from_config(cls, cfg: StudyConfig) -> "SearchSettings":
+    def from_config(cls, cfg: StudyConfig) -> SearchSettings:
         where = cfg.source
         raw = cfg.search or {}
         if not isinstance(raw, dict):
