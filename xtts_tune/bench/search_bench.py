@@ -40,7 +40,7 @@ from xtts_tune.config import load_config
 from xtts_tune.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
-STUDIES = ("studies/demo.yaml", "studies/demo-voice2.yaml")
+STUDIES = ("studies/demo.yaml", "studies/demo-voice2.yaml", "studies/kathleen.yaml")
 SEEDS = 10
 TRIALS = 100
 """Each search's trial budget: a search that has not come within 1 % of the table's best by then never did."""
