@@ -38,6 +38,7 @@ from xtts_tune.bench.search_replay import (
 from xtts_tune.bench.search_table import load_table, table_path
 from xtts_tune.config import load_config
 from xtts_tune.errors import UserError
+from xtts_tune.search.settings import DEFAULT_SAMPLER, PrunerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ("studies/demo.yaml", "studies/demo-voice2.yaml", "studies/kathleen.yaml")
@@ -48,9 +49,23 @@ REPORT_AT = 20
 TARGET_RATIO = 0.25
 TARGET_SEEDS = 0.9
 """The issue's target for the default: at most 25 % of random search's steps (no pruning) in 9 of 10 seeds."""
-DEFAULT = "tpe"
-"""The default strategy: the seeded TPE sampler and ``search.pruner``'s default type, none (chosen from this
-benchmark; the demo study sets the median pruner, the default before)."""
+
+
+def default_strategy() -> str:
+    """The strategy that is the product's default: the study's sampler with :data:`DEFAULT_SAMPLER`'s options
+    (``search.sampler`` left out) and ``search.pruner``'s default type, none.
+
+    >>> STRATEGIES[default_strategy()].pruner
+    'none'
+    """
+    for key, spec in STRATEGIES.items():
+        if spec.sampler == "study" and spec.pruner == PrunerSettings().type:
+            if {**DEFAULT_SAMPLER, **dict(spec.options)} == DEFAULT_SAMPLER:
+                return key
+    raise ValueError("no strategy of the bench is the default sampler: add it to STRATEGIES")
+
+
+DEFAULT = default_strategy()
 
 
 @dataclass

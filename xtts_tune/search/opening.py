@@ -107,7 +107,7 @@ def open_or_create_study(
 
 
 def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid) -> None:
-    """A new study's attributes, and the guide's and the YAML's configs queued first."""
+    """A new study's attributes, and its start (:meth:`SearchSettings.start_queue`) queued first."""
     study.set_user_attr(UID_ATTR, uid)
     study.set_user_attr("fingerprint", fingerprint)
     study.set_user_attr(DEFINITION_ATTR, definition)
@@ -120,8 +120,6 @@ def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid)
     if Path(cfg.source).is_file():
         study.set_user_attr("config_path", str(Path(cfg.source).resolve()))
     study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    if settings.enqueue_guide and settings.space.params:
-        study.enqueue_trial(settings.space.guide_params(num_layers, cfg.train), user_attrs={"enqueued": "guide"})
-    for params in settings.enqueue:
-        study.enqueue_trial(params, user_attrs={"enqueued": "config"}, skip_if_exists=True)
+    for params, attrs in settings.start_queue(num_layers, cfg.train):  # the guide's recipe first
+        study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
     logger.info("created study '%s' in %s", study.study_name, redact(url))

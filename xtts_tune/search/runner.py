@@ -64,7 +64,7 @@ from optuna.trial import FrozenTrial, TrialState
 from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.thresholds import thresholds_from_section
-from xtts_tune.analysis.verdicts import curve_verdict
+from xtts_tune.analysis.verdicts import REJECTED, curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig, check_freeze_depth
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
@@ -96,7 +96,7 @@ from xtts_tune.search.samples import (
     sample_plan,
     speak_trial,
 )
-from xtts_tune.search.settings import SearchSettings, quiet_experimental
+from xtts_tune.search.settings import CONSTRAINT_ATTR, SearchSettings, quiet_experimental
 from xtts_tune.search.storage import (
     check_writable,
     default_storage,
@@ -223,7 +223,8 @@ class _Search:
 def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
     """The user attributes a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`):
     the curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config and
-    the diagnosis and verdict under ``thresholds``. The search bench's replayed trials get them the same way.
+    the diagnosis and verdict under ``thresholds``, and the sampler's constraint (violated when that verdict is
+    one the ranking rejects). The search bench's replayed trials get them the same way.
     """
     try:
         diagnosis = diagnose(
@@ -253,6 +254,7 @@ def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
         "train_config": dataclasses.asdict(train),
         "diagnosis": diagnosis,
         "verdict": verdict.verdict if diagnosis else None,
+        CONSTRAINT_ATTR: 1.0 if diagnosis and verdict.verdict in REJECTED else 0.0,  # the sampler's constraint
     })
 
 

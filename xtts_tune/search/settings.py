@@ -30,7 +30,13 @@ from xtts_tune.config import (
 )
 from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
 
+SAMPLER_TYPES = ("tpe", "gp")
+"""``search.sampler.type``: Optuna's TPESampler or GPSampler (Gaussian process), both seeded per trial number."""
+
 SAMPLER_KEYS = {
+    "type": str,
+    "constraints": bool,
+    "spread_start": bool,
     "seed": int,
     "n_startup_trials": int,
     "n_ei_candidates": int,
@@ -40,7 +46,39 @@ SAMPLER_KEYS = {
     "consider_endpoints": bool,
     "consider_magic_clip": bool,
     "prior_weight": float,
+    "deterministic_objective": bool,
 }
+GP_KEYS = ("type", "constraints", "spread_start", "seed", "n_startup_trials", "deterministic_objective")
+"""The sampler keys a ``type: gp`` sampler takes (the others are TPE's)."""
+
+DEFAULT_SAMPLER: dict[str, Any] = {
+    "type": "tpe",
+    "multivariate": True,
+    "n_startup_trials": 5,
+    "seed": 0,
+    "constraints": True,
+    "spread_start": False,
+}
+"""The sampler a study gets for every key its YAML leaves out (chosen on ``make bench-search``'s three tables;
+docs/search.md): ``constraints`` feeds it the ranking's rejection (:func:`sampler_constraints`),
+``spread_start`` queues :meth:`SearchSpace.spread_params` after the guide's recipe."""
+
+CONSTRAINT_ATTR = "constraint"
+"""The trial user attribute the sampler's constraint reads: 1.0 when the ranking rejects the trial whatever its
+loss (its verdict is overfitting, unstable or inconclusive), else 0.0 (Optuna: > 0 is violated)."""
+
+
+def sampler_constraints(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+    """The constraint the sampler gets for a finished trial: its stored :data:`CONSTRAINT_ATTR` (0.0, feasible,
+    for a trial stored without one), so that a configuration the ranking would never pick does not pull the
+    sampler towards it however low its validation loss.
+
+    >>> sampler_constraints(optuna.trial.create_trial(value=3.0, user_attrs={CONSTRAINT_ATTR: 1.0}))
+    (1.0,)
+    """
+    value = trial.user_attrs.get(CONSTRAINT_ATTR)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return (float(value) if ok else 0.0,)
 
 
 PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
@@ -136,10 +174,31 @@ class SearchSettings:
                         f"{where}: search.enqueue[{i}].{key} = {value!r} is outside the space ({spec.describe()})"
                     )
 
+    @property
+    def sampler_options(self) -> dict[str, Any]:
+        """:data:`DEFAULT_SAMPLER` with the YAML's keys (a GP sampler: only :data:`GP_KEYS`)."""
+        options = {**DEFAULT_SAMPLER, **self.sampler}
+        return {k: v for k, v in options.items() if options["type"] != "gp" or k in GP_KEYS}
+
     def make_sampler(self) -> optuna.samplers.BaseSampler:
-        kwargs = {"multivariate": True, "n_startup_trials": 5, "seed": 0, **self.sampler}
+        kwargs = self.sampler_options
+        kind = kwargs.pop("type")
+        kwargs.pop("spread_start")
+        kwargs["constraints_func"] = sampler_constraints if kwargs.pop("constraints") else None
         with quiet_experimental():
-            return _TrialSeededTPESampler(**kwargs)
+            return (_TrialSeededGPSampler if kind == "gp" else _TrialSeededTPESampler)(**kwargs)
+
+    def start_queue(self, num_layers: int, train: TrainConfig) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        """The configurations a new study runs first, each with its ``enqueued`` user attribute: the guide's
+        recipe (``enqueue_guide``), then :meth:`SearchSpace.spread_params` (``sampler.spread_start``), then the
+        YAML's ``enqueue`` list. The search and the search bench queue exactly these."""
+        queue: list[tuple[dict[str, Any], dict[str, str]]] = []
+        if self.enqueue_guide and self.space.params:
+            guide = self.space.guide_params(num_layers, train)
+            queue.append((guide, {"enqueued": "guide"}))
+            if self.sampler_options["spread_start"]:
+                queue += [(p, {"enqueued": "spread"}) for p in self.space.spread_params(guide) if p != guide]
+        return queue + [(dict(p), {"enqueued": "config"}) for p in self.enqueue]
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         return self.pruner.build()
@@ -156,6 +215,16 @@ def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
         out[key] = coerce(value, SAMPLER_KEYS[key], f"search.sampler.{key}", where)
     if out.get("n_startup_trials", 5) < 0:
         raise ConfigError(f"{where}: search.sampler.n_startup_trials must be >= 0")
+    kind = out.get("type", DEFAULT_SAMPLER["type"])
+    if kind not in SAMPLER_TYPES:
+        raise ConfigError(f"{where}: search.sampler.type '{kind}' is not one of {', '.join(SAMPLER_TYPES)}")
+    if kind == "gp":
+        tpe_only = [k for k in out if k not in GP_KEYS]
+        if tpe_only:
+            raise ConfigError(f"{where}: search.sampler.{tpe_only[0]} is a TPE setting; a 'type: gp' sampler "
+                              f"takes {', '.join(GP_KEYS)}")
+    elif "deterministic_objective" in out:
+        raise ConfigError(f"{where}: search.sampler.deterministic_objective is a GP setting; add 'type: gp' or remove it")
     return out
 
 
@@ -195,8 +264,8 @@ def _parse_pruner(raw: Any, train: TrainConfig, where: str) -> PrunerSettings:
     return settings
 
 
-class _TrialSeededTPESampler(optuna.samplers.TPESampler):
-    """TPESampler whose random state is re-seeded from (seed, trial number) at the start of each trial.
+class _TrialSeeded:
+    """A sampler whose random state is re-seeded from (seed, trial number) at the start of each trial.
 
     With one seed for the whole sampler, two workers started together would propose the same random startup
     configs; seeding per trial number keeps a study reproducible and gives every worker different draws.
@@ -211,10 +280,19 @@ class _TrialSeededTPESampler(optuna.samplers.TPESampler):
         if self._base_seed is None:
             return
         derived = int(np.random.SeedSequence([self._base_seed, trial.number]).generate_state(1)[0])
-        for holder in (self, getattr(self, "_random_sampler", None)):
+        for name in (None, "_random_sampler", "_independent_sampler"):  # TPE's and GP's startup samplers
+            holder = self if name is None else getattr(self, name, None)
             rng = getattr(holder, "_rng", None)
             if rng is not None and hasattr(rng, "rng"):
                 rng.rng.seed(derived)
+
+
+class _TrialSeededTPESampler(_TrialSeeded, optuna.samplers.TPESampler):
+    """Optuna's TPESampler, seeded per trial number (:class:`_TrialSeeded`)."""
+
+
+class _TrialSeededGPSampler(_TrialSeeded, optuna.samplers.GPSampler):
+    """Optuna's GPSampler, seeded per trial number (:class:`_TrialSeeded`)."""
 
 
 @contextlib.contextmanager
