@@ -61,6 +61,7 @@ _OLD = (("type", "tpe"), ("constraints", False), ("spread_start", False))  # the
 _TPE = (("type", "tpe"), ("constraints", True), ("spread_start", False))
 _GP = (("type", "gp"), ("constraints", True), ("spread_start", False))
 _SPREAD = (("spread_start", True),)
+_RANDOM = (("constraints", False), ("spread_start", False))  # Optuna's RandomSampler after the guide's recipe
 
 STRATEGIES: dict[str, Strategy] = {
     "tpe+sh": Strategy("TPE + successive halving", "study", "successive_halving", _OLD),
@@ -73,10 +74,10 @@ STRATEGIES: dict[str, Strategy] = {
     "gp": Strategy("GP", "study", "none", (("type", "gp"), ("constraints", False), ("spread_start", False))),
     "gp-c": Strategy("GP + constraint", "study", "none", _GP),
     "gp-c-spread": Strategy("GP + constraint + spread start", "study", "none", _GP + _SPREAD),
-    "random+sh": Strategy("random + successive halving", "random", "successive_halving"),
-    "random-spread": Strategy("random + spread start", "random", "none", _SPREAD),
-    "random": Strategy("random, no pruning", "random", "none"),
-    "guide": Strategy("the guide's recipe alone", "guide", "none"),
+    "random+sh": Strategy("random + successive halving", "random", "successive_halving", _RANDOM),
+    "random-spread": Strategy("random + spread start", "random", "none", (("constraints", False), *_SPREAD)),
+    "random": Strategy("random, no pruning", "random", "none", _RANDOM),
+    "guide": Strategy("the guide's recipe alone", "guide", "none", _RANDOM),
 }
 """Every strategy the bench compares, by key (pruners: none unless named)."""
 
@@ -132,10 +133,12 @@ class Replay:
             return optuna.samplers.RandomSampler(seed=seed)
         return self.settings_for(strategy, seed).make_sampler()
 
-    def objective(self, trial: optuna.Trial) -> float:
+    def objective(self, trial: optuna.Trial, settings: SearchSettings | None = None) -> float:
         """One replayed trial, shaped as the runner's objective: suggest, report each evaluation and ask the
-        pruner, store the runner's attributes, raise ``TrialPruned`` when pruned, return the best loss."""
-        space = self.settings.space
+        pruner, store the runner's attributes and give the sampler its constraint as ``settings`` say (default:
+        the study's), raise ``TrialPruned`` when pruned, return the best loss."""
+        settings = settings or self.settings
+        space = settings.space
         entry = self.table.nearest(space.suggest(trial), space)
         train = space.train_config(self.cfg.train, entry.params, self.cfg.source)
 
@@ -144,8 +147,10 @@ class Replay:
             return trial.should_prune()
 
         result = replay_curve(entry, train, on_eval, curve_path=Path(self.table.study))
-        set_long_attrs(trial, trial_attrs(result, train, self.thresholds))
+        attrs = trial_attrs(result, train, self.thresholds)
+        set_long_attrs(trial, attrs)
         trial.set_user_attr("table_params", entry.params)
+        settings.set_constraint(trial, attrs)
         if result.stop_reason == "stopped_by_callback":
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         best = result.best_val_loss
@@ -229,8 +234,9 @@ def replay_search(
     """Replay one search of ``strategy`` (a :data:`STRATEGIES` key) with ``seed``: ``n_trials`` trials (the
     guide's recipe alone: one), or fewer once its best is at or below ``target`` after ``at_least`` trials."""
     spec = STRATEGIES[strategy]
+    settings = replay.settings_for(strategy, seed)
     study = replay.study(replay.sampler(strategy, seed), replay.pruner(spec.pruner),
-                         name=f"{replay.cfg.study_name}-seed-{seed}", settings=replay.settings_for(strategy, seed))
+                         name=f"{replay.cfg.study_name}-seed-{seed}", settings=settings)
     run = ReplayRun(strategy, seed, [], [], study)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -241,7 +247,8 @@ def replay_search(
             study.stop()
 
     with _quiet_optuna():
-        study.optimize(replay.objective, n_trials=1 if spec.sampler == "guide" else n_trials, callbacks=[after_trial])
+        study.optimize(lambda trial: replay.objective(trial, settings), n_trials=1 if spec.sampler == "guide" else n_trials,
+                       callbacks=[after_trial])
     return run
 
 

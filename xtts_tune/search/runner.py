@@ -169,6 +169,7 @@ class _Search:
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, attrs):
             attrs[SAMPLES_ATTR] = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir)
         save_note_and_artifact(trial, trial_note(trial.number, state, attrs, params), result.curve_path, self.artifact_dir)
+        self.settings.set_constraint(trial, attrs)  # last: once set, Optuna keeps it
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
@@ -254,7 +255,7 @@ def trial_attrs(result, train: TrainConfig, thresholds) -> dict[str, Any]:
         "train_config": dataclasses.asdict(train),
         "diagnosis": diagnosis,
         "verdict": verdict.verdict if diagnosis else None,
-        CONSTRAINT_ATTR: 1.0 if diagnosis and verdict.verdict in REJECTED else 0.0,  # the sampler's constraint
+        CONSTRAINT_ATTR: 1.0 if diagnosis and verdict.verdict in REJECTED else 0.0,  # the ranking's rejection
     })
 
 

@@ -60,25 +60,15 @@ DEFAULT_SAMPLER: dict[str, Any] = {
     "spread_start": False,
 }
 """The sampler a study gets for every key its YAML leaves out (chosen on ``make bench-search``'s three tables;
-docs/search.md): ``constraints`` feeds it the ranking's rejection (:func:`sampler_constraints`),
+docs/search.md): ``constraints`` feeds it the ranking's rejection (:data:`CONSTRAINT_ATTR`),
 ``spread_start`` queues :meth:`SearchSpace.spread_params` after the guide's recipe."""
 
-CONSTRAINT_ATTR = "constraint"
-"""The trial user attribute the sampler's constraint reads: 1.0 when the ranking rejects the trial whatever its
-loss (its verdict is overfitting, unstable or inconclusive), else 0.0 (Optuna: > 0 is violated)."""
-
-
-def sampler_constraints(trial: optuna.trial.FrozenTrial) -> tuple[float]:
-    """The constraint the sampler gets for a finished trial: its stored :data:`CONSTRAINT_ATTR` (0.0, feasible,
-    for a trial stored without one), so that a configuration the ranking would never pick does not pull the
-    sampler towards it however low its validation loss.
-
-    >>> sampler_constraints(optuna.trial.create_trial(value=3.0, user_attrs={CONSTRAINT_ATTR: 1.0}))
-    (1.0,)
-    """
-    value = trial.user_attrs.get(CONSTRAINT_ATTR)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-    return (float(value) if ok else 0.0,)
+CONSTRAINT_ATTR = "rejected"
+"""The ranking's rejection of a trial, stored under this one name twice: as its user attribute (1.0 when its
+verdict is one :func:`~xtts_tune.analysis.ranking.rank` never recommends, overfitting, unstable or
+inconclusive, whatever its loss; else 0.0) and, when ``sampler.constraints`` is on, as its Optuna constraint
+(``Trial.set_constraint``: > 0 is violated), which TPE and GP read, so that a configuration the ranking would
+never pick does not pull the sampler towards it."""
 
 
 PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
@@ -184,9 +174,22 @@ class SearchSettings:
         kwargs = self.sampler_options
         kind = kwargs.pop("type")
         kwargs.pop("spread_start")
-        kwargs["constraints_func"] = sampler_constraints if kwargs.pop("constraints") else None
+        kwargs.pop("constraints")  # the trial's own constraint: set_constraint
         with quiet_experimental():
             return (_TrialSeededGPSampler if kind == "gp" else _TrialSeededTPESampler)(**kwargs)
+
+    def set_constraint(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Give the sampler the trial's :data:`CONSTRAINT_ATTR` from its stored ``attrs`` (when
+        ``sampler.constraints`` is on). Optuna keeps the first value set, so call it once all judgments are in.
+
+        >>> study = optuna.create_study()
+        >>> trial = study.ask()
+        >>> SearchSettings(SearchSpace({})).set_constraint(trial, {CONSTRAINT_ATTR: 1.0})
+        >>> study.tell(trial, 3.0).constraints
+        {'rejected': 1.0}
+        """
+        if self.sampler_options["constraints"]:
+            trial.set_constraint(CONSTRAINT_ATTR, float(attrs.get(CONSTRAINT_ATTR) or 0.0))
 
     def start_queue(self, num_layers: int, train: TrainConfig) -> list[tuple[dict[str, Any], dict[str, str]]]:
         """The configurations a new study runs first, each with its ``enqueued`` user attribute: the guide's
