@@ -31,6 +31,7 @@ from pathlib import Path
 from xtts_tune.bench.search_record import provenance, record_table
 from xtts_tune.bench.search_replay import (
     BASELINE,
+    SLOW,
     STRATEGIES,
     WITHIN,
     Replay,
@@ -239,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", action="append", help=f"study YAML (repeatable; default {' and '.join(STUDIES)})")
     p.add_argument("--seeds", type=int, default=SEEDS)
     p.add_argument("--trials", type=int, default=TRIALS, help="each search's trial budget")
-    p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated keys of " + ", ".join(STRATEGIES))
+    p.add_argument("--strategies", default=",".join(k for k in STRATEGIES if k not in SLOW),
+                   help=f"comma-separated keys of {', '.join(STRATEGIES)} (default: all but {', '.join(sorted(SLOW))})")
     args = p.parse_args(argv)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
