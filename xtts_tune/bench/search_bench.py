@@ -151,7 +151,8 @@ def print_rows(rows: list[StrategyRow], *, seeds: int, report_at: int = REPORT_A
         ratio_worst = None if any(r is None for r in row.ratios) else max(row.ratios)
         default = " (the default)" if row.key == DEFAULT else ""
         bound = any(row.bounds)
-        verdict = "-" if baseline is None else "met" if row.meets(baseline) else "not met"
+        verdict = ("-" if baseline is None else "the baseline" if row.key == BASELINE
+                   else "met" if row.meets(baseline) else "not met")
         print(f"| {row.label}{default} | {_fmt_steps(_median(row.steps))} / {worst_text} "
               f"| {_fmt_loss(_median(row.best_at))} / {_fmt_loss(best_worst)} | {_fmt_ratio(row.share)} "
               f"| {_fmt_ratio(_median(row.ratios), bound)} / {_fmt_ratio(ratio_worst, bound)} | {verdict} |")

@@ -70,6 +70,7 @@ STRATEGIES: dict[str, Strategy] = {
     "tpe": Strategy("TPE, no pruning", "study", "none", _OLD),
     "tpe-c": Strategy("TPE + the ranking's constraint", "study", "none", _TPE),
     "tpe-c-indep": Strategy("TPE (independent) + constraint", "study", "none", _TPE + (("multivariate", False),)),
+    "tpe-c-prior3": Strategy("TPE + constraint, prior weight 3", "study", "none", _TPE + (("prior_weight", 3.0),)),
     "tpe-c-10": Strategy("TPE + constraint, 10 random startup trials", "study", "none", _TPE + (("n_startup_trials", 10),)),
     "tpe-c-spread": Strategy("TPE + constraint + spread start", "study", "none", _TPE + _SPREAD),
     "gp": Strategy("GP", "study", "none", (("type", "gp"), ("constraints", False), ("spread_start", False))),
