@@ -175,7 +175,7 @@ class SearchSpace:
         >>> space = parse_space({"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True},
         ...                      "freeze_depth": {"low": 0, "high": 4}}, TrainConfig(), "s.yaml")
         >>> [(p["freeze_depth"], f"{p['learning_rate']:.2g}") for p in space.spread_params({})][:4]
-        [(0, '3.2e-05'), (2, '0.00032'), (4, '0.0032'), (2, '3.2e-05')]
+        [(0, '3.2e-05'), (2, '0.00032'), (4, '0.0032'), (0, '0.00032')]
         """
         lr, fd = self.params.get("learning_rate"), self.params.get("freeze_depth")
         if lr is None or fd is None or lr.kind != "float" or fd.kind != "int" or fd.high is None:
@@ -187,7 +187,9 @@ class SearchSpace:
             rates = [lr.low + (lr.high - lr.low) * (i + 0.5) / 3 for i in range(3)]
         depths = sorted({int(fd.low), fd.clamp((fd.low + fd.high) / 2), int(fd.high)})
         n, m = len(rates), len(depths)
-        order = [(i % n, (i % n + i // n) % m) for i in range(n * m)]  # a Latin square first, then the rest
+        every = math.lcm(n, m)  # k-th config: depth k mod m, rate shifted once per lcm: the first max(n, m) differ in both
+        order = list(dict.fromkeys(((k + k // every) % n, k % m) for k in range(n * m)))
+        order += [(i, j) for i in range(n) for j in range(m) if (i, j) not in order]
         return [{**guide, "learning_rate": lr.clamp(float(f"{rates[i]:.3g}")), "freeze_depth": depths[j]}
                 for i, j in order]
 
