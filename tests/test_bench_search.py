@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import statistics
 from pathlib import Path
 
 import optuna
 import pytest
 
 from xtts_tune.analysis.ranking import rank
+from xtts_tune.bench.search_bench import overall, print_rows, strategy_rows
 from xtts_tune.record import TrialRecord
-from xtts_tune.bench.search_bench import print_rows, strategy_rows
 from xtts_tune.bench.search_record import record_table
 from xtts_tune.bench.search_replay import (
     STRATEGIES,
@@ -205,8 +206,74 @@ def test_the_rows_give_the_steps_the_best_at_20_and_the_share_of_random_searchs_
         s / r.steps_to(target) for s, r in zip(rows["tpe+sh"].steps, runs["random"])]
     assert rows["guide"].steps == [None, None] and rows["guide"].best_at == [5.0, 5.0]
     assert all(len(run.winners) >= 20 for run in runs["tpe+sh"])  # run on to 20 trials for the best at 20
+    assert rows["random"].share == 1.0 and rows["guide"].share == math.inf
+    assert rows["tpe+sh"].share == statistics.median(rows["tpe+sh"].steps) / statistics.median(rows["random"].steps)
+    assert rows["random"].meets(rows["random"]) and not rows["guide"].meets(rows["random"])  # never within 1 %
     print_rows(list(rows.values()), seeds=2)
     out = capsys.readouterr().out
     for key in runs:
         assert f"| {STRATEGIES[key].label}" in out
-    assert "target ≥ 2 of 2" in out and "| 0 of 2: not met |" in out
+    assert "| never | never / never | not met |" in out and "| 100 % | 100 % / 100 % | the baseline |" in out
+    verdicts = overall({"a": list(rows.values()), "b": list(rows.values())})
+    assert verdicts["random"] == (False, 1.0) and verdicts["guide"] == (False, math.inf)  # random: not ≤ 60 % anywhere
+
+
+def _sampler_kwargs(sampler) -> tuple:
+    """A sampler's class and every plain setting it holds (its seeds, startup, multivariate, group, ...)."""
+    plain = (int, float, bool, str, tuple, type(None))
+    return type(sampler), {k: v for k, v in vars(sampler).items() if isinstance(v, plain)}
+
+
+def _queued(study: optuna.Study) -> list[tuple[dict, str | None]]:
+    return [(t.params or t.system_attrs.get("fixed_params"), t.user_attrs.get("enqueued")) for t in study.trials]
+
+
+@pytest.mark.slow
+def test_the_replayed_default_search_samples_and_starts_as_run_search_does(tiny_base, demo_target, tmp_path, monkeypatch):
+    from xtts_tune.bench.search_bench import DEFAULT
+    from xtts_tune.search.runner import run_search
+    from xtts_tune.search.settings import CONSTRAINT
+
+    cfg = load_config(ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"])
+    built = []
+    create = optuna.create_study
+    with monkeypatch.context() as patch:
+        patch.setattr(optuna, "create_study", lambda **kw: built.append(create(**kw)) or built[-1])
+        run_search(cfg, n_trials=1, storage=f"sqlite:///{tmp_path / 'demo.db'}", base=tiny_base)
+    real = built[0]
+    replay = Replay.of(load_table(ROOT / "benchmarks" / "search-table-demo.json"), cfg)
+    seed = replay.settings.sampler_options["seed"]
+    assert replay.settings_for(DEFAULT).sampler_options == SearchSettings.from_config(cfg).sampler_options
+    assert _sampler_kwargs(replay.sampler(DEFAULT, seed)) == _sampler_kwargs(real.sampler)
+    replayed = replay.study(replay.sampler(DEFAULT, seed), replay.pruner("none"), settings=replay.settings_for(DEFAULT, seed))
+    assert _queued(replayed) == _queued(optuna.load_study(study_name="demo", storage=real._storage))[:len(replayed.trials)]
+    assert _queued(replayed)[0][1] == "guide"
+    ran = real.trials[0]  # the guide's recipe, run for real: the constraint the default feeds the sampler
+    constrained = replay.settings_for(DEFAULT).sampler_options["constraints"]
+    assert ran.constraints == ({CONSTRAINT: TrialRecord.from_trial(ran).rejected} if constrained else {})
+
+
+@pytest.mark.slow
+def test_run_search_stores_the_rankings_rejection_as_the_trials_violated_constraint(tiny_base, demo_target, tmp_path):
+    from xtts_tune.analysis.verdicts import REJECTED
+    from xtts_tune.search.runner import run_search
+    from xtts_tune.search.settings import CONSTRAINT
+
+    cfg = load_config(ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"])
+    # the median pruner stops the hopeless config (every block frozen, lr 1e-6) at step 2: two evaluations are
+    # too few to judge (inconclusive), which the ranking rejects whatever the loss
+    search = {**cfg.search, "space": {**cfg.search["space"], "learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}},
+              "sampler": {"seed": 0, "constraints": True, "spread_start": False},
+              "pruner": {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+              "enqueue": [{"learning_rate": 3e-3, "freeze_depth": 0}, {"learning_rate": 1e-6, "freeze_depth": 4}]}
+    cfg = dataclasses.replace(cfg, search=search)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    run_search(cfg, n_trials=3, storage=url, base=tiny_base)
+    study = optuna.load_study(study_name="demo", storage=url)
+    verdicts = {v.number: v.verdict for v in rank(study).verdicts}
+    trials = study.get_trials(deepcopy=False)
+    assert trials[2].state == optuna.trial.TrialState.PRUNED and verdicts[2] == "inconclusive"
+    for t in trials:
+        violated = 1.0 if verdicts[t.number] in REJECTED else 0.0
+        assert TrialRecord.from_trial(t).rejected == violated and t.constraints == {CONSTRAINT: violated}
+    assert {TrialRecord.from_trial(t).rejected for t in trials} == {0.0, 1.0}  # a feasible trial and a violated one

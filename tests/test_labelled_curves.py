@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from xtts_tune.analysis.records import LONG_ATTR_PREFIX
+from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.thresholds import DiagnosisThresholds
 from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
 
@@ -33,9 +33,10 @@ EXPECTED = {
 
 def _trial(number: int, entry: dict) -> optuna.trial.FrozenTrial:
     curve = entry["curve"]
+    user_attrs, system_attrs = TrialRecord(curve=curve).split_attrs()
     trial = optuna.trial.create_trial(
         value=min(r["val_loss"] for r in curve), params={}, distributions={},
-        system_attrs={LONG_ATTR_PREFIX + "curve": curve},
+        user_attrs=user_attrs, system_attrs=system_attrs,
     )
     trial.number = number
     return trial

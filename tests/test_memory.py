@@ -87,10 +87,13 @@ def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(d
     summary = run_search(load_config(config), n_trials=3, storage=f"sqlite:///{tmp_path / 'demo.db'}",
                          progress=events.append, base=tiny_base)
     trials = load_study("demo", summary.storage).get_trials()
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                                         optuna.trial.TrialState.COMPLETE]  # the study went on
     oom = trials[1]
     record = TrialRecord.from_trial(oom)
+    # pruned, not FAILED, with a violated constraint: the sampler sees it and learns to avoid the region
+    assert record.rejected == 1.0 and oom.constraints == {"rejected": 1.0}
+    assert TrialRecord.from_trial(trials[0]).rejected == 0.0
     assert record.out_of_memory is True and record.stop_reason == "out_of_memory"
     assert not TrialRecord.from_trial(trials[0]).out_of_memory and not TrialRecord.from_trial(trials[2]).out_of_memory
     (line,) = [e["text"] for e in events if e["event"] == "message" and e.get("number") == 1]

@@ -127,8 +127,8 @@ def test_an_unknown_key_is_refused_at_the_writer():
 def test_study_record_comparison_and_confirmations_round_trip(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     study = optuna.create_study(storage=url, study_name="s")
-    record = StudyRecord(**{f.name: ({"k": 1} if f.metadata["kind"] == "dict" else f.name)
-                            for f in dataclasses.fields(StudyRecord)})
+    by_kind = {"dict": {"k": 1}, "list": [{"k": 1}]}
+    record = StudyRecord(**{f.name: by_kind.get(f.metadata["kind"], f.name) for f in dataclasses.fields(StudyRecord)})
     write_study(study, **record.to_attrs())
     comparison = TestComparison(clips=12, winner=3, winner_loss=3.1, winner_val_loss=3.0, guide=0,
                                 guide_loss=3.9, base_loss=4.2)

@@ -136,6 +136,9 @@ def test_guide_clamping_to_ranges_steps_and_choices():
         ({"space": {"batch_size": {"choices": []}}}, "must be a non-empty list"),
         ({"space": {"batch_size": "big"}}, "'search.space.batch_size' must be of type int"),
         ({"sampler": {"seeed": 1}}, "did you mean 'search.sampler.seed'"),
+        ({"sampler": {"type": "cmaes"}}, "search.sampler.type 'cmaes' is not one of tpe, gp"),
+        ({"sampler": {"type": "gp", "multivariate": True}}, "search.sampler.multivariate is a TPE setting"),
+        ({"sampler": {"deterministic_objective": True}}, "is a GP setting; add 'type: gp'"),
         ({"pruner": {"type": "medain"}}, "did you mean 'median'"),
         ({"pruner": {"type": "median", "n_warmup": 3}}, "did you mean 'search.pruner.n_warmup_steps'"),
         ({"pruner": {"type": "percentile"}}, "type 'percentile' needs percentile"),
@@ -194,6 +197,26 @@ def test_sampler_is_multivariate_tpe_and_reproducible_per_trial_number():
     first, again = proposals(4), proposals(4)
     assert first == again  # same seed, same trial numbers: same configs (random startup and TPE)
     assert len({tuple(p.items()) for p in first}) == 4
+
+
+def test_the_gp_sampler_and_the_spread_start_are_settings_and_the_real_size_template_takes_the_default():
+    gp = SearchSettings.from_config(cfg_for({"sampler": {"type": "gp", "seed": 3, "n_startup_trials": 4}}))
+    sampler = gp.make_sampler()
+    assert isinstance(sampler, optuna.samplers.GPSampler) and sampler._n_startup_trials == 4
+    spread = SearchSettings.from_config(cfg_for({"sampler": {"spread_start": True}, "enqueue": [{"learning_rate": 1e-4}]}))
+    spread.resolve(LAYERS, SOURCE)
+    queue = spread.start_queue(LAYERS, spread.space.train_config(config_from_dict({}).train, {}))
+    guide = spread.space.guide_params(LAYERS, config_from_dict({}).train)
+    # the default space's learning rates 1e-5..3e-3: 2.5 decades, two cells; three depths: 0, 2, 4
+    assert [attrs["enqueued"] for _, attrs in queue] == ["guide"] + ["spread"] * 6 + ["config"]
+    spread_params = [p for p, _ in queue[1:7]]
+    assert [(p["learning_rate"], p["freeze_depth"]) for p in spread_params] == [
+        (4.16e-5, 0), (7.21e-4, 2), (4.16e-5, 4), (7.21e-4, 0), (4.16e-5, 2), (7.21e-4, 4)]
+    assert all({k: v for k, v in p.items() if k not in ("learning_rate", "freeze_depth")}
+               == {k: v for k, v in guide.items() if k not in ("learning_rate", "freeze_depth")} for p in spread_params)
+    template = SearchSettings.from_config(config_from_dict(
+        yaml.safe_load((Path(__file__).parents[1] / "studies" / "xtts_v2_small_dataset.yaml").read_text())))
+    assert {**template.sampler_options, "seed": 0} == {**SearchSettings.from_config(cfg_for({})).sampler_options, "seed": 0}
 
 
 def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():

@@ -3,8 +3,6 @@ the project's default database (``sqlite:///<project>/studies/<study_name>.db``)
 omits ``--storage`` never points at another (or no) study.
 
 >>> import optuna
-
-from xtts_tune.record import StudyRecord
 >>> non_default_storage(optuna.create_study(study_name="demo"))  # in memory: nothing a command can name
 """
 
@@ -13,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+
+from xtts_tune.record import StudyRecord
 
 __all__ = ["non_default_storage"]
 

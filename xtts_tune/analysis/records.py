@@ -48,6 +48,8 @@ STOP_REASONS = {
     "early_stopped": "stopped early (no improvement for train.patience evaluations)",
     "stopped_by_callback": "pruned (cut early: its curve trailed the other trials')",
     "interrupted": "interrupted (Ctrl-C)",
+    "out_of_memory": "ran out of memory (pruned with a violated constraint, so the sampler avoids the region)",
+    "worker process gone": "its worker process was gone (run again)",
 }
 """The trial loop's stop reasons in plain words, for the report, the dashboard notes and the terminal."""
 

@@ -2,8 +2,9 @@
 ranking, with the training replaced by a lookup.
 
 A replayed search is an in-memory Optuna study run the way :func:`xtts_tune.search.runner.run_search` runs
-one: the guide's recipe enqueued as trial 0 (and the YAML's enqueued configs), the study's seeded TPE sampler
-(:meth:`SearchSettings.make_sampler`, another seed) or Optuna's ``RandomSampler``, a pruner built by
+one: the search's start enqueued first (:meth:`SearchSettings.start_queue`: the guide's recipe as trial 0), the
+study's sampler with a strategy's options (:meth:`SearchSettings.make_sampler`, another seed; with the ranking's
+constraint when the options have it) or Optuna's ``RandomSampler``, a pruner built by
 :class:`PrunerSettings` (the study's own when it is of that type), the suggestion from the study's search
 space. Each trial replays the curve of the recorded configuration nearest its suggestion
 (:meth:`SearchTable.nearest`): every evaluation is reported at its step and the pruner asked, as the
@@ -27,6 +28,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -44,24 +46,48 @@ from xtts_tune.training.result import TrialResult
 
 @dataclass(frozen=True)
 class Strategy:
-    """A search strategy: a sampler (``tpe``, ``random``, or ``guide``: the guide's recipe alone) and a pruner
-    (a :data:`~xtts_tune.search.settings.PRUNERS` key)."""
+    """A search strategy: a sampler (``study``: the study's own sampler settings with ``options`` applied, built
+    by :meth:`SearchSettings.make_sampler`; ``random``: Optuna's RandomSampler; ``guide``: the guide's recipe
+    alone) and a pruner (a :data:`~xtts_tune.search.settings.PRUNERS` key). ``options`` are
+    ``search.sampler`` keys; the start (:meth:`SearchSettings.start_queue`) follows them too."""
 
     label: str
     sampler: str
     pruner: str
+    options: tuple[tuple[str, Any], ...] = ()
 
+
+_OLD = (("type", "tpe"), ("constraints", False), ("spread_start", False))  # the default before issue 21
+_TPE = (("type", "tpe"), ("constraints", True), ("spread_start", False))
+_GP = (("type", "gp"), ("constraints", True), ("spread_start", False))
+_SPREAD = (("spread_start", True),)
+_RANDOM = (("constraints", False), ("spread_start", False))  # Optuna's RandomSampler after the guide's recipe
 
 STRATEGIES: dict[str, Strategy] = {
-    "tpe+sh": Strategy("TPE + successive halving", "tpe", "successive_halving"),
-    "tpe+median": Strategy("TPE + median", "tpe", "median"),
-    "tpe+hyperband": Strategy("TPE + Hyperband", "tpe", "hyperband"),
-    "tpe": Strategy("TPE, no pruning", "tpe", "none"),
-    "random+sh": Strategy("random + successive halving", "random", "successive_halving"),
-    "random": Strategy("random, no pruning", "random", "none"),
-    "guide": Strategy("the guide's recipe alone", "guide", "none"),
+    "tpe+sh": Strategy("TPE + successive halving", "study", "successive_halving", _OLD),
+    "tpe+median": Strategy("TPE + median", "study", "median", _OLD),
+    "tpe+hyperband": Strategy("TPE + Hyperband", "study", "hyperband", _OLD),
+    "tpe": Strategy("TPE, no pruning", "study", "none", _OLD),
+    "tpe-c": Strategy("TPE + the ranking's constraint", "study", "none", _TPE),
+    "tpe-c-indep": Strategy("TPE (independent) + constraint", "study", "none", _TPE + (("multivariate", False),)),
+    "tpe-c-prior3": Strategy("TPE + constraint, prior weight 3", "study", "none", _TPE + (("prior_weight", 3.0),)),
+    "tpe-c-10": Strategy("TPE + constraint, 10 random startup trials", "study", "none", _TPE + (("n_startup_trials", 10),)),
+    "tpe-c-spread": Strategy("TPE + constraint + spread start", "study", "none", _TPE + _SPREAD),
+    "gp": Strategy("GP", "study", "none", (("type", "gp"), ("constraints", False), ("spread_start", False))),
+    "gp-c": Strategy("GP + constraint", "study", "none", _GP),
+    "gp-c-spread": Strategy("GP + constraint + spread start", "study", "none", _GP + _SPREAD),
+    "random+sh": Strategy("random + successive halving", "random", "successive_halving", _RANDOM),
+    "random-spread": Strategy("random + spread start", "random", "none", (("constraints", False), *_SPREAD)),
+    "random": Strategy("random, no pruning", "random", "none", _RANDOM),
+    "guide": Strategy("the guide's recipe alone", "guide", "none", _RANDOM),
 }
-"""Every strategy the bench compares, by key."""
+"""Every strategy the bench compares, by key (pruners: none unless named). TPE's ``group: true`` is not one:
+every trial suggests the same four knobs, so it is one group and samples what multivariate TPE samples (the
+same steps in every seed on the demo and voice2 tables)."""
+
+SLOW = frozenset(key for key, spec in STRATEGIES.items() if dict(spec.options).get("type") == "gp")
+"""Strategies left out unless named (``--strategies``): the GP sampler fits its model at every trial, over a
+minute per replayed search on a shared 2-core CPU."""
 
 BASELINE = "random"
 """The strategy whose steps the others are measured against (the issue's target)."""
@@ -105,15 +131,22 @@ class Replay:
         }.get(kind, {})
         return PrunerSettings(kind, kwargs)
 
-    def sampler(self, kind: str, seed: int) -> optuna.samplers.BaseSampler:
-        if kind == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return dataclasses.replace(self.settings, sampler={**self.settings.sampler, "seed": seed}).make_sampler()
+    def settings_for(self, strategy: str, seed: int | None = None) -> SearchSettings:
+        """The study's settings with ``strategy``'s sampler options (and ``seed``) applied."""
+        options = {**self.settings.sampler, **dict(STRATEGIES[strategy].options)}
+        return dataclasses.replace(self.settings, sampler=options if seed is None else {**options, "seed": seed})
 
-    def objective(self, trial: optuna.Trial) -> float:
+    def sampler(self, strategy: str, seed: int) -> optuna.samplers.BaseSampler:
+        if STRATEGIES[strategy].sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return self.settings_for(strategy, seed).make_sampler()
+
+    def objective(self, trial: optuna.Trial, settings: SearchSettings | None = None) -> float:
         """One replayed trial, shaped as the runner's objective: suggest, report each evaluation and ask the
-        pruner, store the runner's attributes, raise ``TrialPruned`` when pruned, return the best loss."""
-        space = self.settings.space
+        pruner, store the runner's attributes and give the sampler its constraint as ``settings`` say (default:
+        the study's), raise ``TrialPruned`` when pruned, return the best loss."""
+        settings = settings or self.settings
+        space = settings.space
         entry = self.table.nearest(space.suggest(trial), space)
         train = space.train_config(self.cfg.train, entry.params, self.cfg.source)
 
@@ -122,17 +155,21 @@ class Replay:
             return trial.should_prune()
 
         result = replay_curve(entry, train, on_eval, curve_path=Path(self.table.study))
-        write_trial(trial, **trial_record(result, train, self.thresholds).to_attrs())
+        record = trial_record(result, train, self.thresholds)
+        write_trial(trial, **record.to_attrs())
         write_trial(trial, table_params=entry.params)
+        settings.set_constraint(trial, record.rejected)
         if result.stop_reason == "stopped_by_callback":
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         best = result.best_val_loss
         return float(best) if math.isfinite(best) else float("nan")
 
     def study(
-        self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True, name: str | None = None
+        self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True,
+        name: str | None = None, settings: SearchSettings | None = None,
     ) -> optuna.Study:
-        """An in-memory study with the guide's recipe and the YAML's configs queued first, as the search's.
+        """An in-memory study with ``settings``' start queued first (:meth:`SearchSettings.start_queue`: the
+        guide's recipe, the spread start, the YAML's configs), as the search queues it; none when not ``guide``.
 
         Its ``name`` (default: the study's) matters: Hyperband assigns trials to brackets by a hash of the study
         name and the trial number, so Optuna's random name for an in-memory study would make a replay vary.
@@ -140,11 +177,9 @@ class Replay:
         with _quiet_optuna():
             study = optuna.create_study(study_name=name or self.cfg.study_name, direction="minimize",
                                         sampler=sampler, pruner=pruner.build())
-        space = self.settings.space
-        if guide and self.settings.enqueue_guide and space.params:
-            study.enqueue_trial(space.guide_params(self.table.num_layers, self.cfg.train), user_attrs=enqueue_attrs("guide"))
-        for params in self.settings.enqueue:
-            study.enqueue_trial(params, user_attrs=enqueue_attrs("config"), skip_if_exists=True)
+        if guide:
+            for params, attrs in (settings or self.settings).start_queue(self.table.num_layers, self.cfg.train):
+                study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
         return study
 
     def winner(self, study: optuna.Study) -> TrialVerdict | None:
@@ -207,8 +242,9 @@ def replay_search(
     """Replay one search of ``strategy`` (a :data:`STRATEGIES` key) with ``seed``: ``n_trials`` trials (the
     guide's recipe alone: one), or fewer once its best is at or below ``target`` after ``at_least`` trials."""
     spec = STRATEGIES[strategy]
-    study = replay.study(replay.sampler(spec.sampler, seed), replay.pruner(spec.pruner),
-                         name=f"{replay.cfg.study_name}-seed-{seed}")
+    settings = replay.settings_for(strategy, seed)
+    study = replay.study(replay.sampler(strategy, seed), replay.pruner(spec.pruner),
+                         name=f"{replay.cfg.study_name}-seed-{seed}", settings=settings)
     run = ReplayRun(strategy, seed, [], [], study)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -219,7 +255,8 @@ def replay_search(
             study.stop()
 
     with _quiet_optuna():
-        study.optimize(replay.objective, n_trials=1 if spec.sampler == "guide" else n_trials, callbacks=[after_trial])
+        study.optimize(lambda trial: replay.objective(trial, settings), n_trials=1 if spec.sampler == "guide" else n_trials,
+                       callbacks=[after_trial])
     return run
 
 

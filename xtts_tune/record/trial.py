@@ -97,6 +97,9 @@ class TrialRecord:
     train_config: dict[str, Any] | None = _num("dict")
     diagnosis: dict[str, Any] | None = _num("dict")
     verdict: str | None = _num("str")
+    rejected: float | None = _num("float")
+    """1.0 when the ranking would never pick the trial (a rejected verdict, sounding worse than the base,
+    out of memory), else 0.0: the sampler's constraint (:meth:`xtts_tune.search.settings.SearchSettings.set_constraint`)."""
     # written at other moments of the trial's life
     run_dir: str | None = _num("str")
     worker: dict[str, Any] | None = _num("dict")
@@ -106,7 +109,8 @@ class TrialRecord:
     fail_reason: str | None = _num("str")
     """Why a failed trial failed, in one line."""
     enqueued: str | None = _num("str")
-    """``"guide"`` for the guide's recipe (trial 0), ``"config"`` for a config from the YAML's enqueue list."""
+    """``"guide"`` for the guide's recipe (trial 0), ``"spread"`` for the space-filling start, ``"config"`` for
+    a config from the YAML's enqueue list."""
     retry_of: int | None = _num("int")
     samples: list[SampleEntry] = field(default_factory=list, metadata={"kind": "samples"})
     probes: dict[str, Any] | None = _num("dict")

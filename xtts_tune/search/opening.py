@@ -101,7 +101,7 @@ def open_or_create_study(
 
 
 def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid) -> None:
-    """A new study's attributes, and the guide's and the YAML's configs queued first."""
+    """A new study's attributes, and its start (:meth:`SearchSettings.start_queue`) queued first."""
     write_study(study, **StudyRecord(
         uid=uid,
         fingerprint=fingerprint,
@@ -115,8 +115,6 @@ def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid)
         config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     ).to_attrs())
-    if settings.enqueue_guide and settings.space.params:
-        study.enqueue_trial(settings.space.guide_params(num_layers, cfg.train), user_attrs=enqueue_attrs("guide"))
-    for params in settings.enqueue:
-        study.enqueue_trial(params, user_attrs=enqueue_attrs("config"), skip_if_exists=True)
+    for params, attrs in settings.start_queue(num_layers, cfg.train):  # the guide's recipe first
+        study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
     logger.info("created study '%s' in %s", study.study_name, redact(url))

@@ -64,7 +64,7 @@ from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import trial_value
 from xtts_tune.analysis.thresholds import thresholds_from_section
-from xtts_tune.analysis.verdicts import curve_verdict
+from xtts_tune.analysis.verdicts import REJECTED, curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite, json_safe
@@ -72,7 +72,8 @@ from xtts_tune.search.definition import study_definition
 from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
-from xtts_tune.record import TrialRecord, retry_attrs, write_study, write_trial
+from xtts_tune.analysis.sound import judge_sound
+from xtts_tune.record import StudyRecord, TrialRecord, retry_attrs, write_study, write_trial
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import (
     ARTIFACTS_DIR,
@@ -159,10 +160,14 @@ class _Search:
                 progress=on_progress if self.progress is not None else None,
             )
         except BaseException as exc:
-            if is_out_of_memory(exc):  # that trial fails with one line, its memory released; the study goes on
+            if is_out_of_memory(exc):  # that trial ends with one line, its memory released; the study goes on
                 line = record_out_of_memory(trial, train, self.data.longest_clip_s, self.device)
                 self.emit({"event": "message", "number": trial.number, "text": line})
-                return float("nan")
+                # pruned with a violated constraint, not FAILED: Optuna's samplers see no FAILED trial, so only
+                # this way does the sampler learn to avoid the region
+                write_trial(trial, rejected=1.0)
+                self.settings.set_constraint(trial, 1.0)
+                raise optuna.TrialPruned(line) from None
             if isinstance(exc, KeyboardInterrupt) or user_error_for(exc) is not None:  # Ctrl-C, a full disk
                 with contextlib.suppress(Exception):  # the storage may be on the full disk too
                     self._mark_interrupted(trial, run_dir, curve, train)
@@ -185,6 +190,10 @@ class _Search:
             record = dataclasses.replace(record, samples=samples, probes=probes)
         note = note_at_end(trial.number, state, record, params, others, me, self.thresholds)
         save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
+        rejected = self._rejected(record)
+        if rejected != record.rejected:
+            write_trial(trial, rejected=rejected)
+        self.settings.set_constraint(trial, rejected)  # last: once set, Optuna keeps it
         if pruned:
             raise optuna.TrialPruned(f"pruned at step {result.steps} (validation loss {curve[-1]['val_loss']:.4f})")
         best = result.best_val_loss
@@ -208,6 +217,15 @@ class _Search:
         )
         me.number = trial.number
         return me
+
+    def _rejected(self, record: TrialRecord) -> float:
+        """The sampler's constraint: the verdict's rejection (:func:`trial_record`), or its samples sound worse
+        than the base model's (:mod:`xtts_tune.analysis.sound`)."""
+        base = StudyRecord.from_study(self.study).probes_base if record.probes else None
+        start = (record.curve or [{}])[0].get("val_loss")
+        improved = record.best_val_loss is not None and isinstance(start, float) and record.best_val_loss < start
+        sound = judge_sound(record.probes, base, improved=improved)
+        return 1.0 if record.rejected or (sound is not None and sound.sounds_worse) else 0.0
 
     def _kept(self, trial: optuna.Trial, record: TrialRecord) -> bool:
         """Whether retention would keep this trial's checkpoint if it ended now."""
@@ -246,8 +264,9 @@ class _Search:
 
 def trial_record(result, train: TrainConfig, thresholds) -> TrialRecord:
     """The record a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`): the
-    curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config and the
-    diagnosis and verdict under ``thresholds``. The search bench's replayed trials get it the same way.
+    curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config, the
+    diagnosis and verdict under ``thresholds``, and whether the ranking rejects that verdict (the sampler's
+    constraint). The search bench's replayed trials get it the same way.
     """
     try:
         diagnosis = diagnose(
@@ -277,6 +296,7 @@ def trial_record(result, train: TrainConfig, thresholds) -> TrialRecord:
         train_config=json_safe(dataclasses.asdict(train)),
         diagnosis=diagnosis,
         verdict=verdict.verdict if diagnosis else None,
+        rejected=1.0 if diagnosis and verdict.verdict in REJECTED else 0.0,  # the ranking's rejection
     )
 
 

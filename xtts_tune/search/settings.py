@@ -29,9 +29,16 @@ from xtts_tune.config import (
     coerce,
     unknown_key,
 )
+from xtts_tune.record import enqueue_attrs
 from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
 
+SAMPLER_TYPES = ("tpe", "gp")
+"""``search.sampler.type``: Optuna's TPESampler or GPSampler (Gaussian process), both seeded per trial number."""
+
 SAMPLER_KEYS = {
+    "type": str,
+    "constraints": bool,
+    "spread_start": bool,
     "seed": int,
     "n_startup_trials": int,
     "n_ei_candidates": int,
@@ -41,11 +48,27 @@ SAMPLER_KEYS = {
     "consider_endpoints": bool,
     "consider_magic_clip": bool,
     "prior_weight": float,
+    "deterministic_objective": bool,
 }
+GP_KEYS = ("type", "constraints", "spread_start", "seed", "n_startup_trials", "deterministic_objective")
+"""The sampler keys a ``type: gp`` sampler takes (the others are TPE's)."""
 
+DEFAULT_SAMPLER: dict[str, Any] = {
+    "type": "tpe",
+    "multivariate": True,
+    "n_startup_trials": 5,
+    "seed": 0,
+    "constraints": True,
+    "spread_start": False,
+}
+"""The sampler a study gets for every key its YAML leaves out (chosen on ``make bench-search``'s three tables;
+docs/search.md): ``constraints`` feeds it the ranking's rejection
+(:attr:`xtts_tune.record.TrialRecord.rejected`), ``spread_start`` queues :meth:`SearchSpace.spread_params`
+after the guide's recipe."""
 
-SAMPLER_DEFAULTS = {"multivariate": True, "n_startup_trials": 5, "seed": 0}
-"""TPESampler arguments the search uses unless ``search.sampler`` sets them."""
+CONSTRAINT = "rejected"
+"""The name of the trial's Optuna constraint (``Trial.set_constraint``: > 0 is violated), which TPE and GP
+read, so that a configuration the ranking would never pick does not pull the sampler towards it."""
 
 
 PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
@@ -169,10 +192,45 @@ class SearchSettings:
                         f"{where}: search.enqueue[{i}].{key} = {value!r} is outside the space ({spec.describe()})"
                     )
 
+    @property
+    def sampler_options(self) -> dict[str, Any]:
+        """:data:`DEFAULT_SAMPLER` with the YAML's keys (a GP sampler: only :data:`GP_KEYS`)."""
+        options = {**DEFAULT_SAMPLER, **self.sampler}
+        return {k: v for k, v in options.items() if options["type"] != "gp" or k in GP_KEYS}
+
     def make_sampler(self) -> optuna.samplers.BaseSampler:
-        kwargs = {**SAMPLER_DEFAULTS, **self.sampler}
+        kwargs = self.sampler_options
+        kind = kwargs.pop("type")
+        kwargs.pop("spread_start")
+        kwargs.pop("constraints")  # the trial's own constraint: set_constraint
         with quiet_experimental():
-            return _TrialSeededTPESampler(**kwargs)
+            return (_TrialSeededGPSampler if kind == "gp" else _TrialSeededTPESampler)(**kwargs)
+
+    def set_constraint(self, trial: optuna.Trial, rejected: float | None) -> None:
+        """Give the sampler the trial's rejection (:attr:`xtts_tune.record.TrialRecord.rejected`: 1.0 when the
+        ranking would never pick it) as its :data:`CONSTRAINT` (when ``sampler.constraints`` is on). Optuna
+        keeps the first value set, so call it once all judgments are in.
+
+        >>> study = optuna.create_study()
+        >>> trial = study.ask()
+        >>> SearchSettings(SearchSpace({})).set_constraint(trial, 1.0)
+        >>> study.tell(trial, 3.0).constraints
+        {'rejected': 1.0}
+        """
+        if self.sampler_options["constraints"]:
+            trial.set_constraint(CONSTRAINT, float(rejected or 0.0))
+
+    def start_queue(self, num_layers: int, train: TrainConfig) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        """The configurations a new study runs first, each with its ``enqueued`` user attribute: the guide's
+        recipe (``enqueue_guide``), then :meth:`SearchSpace.spread_params` (``sampler.spread_start``), then the
+        YAML's ``enqueue`` list. The search and the search bench queue exactly these."""
+        queue: list[tuple[dict[str, Any], dict[str, str]]] = []
+        if self.enqueue_guide and self.space.params:
+            guide = self.space.guide_params(num_layers, train)
+            queue.append((guide, enqueue_attrs("guide")))
+            if self.sampler_options["spread_start"]:
+                queue += [(p, enqueue_attrs("spread")) for p in self.space.spread_params(guide) if p != guide]
+        return queue + [(dict(p), enqueue_attrs("config")) for p in self.enqueue]
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         return self.pruner.build()
@@ -187,8 +245,18 @@ def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
         if key not in SAMPLER_KEYS:
             raise unknown_key(str(key), list(SAMPLER_KEYS), where, "search.sampler")
         out[key] = coerce(value, SAMPLER_KEYS[key], f"search.sampler.{key}", where)
-    if out.get("n_startup_trials", SAMPLER_DEFAULTS["n_startup_trials"]) < 0:
+    if out.get("n_startup_trials", DEFAULT_SAMPLER["n_startup_trials"]) < 0:
         raise ConfigError(f"{where}: search.sampler.n_startup_trials must be >= 0")
+    kind = out.get("type", DEFAULT_SAMPLER["type"])
+    if kind not in SAMPLER_TYPES:
+        raise ConfigError(f"{where}: search.sampler.type '{kind}' is not one of {', '.join(SAMPLER_TYPES)}")
+    if kind == "gp":
+        tpe_only = [k for k in out if k not in GP_KEYS]
+        if tpe_only:
+            raise ConfigError(f"{where}: search.sampler.{tpe_only[0]} is a TPE setting; a 'type: gp' sampler "
+                              f"takes {', '.join(GP_KEYS)}")
+    elif "deterministic_objective" in out:
+        raise ConfigError(f"{where}: search.sampler.deterministic_objective is a GP setting; add 'type: gp' or remove it")
     return out
 
 
@@ -228,8 +296,8 @@ def _parse_pruner(raw: Any, train: TrainConfig, where: str) -> PrunerSettings:
     return settings
 
 
-class _TrialSeededTPESampler(optuna.samplers.TPESampler):
-    """TPESampler whose random state is re-seeded from (seed, trial number) at the start of each trial.
+class _TrialSeeded:
+    """A sampler whose random state is re-seeded from (seed, trial number) at the start of each trial.
 
     With one seed for the whole sampler, two workers started together would propose the same random startup
     configs; seeding per trial number keeps a study reproducible and gives every worker different draws.
@@ -244,10 +312,19 @@ class _TrialSeededTPESampler(optuna.samplers.TPESampler):
         if self._base_seed is None:
             return
         derived = int(np.random.SeedSequence([self._base_seed, trial.number]).generate_state(1)[0])
-        for holder in (self, getattr(self, "_random_sampler", None)):
+        for name in (None, "_random_sampler", "_independent_sampler"):  # TPE's and GP's startup samplers
+            holder = self if name is None else getattr(self, name, None)
             rng = getattr(holder, "_rng", None)
             if rng is not None and hasattr(rng, "rng"):
                 rng.rng.seed(derived)
+
+
+class _TrialSeededTPESampler(_TrialSeeded, optuna.samplers.TPESampler):
+    """Optuna's TPESampler, seeded per trial number (:class:`_TrialSeeded`)."""
+
+
+class _TrialSeededGPSampler(_TrialSeeded, optuna.samplers.GPSampler):
+    """Optuna's GPSampler, seeded per trial number (:class:`_TrialSeeded`)."""
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
@@ -162,6 +163,35 @@ class SearchSpace:
                 value = max(0, num_layers - 2)
             out[name] = spec.clamp(value)
         return out
+
+
+    def spread_params(self, guide: dict[str, Any]) -> list[dict[str, Any]]:
+        """A small space-filling start: one config per learning-rate decade (equal log cells of about a decade
+        each, at their centres) x three freeze depths (the range's ends and middle), the other knobs at
+        ``guide``'s values; ordered so that the first configs already cover every decade and every depth.
+        Empty unless both knobs are searched ranges.
+
+        >>> from xtts_tune.config import TrainConfig
+        >>> space = parse_space({"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True},
+        ...                      "freeze_depth": {"low": 0, "high": 4}}, TrainConfig(), "s.yaml")
+        >>> [(p["freeze_depth"], f"{p['learning_rate']:.2g}") for p in space.spread_params({})][:4]
+        [(0, '3.2e-05'), (2, '0.00032'), (4, '0.0032'), (0, '0.00032')]
+        """
+        lr, fd = self.params.get("learning_rate"), self.params.get("freeze_depth")
+        if lr is None or fd is None or lr.kind != "float" or fd.kind != "int" or fd.high is None:
+            return []
+        if lr.log:
+            cells = max(1, round(math.log10(lr.high / lr.low)))
+            rates = [lr.low * (lr.high / lr.low) ** ((i + 0.5) / cells) for i in range(cells)]
+        else:
+            rates = [lr.low + (lr.high - lr.low) * (i + 0.5) / 3 for i in range(3)]
+        depths = sorted({int(fd.low), fd.clamp((fd.low + fd.high) / 2), int(fd.high)})
+        n, m = len(rates), len(depths)
+        every = math.lcm(n, m)  # k-th config: depth k mod m, rate shifted once per lcm: the first max(n, m) differ in both
+        order = list(dict.fromkeys(((k + k // every) % n, k % m) for k in range(n * m)))
+        order += [(i, j) for i in range(n) for j in range(m) if (i, j) not in order]
+        return [{**guide, "learning_rate": lr.clamp(float(f"{rates[i]:.3g}")), "freeze_depth": depths[j]}
+                for i, j in order]
 
 
 def _train_fields() -> dict[str, Any]:
