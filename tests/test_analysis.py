@@ -360,14 +360,14 @@ def test_the_advice_counts_every_finished_trial_and_follows_the_map(tmp_path: Pa
     for i in range(3):
         add_trial(study, "healthy", 3.0 + i / 100, {"freeze_depth": 1, "learning_rate": 2e-4})
     verdicts = trial_verdicts(study)
-    from xtts_tune.analysis import explain
+    from xtts_tune.analysis import advice
 
-    assert explain.trend_advice(verdicts, study.trials)[0].startswith("5 of 8 finished trials (62%) overfit")
+    assert advice.trend_advice(verdicts, study.trials)[0].startswith("5 of 8 finished trials (62%) overfit")
     for v in verdicts[5:]:
         v.verdict = "under-trained"
     for i in range(4):
         verdicts.append(dataclasses.replace(verdicts[5], number=100 + i))
-    assert explain.trend_advice(verdicts, study.trials) == []  # 5 of 12
+    assert advice.trend_advice(verdicts, study.trials) == []  # 5 of 12
 
 
 def test_most_trials_underfit_gives_search_space_advice(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ Rules of the recommendation (:func:`recommend`):
   candidate's original value (e.g. a trial added after ``confirm`` ran); otherwise a confirmed
   candidate already beat it on one seed. A confirmed candidate with a confirmation run that gave no
   finite validation loss is not recommended (it is unstable under another seed).
-- When more than half (:data:`MAJORITY`) of the diagnosed finished trials overfit, the next
+- When more than half (:data:`~.advice.MAJORITY`) of the diagnosed finished trials overfit, the next
   steps say to lower the learning-rate range or freeze more layers; when more than half
   underfit, to raise it or unfreeze more layers (the guide's troubleshooting).
 

@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis import explain
+from xtts_tune.analysis.advice import trend_advice
 from xtts_tune.analysis.confirmations import Confirmation, candidate_confirmations
 from xtts_tune.analysis.location import non_default_storage
 from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, rank_verdicts
@@ -98,7 +99,7 @@ def best_recommendation(
     name = study.study_name
     by_number = {t.number: t for t in trials}
     ranked = sorted((v for v in verdicts if v.complete and v.value is not None), key=lambda v: (v.value, v.number))
-    trend = explain.trend_advice(verdicts, trials)
+    trend = trend_advice(verdicts, trials)
     if not ranked:
         raise NoRecommendationError(explain.nothing_complete(name, verdicts))
     ranking = rank_verdicts(verdicts, noise)

@@ -9,7 +9,7 @@ constraint when the options have it) or Optuna's ``RandomSampler``, a pruner bui
 space. Each trial replays the curve of the recorded configuration nearest its suggestion
 (:meth:`SearchTable.nearest`): every evaluation is reported at its step and the pruner asked, as the
 runner's callback does, and the study's :class:`EarlyStopping` rule ends it as the trial loop would. The
-trial gets the runner's attributes (:func:`~xtts_tune.search.runner.trial_record`), so :func:`rank` names each search's best as the
+trial gets the runner's attributes (:func:`~xtts_tune.search.outcome.trial_record`), so :func:`rank` names each search's best as the
 search would, and names the table's best from a study holding every recorded configuration run unpruned.
 
 >>> from xtts_tune.config import TrainConfig
@@ -38,7 +38,7 @@ from xtts_tune.bench.search_table import SearchTable, TableConfig
 from xtts_tune.config import StudyConfig, TrainConfig
 from xtts_tune.model.freezing import ParamCounts
 from xtts_tune.record import TrialRecord, enqueue_attrs, write_trial
-from xtts_tune.search.runner import trial_record
+from xtts_tune.search.outcome import trial_record
 from xtts_tune.search.settings import PrunerSettings, SearchSettings, quiet_experimental
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.result import TrialResult

@@ -7,7 +7,7 @@ from xtts_tune.lazy import lazy_exports
 
 _API = {
     "run_search": "xtts_tune.search.runner",
-    "trial_record": "xtts_tune.search.runner",
+    "trial_record": "xtts_tune.search.outcome",
     "load_study": "xtts_tune.search.storage",
     "default_storage": "xtts_tune.search.storage",
     "open_storage": "xtts_tune.search.storage",

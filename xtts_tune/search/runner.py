@@ -60,20 +60,18 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.diagnosis import diagnose
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.analysis.records import trial_value
+from xtts_tune.analysis.sound import judge_sound
 from xtts_tune.analysis.thresholds import thresholds_from_section
-from xtts_tune.analysis.verdicts import REJECTED, curve_verdict
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
-from xtts_tune.io import ProgressFn, finite, json_safe
+from xtts_tune.io import ProgressFn, finite
+from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.definition import study_definition
 from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
-from xtts_tune.analysis.sound import judge_sound
-from xtts_tune.record import StudyRecord, TrialRecord, retry_attrs, write_study, write_trial
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import (
     ARTIFACTS_DIR,
@@ -81,6 +79,7 @@ from xtts_tune.search.opening import (
     open_or_create_study,
     refuse_before_writing,
 )
+from xtts_tune.search.outcome import requeue_interrupted, trial_record
 from xtts_tune.search.recovery import (
     recover_dead_local_trials,
     worker_identity,
@@ -99,8 +98,8 @@ from xtts_tune.search.storage import (
     sqlite_path,
 )
 from xtts_tune.search.summary import SearchSummary, summarize
-from xtts_tune.training.memory import is_out_of_memory, most_expensive_line, record_out_of_memory
 from xtts_tune.search.verdict_sync import note_at_end, sync_verdicts, verdict_at_end
+from xtts_tune.training.memory import is_out_of_memory, most_expensive_line, record_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -262,64 +261,6 @@ class _Search:
         })
 
 
-def trial_record(result, train: TrainConfig, thresholds) -> TrialRecord:
-    """The record a finished trial gets (``result``: its :class:`~xtts_tune.training.result.TrialResult`): the
-    curve, best step and loss, steps spent and planned, stop reason, trainable share, the train config, the
-    diagnosis and verdict under ``thresholds``, and whether the ranking rejects that verdict (the sampler's
-    constraint). The search bench's replayed trials get it the same way.
-    """
-    try:
-        diagnosis = diagnose(
-            result.curve, thresholds=thresholds, trainable_share=result.params.share
-        ).to_dict()
-    except ValueError as exc:
-        logger.info("no diagnosis: %s", exc)
-        diagnosis = None
-    # the dashboard's short verdict: this trial's own (too few evaluations is inconclusive)
-    verdict = curve_verdict(result.curve, thresholds=thresholds, trainable_share=result.params.share)
-    return TrialRecord(
-        curve=json_safe(result.curve),
-        best_step=result.best_step,
-        best_epoch=finite(result.best_epoch),
-        best_val_loss=finite(result.best_val_loss),
-        steps=result.steps,
-        planned_steps=result.planned_steps,
-        stop_reason=result.stop_reason,
-        trainable_share=result.params.share,
-        trainable_params=result.params.trainable,
-        total_params=result.params.total,
-        wall_seconds=round(result.wall_seconds, 3),
-        compute_seconds=round(result.compute_seconds, 3),
-        checkpoint_path=str(result.checkpoint_path) if result.checkpoint_path else None,
-        curve_path=str(result.curve_path),
-        seed=train.seed,
-        train_config=json_safe(dataclasses.asdict(train)),
-        diagnosis=diagnosis,
-        verdict=verdict.verdict if diagnosis else None,
-        rejected=1.0 if diagnosis and verdict.verdict in REJECTED else 0.0,  # the ranking's rejection
-    )
-
-
-def _requeue_interrupted(study: optuna.Study, number: int) -> None:
-    """Queue the params of a trial stopped by Ctrl-C so the next run tries them again."""
-    for t in study.get_trials(deepcopy=False):
-        if t.number == number and t.state == TrialState.FAIL and TrialRecord.from_trial(t).interrupted:
-            if not t.params:
-                return
-            user_attrs, system_attrs = retry_attrs(number)
-            study.add_trial(
-                optuna.trial.create_trial(
-                    state=TrialState.WAITING,
-                    params=t.params,
-                    distributions=t.distributions,
-                    user_attrs=user_attrs,
-                    system_attrs=system_attrs,
-                )
-            )
-            logger.info("trial %d was interrupted; its params are queued to run again", number)
-            return
-
-
 def run_search(
     cfg: StudyConfig,
     *,
@@ -399,11 +340,11 @@ def run_search(
         interrupted = True
         logger.info("interrupted; finishing cleanly")
         if search.trials_run:
-            _requeue_interrupted(study, search.trials_run[-1])
+            requeue_interrupted(study, search.trials_run[-1])
     except Exception as exc:
         if user_error_for(exc) is not None and search.trials_run:  # a full disk: the trial runs again later
             with contextlib.suppress(Exception):
-                _requeue_interrupted(study, search.trials_run[-1])
+                requeue_interrupted(study, search.trials_run[-1])
         raise
     finally:
         with contextlib.suppress(Exception):
