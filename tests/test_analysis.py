@@ -7,7 +7,6 @@ study runner does; ``tests/test_report.py`` reuses them.
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import random
 from pathlib import Path

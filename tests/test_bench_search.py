@@ -14,7 +14,6 @@ import pytest
 
 from xtts_tune.analysis.ranking import rank
 from xtts_tune.bench.search_bench import overall, print_rows, strategy_rows
-from xtts_tune.record import TrialRecord
 from xtts_tune.bench.search_record import record_table
 from xtts_tune.bench.search_replay import (
     STRATEGIES,
@@ -31,6 +30,7 @@ from xtts_tune.bench.search_table import (
     load_table,
 )
 from xtts_tune.config import StudyConfig, TrainConfig, load_config
+from xtts_tune.record import TrialRecord
 from xtts_tune.search.settings import SearchSettings
 
 ROOT = Path(__file__).resolve().parents[1]

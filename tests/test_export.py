@@ -5,10 +5,10 @@ import shutil
 import pytest
 import yaml
 
-from xtts_tune.record import TrialRecord
 from xtts_tune.config import load_config
 from xtts_tune.export import coqui_fields, export_best
 from xtts_tune.model.base import load_base
+from xtts_tune.record import TrialRecord
 from xtts_tune.report.page import build_report
 from xtts_tune.search.runner import run_search
 from xtts_tune.search.storage import load_study

@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.thresholds import DiagnosisThresholds
 from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
+from xtts_tune.record import TrialRecord
 
 HERE = Path(__file__).parent / "data" / "labelled_curves"
 FILES = sorted(HERE.glob("*.json"))

@@ -22,7 +22,12 @@ import pytest
 import soundfile as sf
 
 from xtts_tune.probes import (
-    ProbeScores, ReferenceProfile, ceiling, reference_profile, score_samples, speaker_similarity,
+    ProbeScores,
+    ReferenceProfile,
+    ceiling,
+    reference_profile,
+    score_samples,
+    speaker_similarity,
 )
 from xtts_tune.probes.audio import AudioError
 from xtts_tune.probes.babble import HIT_LENGTH_CAP, NO_SPEECH, SPEECH_AFTER_TEXT

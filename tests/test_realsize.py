@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xtts_tune.bench.realsize import main, measure, real_size_figures
+from xtts_tune.bench.realsize import main, real_size_figures
 from xtts_tune.bench.realsize_model import (
     ARCH_FILE,
     VOCAB_FILE,
@@ -23,6 +23,7 @@ from xtts_tune.bench.realsize_model import (
     real_size_config,
     synthetic_clip,
 )
+from xtts_tune.bench.realsize_step import measure
 from xtts_tune.bench.realsize_table import format_table, prefix_cache_rows
 from xtts_tune.config import ModelConfig, TrainConfig
 from xtts_tune.data.features import silence_frame

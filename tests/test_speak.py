@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from xtts_tune.model.released import SPEAKER_NAMES, build_released_folder
-from xtts_tune.record import write_study
 from xtts_tune.model.speak import (
     SpeakError,
     load_voice_model,
     speak_samples,
     synthesize,
 )
+from xtts_tune.record import write_study
 
 CAP = 1.5  # seconds: random weights never emit the stop token, so every call runs to the cap
 SENTENCE = "Hello world, this is a test."

@@ -8,7 +8,8 @@ import torch
 
 from xtts_tune.bench.stock_trainer import run_stock_trainer
 from xtts_tune.data.prepare import prepare_data
-from xtts_tune.training.loop import run_trial, validation_loss
+from xtts_tune.training.evaluation import validation_loss
+from xtts_tune.training.loop import run_trial
 
 pytestmark = pytest.mark.slow
 

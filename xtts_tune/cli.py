@@ -126,9 +126,9 @@ def cmd_search(args) -> int:
 def _report_and_export(name: str, storage: str, root: str | Path) -> None:
     from xtts_tune.config import study_outputs
     from xtts_tune.export import export_best
+    from xtts_tune.record import StudyRecord
     from xtts_tune.report.page import build_report
     from xtts_tune.search.home import check_output
-    from xtts_tune.record import StudyRecord
     from xtts_tune.search.storage import load_study
 
     study = load_study(name, storage)

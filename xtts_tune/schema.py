@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-
 from xtts_tune.errors import ConfigError
 from xtts_tune.values import coerce
-
 
 EMBEDDED_BASE = "embedded"
 

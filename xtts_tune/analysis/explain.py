@@ -14,6 +14,7 @@ from xtts_tune.analysis.verdicts import REJECTED, UNKNOWN, TrialVerdict
 from xtts_tune.io import as_int
 from xtts_tune.record import TrialRecord, optuna_enqueued
 
+
 def confirmed_first_sentence(
     best: TrialVerdict,
     conf: Confirmation | None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from xtts_tune.record import TestComparison
 
+
 def describe_test_comparison(
     comparison: TestComparison | Mapping[str, Any] | None, recommended: int | None
 ) -> str:

@@ -33,8 +33,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis.records import FINISHED, study_trials
-from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.analysis.sound import similarity_tiebreak
+from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.analysis.verdicts import REJECTED, TrialVerdict, verdicts_of
 from xtts_tune.record import StudyRecord
 

@@ -17,8 +17,8 @@ from xtts_tune.analysis.advice import trend_advice
 from xtts_tune.analysis.confirmations import Confirmation, candidate_confirmations
 from xtts_tune.analysis.location import non_default_storage
 from xtts_tune.analysis.ranking import DEFAULT_SEED_NOISE, rank_verdicts
-from xtts_tune.analysis.sound import sound_sentence
 from xtts_tune.analysis.records import study_trials, train_config
+from xtts_tune.analysis.sound import sound_sentence
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.errors import UserError

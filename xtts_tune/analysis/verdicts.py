@@ -19,9 +19,9 @@ from xtts_tune.analysis.records import (
     trial_value,
 )
 from xtts_tune.analysis.sound import SoundJudgment, judge_sound
-from xtts_tune.record import StudyRecord, TrialRecord
 from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.io import as_int, finite, json_safe
+from xtts_tune.record import StudyRecord, TrialRecord
 
 logger = logging.getLogger(__name__)
 

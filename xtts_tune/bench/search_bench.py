@@ -186,10 +186,15 @@ def overall(tables: dict[str, list[StrategyRow]]) -> dict[str, tuple[bool, float
 def bench_study(
     config: str, *, seeds: int, trials: int, strategies: list[str], record: bool, work: Path
 ) -> list[StrategyRow]:
-    """Record the study's table if asked (or missing), then replay every strategy and print its table."""
+    """Record the study's table if asked, then replay every strategy and print its table. A table not recorded
+    yet is skipped with one line (recording one takes 15+ minutes of real trials: only when asked)."""
     cfg = load_config(ROOT / config)
     path = table_path(cfg)
-    if record or not path.is_file():
+    if not record and not path.is_file():
+        print(f"\n{config}: no table yet ({path.relative_to(ROOT)}); skipped. Record it with "
+              f"make bench-search RECORD=1 ARGS='--study {config}' (real trials, 15+ minutes)", flush=True)
+        return []
+    if record:
         print(f"recording {path.relative_to(ROOT)} from {config} (real trials, one after another)", flush=True)
 
         def progress(event: dict) -> None:
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    verdicts = overall(tables)
+    verdicts = overall({config: rows for config, rows in tables.items() if rows})  # skipped tables: no rows
     if DEFAULT in verdicts and BASELINE in strategies:
         ok, best = verdicts[DEFAULT]
         print(f"\nthe whole target (every table's, and ≤ {100 * TARGET_SHARE:.0f} % of random search's median steps on "

@@ -264,7 +264,7 @@ def replay_curve(entry: TableConfig, train: TrainConfig, callback=None, *, curve
     """The trial that ``entry``'s recorded curve gives under ``train``'s early stopping, ``callback`` (each
     evaluation record; True stops it, as a pruner does) and the trial loop's stop rules.
 
-    The rules are :class:`~xtts_tune.training.loop` ``_Trial.run``'s, which cannot be called without training:
+    The rules are :class:`~xtts_tune.training.loop` ``TrialRun.run``'s, which cannot be called without training:
     the evaluation at step 0 stops a trial only when the callback asks; a callback's stop is ignored at the
     planned last step (a trial that ran its whole budget is complete); the callback wins over early stopping.
     """

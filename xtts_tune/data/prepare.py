@@ -48,7 +48,7 @@ class PreparedData:
     fingerprint: str
     features: FeatureStore
     split_path: Path
-    # validation conditioning latents, shared by the trials of a study (see _Trial.evaluate)
+    # validation conditioning latents, shared by the trials of a study (see TrialRun.evaluate)
     style_cache: dict = field(default_factory=dict, repr=False)
     # block-N inputs of the clips (xtts_tune.training.prefix_cache), created by the first trial that uses it
     prefix_cache: object | None = field(default=None, repr=False)

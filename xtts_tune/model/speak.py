@@ -35,8 +35,8 @@ import torch
 
 from xtts_tune.data.audio import AudioReadError, read_audio, use_in_coqui
 from xtts_tune.errors import UserError, plain_reason
-from xtts_tune.model.base import pick_device
 from xtts_tune.io import atomic_path
+from xtts_tune.model.base import pick_device
 from xtts_tune.probes.thresholds import default_max_seconds
 
 REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")

@@ -34,7 +34,13 @@ from xtts_tune.io import ProgressFn
 from xtts_tune.probes import cache
 from xtts_tune.probes.asr import model_folder, unsupported_reason
 from xtts_tune.probes.audio import (
-    AudioError, VAD_RATE, content_hash, duration_seconds, load_audio, speech_span, voiced_frames,
+    VAD_RATE,
+    AudioError,
+    content_hash,
+    duration_seconds,
+    load_audio,
+    speech_span,
+    voiced_frames,
 )
 from xtts_tune.probes.babble import decide_flags, tail_after_text
 from xtts_tune.probes.records import ProbeScores, ReferenceProfile, SampleScore

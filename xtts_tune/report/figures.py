@@ -18,7 +18,6 @@ from xtts_tune.analysis.records import (
     knob_value,
 )
 from xtts_tune.analysis.study_analysis import StudyAnalysis
-from xtts_tune.record import TrialRecord
 from xtts_tune.analysis.verdicts import (
     INCONCLUSIVE,
     UNDER_TRAINED,
@@ -26,6 +25,7 @@ from xtts_tune.analysis.verdicts import (
     TrialVerdict,
 )
 from xtts_tune.io import finite
+from xtts_tune.record import TrialRecord
 
 VERDICT_COLOURS = {
     "healthy": "#2a9d4b",

@@ -50,12 +50,12 @@ from xtts_tune.analysis.verdicts import REJECTED, trial_verdicts
 from xtts_tune.config import StudyConfig, config_from_dict, project_root
 from xtts_tune.errors import UserError
 from xtts_tune.io import ProgressFn
+from xtts_tune.record import StudyRecord, TrialRecord, read_confirmations, write_confirmation_run
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.home import check_home
 from xtts_tune.search.notes import save_study_note
 from xtts_tune.search.storage import load_study, storage_lock
-from xtts_tune.record import StudyRecord, TrialRecord, read_confirmations, write_confirmation_run
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ def score_on_test(study: optuna.Study, cfg, base, data, *, plan=None) -> TestCom
     (a base with a decoder), the three also speak test texts and the probes score them
     (:func:`xtts_tune.search.ears.sound_on_test`)."""
     from xtts_tune.model.checkpoint import load_trained_tensors
-    from xtts_tune.training.loop import validation_loss
+    from xtts_tune.training.evaluation import validation_loss
 
     trials = study.get_trials(deepcopy=False)
     winner = rank(study, trials=trials).winner
@@ -88,7 +88,7 @@ def score_kept_on_test(study: optuna.Study, cfg, base, data, *, store: bool = Tr
     all; :mod:`xtts_tune.analysis.flag_effect` reads the rows.
     """
     from xtts_tune.model.checkpoint import load_trained_tensors
-    from xtts_tune.training.loop import validation_loss
+    from xtts_tune.training.evaluation import validation_loss
 
     trials = study.get_trials(deepcopy=False)
     by_number = {t.number: t for t in trials}

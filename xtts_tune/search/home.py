@@ -32,8 +32,8 @@ from pathlib import Path
 from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import create_exclusive
-from xtts_tune.search.storage import open_storage, redact, sqlite_path
 from xtts_tune.record import stored_study_record
+from xtts_tune.search.storage import open_storage, redact, sqlite_path
 from xtts_tune.stamps import output_owner
 
 CLAIM_NAME = "study.json"

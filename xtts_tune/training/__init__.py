@@ -6,7 +6,7 @@ from xtts_tune.lazy import lazy_exports
 
 _API = {
     "run_trial": "xtts_tune.training.loop",
-    "validation_loss": "xtts_tune.training.loop",
+    "validation_loss": "xtts_tune.training.evaluation",
     "TrialResult": "xtts_tune.training.result",
     "run_final_training": "xtts_tune.training.final",
     "FinalTraining": "xtts_tune.training.final",

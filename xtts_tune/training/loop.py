@@ -29,12 +29,12 @@ from xtts_tune.data.features import collate, fixed_slice_rng, to_device
 from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
 from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes, reset_peak_memory
-from xtts_tune.model.checkpoint import full_gpt_state, save_trial_checkpoint
+from xtts_tune.model.checkpoint import save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.losses import TrialLosses
-from xtts_tune.training.resume import python_rng_state, restore_rng, rng_states, set_python_rng_state
 from xtts_tune.training.result import TrialResult, optimizer_for
+from xtts_tune.training.resume import python_rng_state, restore_rng, rng_states, set_python_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 EvalCallback = Callable[[dict], bool | None]
 
 
-class _Trial:
+class TrialRun:
     def __init__(self, cfg, base, data, run_dir, callback, progress, *, use_prefix: bool = True, resume=None):
         self.cfg, self.train = cfg, cfg.train
         self.base, self.data = base, data
@@ -317,36 +317,6 @@ class _Trial:
 
 
 
-def validation_loss(
-    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None,
-    clips: list[str] | None = None,
-) -> dict[str, float]:
-    """The validation losses of the GPT (or with the weights ``state``: a whole GPT state dict, or a trial
-    checkpoint's trained tensors), measured exactly as trials measure them; ``clips`` (e.g. the test split)
-    instead of the validation clips.
-
-    The GPT is left with the weights it had on entry (only the tensors ``state`` replaces are copied).
-    """
-    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
-    gpt = base.gpt
-    saved = None
-    if state is not None:
-        current = gpt.state_dict()
-        saved = {k: current[k].detach().clone() for k in state if k in current}
-    try:
-        if state is not None:
-            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), state))
-        # never the prefix cache: ``state`` may change blocks the cache took as frozen base weights
-        trial = _Trial(cfg, base, data, None, None, None, use_prefix=False)
-        trial.freeze()
-        return trial.evaluate(clips)
-    finally:
-        if saved is not None:
-            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), saved))
-        for p in gpt.parameters():
-            p.requires_grad_(True)
-
-
 def run_trial(
     cfg: StudyConfig,
     *,
@@ -383,7 +353,7 @@ def run_trial(
     run_dir = run_dir or cfg.study_dir / time.strftime("trial-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _Trial(cfg, base, data, run_dir, callback, progress, resume=resume).run()
+        return TrialRun(cfg, base, data, run_dir, callback, progress, resume=resume).run()
     finally:
         for p in base.gpt.parameters():
             p.requires_grad_(True)

@@ -1,0 +1,46 @@
+"""Scoring a GPT on held-out clips exactly as a trial's evaluations do (:func:`validation_loss`): the
+validation split by default, the test split for the unseen-clips comparison, with a trial checkpoint's
+tensors put on the base for the call and taken off after.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from xtts_tune.config import StudyConfig
+from xtts_tune.data.prepare import PreparedData
+from xtts_tune.model.base import LoadedBase
+from xtts_tune.model.checkpoint import full_gpt_state
+from xtts_tune.training.loop import TrialRun
+
+
+def validation_loss(
+    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None,
+    clips: list[str] | None = None,
+) -> dict[str, float]:
+    """The validation losses of the GPT (or with the weights ``state``: a whole GPT state dict, or a trial
+    checkpoint's trained tensors), measured exactly as trials measure them; ``clips`` (e.g. the test split)
+    instead of the validation clips.
+
+    The GPT is left with the weights it had on entry (only the tensors ``state`` replaces are copied).
+    """
+    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
+    gpt = base.gpt
+    saved = None
+    if state is not None:
+        current = gpt.state_dict()
+        saved = {k: current[k].detach().clone() for k in state if k in current}
+    try:
+        if state is not None:
+            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), state))
+        # never the prefix cache: ``state`` may change blocks the cache took as frozen base weights
+        trial = TrialRun(cfg, base, data, None, None, None, use_prefix=False)
+        trial.freeze()
+        return trial.evaluate(clips)
+    finally:
+        if saved is not None:
+            gpt.load_state_dict(full_gpt_state(gpt.state_dict(), saved))
+        for p in gpt.parameters():
+            p.requires_grad_(True)
