@@ -85,12 +85,14 @@ def synthetic_curve(kind: str, *, level: float = 3.0, points: int = 13) -> list[
 
 
 def new_study(path: Path, name: str = "demo") -> optuna.Study:
-    study = optuna.create_study(
-        study_name=name, storage=f"sqlite:///{path}", direction="minimize"
-    )
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{path}", direction="minimize")
     config = StudyConfig(study_name=name).to_dict()
-    write_study(study, config=config, fingerprint={"dataset": "d" * 64, "split": "s" * 64, "base_model": "b" * 64},
-                xtts_tune_version="0.1.0")
+    write_study(
+        study,
+        config=config,
+        fingerprint={"dataset": "d" * 64, "split": "s" * 64, "base_model": "b" * 64},
+        xtts_tune_version="0.1.0",
+    )
     return study
 
 
@@ -229,8 +231,9 @@ def test_recommendation_never_picks_unstable(tmp_path: Path) -> None:
     assert rec.within_noise == []
     assert not any("confirm" in s for s in rec.next_steps)
     # the study is not in its project's default database: the printed command names it
-    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
-                                  "--out studies/demo-best.yaml")
+    assert rec.next_steps[-1] == (
+        f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' --out studies/demo-best.yaml"
+    )
     assert rec.to_dict()["trial_number"] == 2
 
 
@@ -258,8 +261,10 @@ def test_recommendation_rediagnoses_when_no_diagnosis_is_stored(tmp_path: Path) 
     rec = recommend(study)
     assert rec.trial_number == 0 and rec.verdict == "overfitting"
     # ... and the recommendation says to stop there with early stopping
-    assert any("its validation loss rose after it" in r and "train the final model with early stopping" in r
-               for r in rec.reasons)
+    assert any(
+        "its validation loss rose after it" in r and "train the final model with early stopping" in r
+        for r in rec.reasons
+    )
 
 
 def test_an_overfitting_trial_competes_but_every_trial_overfitting_still_gets_advice(tmp_path: Path) -> None:
@@ -308,8 +313,9 @@ def test_candidates_within_seed_noise_suggest_confirm(tmp_path: Path) -> None:
     rec = recommend(study)
     assert rec.trial_number == 0
     assert rec.within_noise == [1]
-    assert any("Near-tie: 1 candidate is within the 1% seed noise: trial 1 (3.0200, trains 5.0%)" in r
-               for r in rec.reasons)
+    assert any(
+        "Near-tie: 1 candidate is within the 1% seed noise: trial 1 (3.0200, trains 5.0%)" in r for r in rec.reasons
+    )
     assert rec.next_steps[0].startswith("Confirm with other seeds: xtts-tune confirm --study voice --top 3 --seeds 3")
 
     tight = recommend(study, noise=0.005)
@@ -326,8 +332,10 @@ def test_a_near_tie_goes_to_the_trial_that_trains_fewer_parameters(tmp_path: Pat
     add_trial(study, "healthy", 3.200, share=0.01)  # far worse: fewer parameters do not matter
     rec = recommend(study)
     assert rec.trial_number == 1 and rec.within_noise == [0]
-    assert rec.reasons[0].startswith("Trial 1 (validation loss 3.0200) is within the 1% seed noise of the lowest, "
-                                     "trial 0 (3.0000), and trains fewer of the model's parameters (5.0% against 30.0%)")
+    assert rec.reasons[0].startswith(
+        "Trial 1 (validation loss 3.0200) is within the 1% seed noise of the lowest, "
+        "trial 0 (3.0000), and trains fewer of the model's parameters (5.0% against 30.0%)"
+    )
     assert rec.next_steps[0].startswith("Confirm with other seeds")
     from xtts_tune.analysis.ranking import rank, why_passed_over
 
@@ -395,7 +403,8 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
     rates = overfitting_rates(study)
     verdicts = {v.number: v for v in trial_verdicts(study)}
     finished = [
-        t for t in study.trials
+        t
+        for t in study.trials
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and verdicts[t.number].verdict != "inconclusive"
     ]
     assert sum(r.trials for r in rates.by_freeze_depth.values()) == len(finished)
@@ -404,9 +413,7 @@ def test_importances_rates_and_compute_on_a_synthetic_study(tmp_path: Path) -> N
         expected = [t for t in finished if t.params["freeze_depth"] == depth]
         overfit = [t for t in expected if verdicts[t.number].verdict == "overfitting"]
         assert (rate.trials, rate.overfitting) == (len(expected), len(overfit))
-    assert list(rates.by_learning_rate) == sorted(
-        rates.by_learning_rate, key=lambda label: float(label.split("–")[0])
-    )
+    assert list(rates.by_learning_rate) == sorted(rates.by_learning_rate, key=lambda label: float(label.split("–")[0]))
     # the generator overfits only above 1e-4 with fewer than 8 frozen layers
     assert rates.by_learning_rate["1e-4–1e-3"].overfitting > 0
     assert all(r.overfitting == 0 for k, r in rates.by_learning_rate.items() if k != "1e-4–1e-3")

@@ -91,9 +91,21 @@ def test_a_trial_runs_on_the_real_flac_clips_without_ffmpeg(tmp_path):
     config = tmp_path / "kathleen.yaml"
     config.write_text(yaml.safe_dump(doc))
     out = subprocess.run(
-        [sys.executable, "-c", NO_FFMPEG, str(KATHLEEN / "wavs" / "arctic_a0001.flac"), "trial", "--config",
-         str(config), "--run-dir", str(tmp_path / "trial")],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            NO_FFMPEG,
+            str(KATHLEEN / "wavs" / "arctic_a0001.flac"),
+            "trial",
+            "--config",
+            str(config),
+            "--run-dir",
+            str(tmp_path / "trial"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
     assert "torchaudio.load fails" in out.stdout

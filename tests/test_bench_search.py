@@ -52,7 +52,11 @@ def test_a_recorded_table_holds_each_configuration_to_its_last_step_and_is_check
     assert [c.params for c in table.configs[:2]] == [GOOD, HIGH]
     guide = table.guide
     assert guide is table.configs[2] and guide.params == {
-        "freeze_depth": 2, "learning_rate": 1e-5, "weight_decay": 0.1, "augment_prob": 0.3}
+        "freeze_depth": 2,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.1,
+        "augment_prob": 0.3,
+    }
     for c in table.configs:  # early stopping off, no pruning: every curve reaches the planned last step
         assert [r["step"] for r in c.curve] == [0, 2, 4, 6, 8] and c.planned_steps == 8 == c.steps
         assert all(math.isfinite(r["val_loss"]) and "train_loss" in r for r in c.curve)
@@ -106,13 +110,20 @@ def test_a_replayed_curve_stops_where_the_real_trial_loop_stops(tiny, tiny_base,
     train = dataclasses.replace(cfg.train, **entry.params, patience=1, min_delta=0.5)
     real_cfg = dataclasses.replace(cfg, output_dir=str(tmp_path), train=train)
     data = prepare_data(real_cfg, tiny_base)
-    cases = [(None, "early_stopped"), (lambda r: r["step"] == 4, "stopped_by_callback"),
-             (lambda r: r["step"] == 8, "max_steps")]  # the loop ignores a stop asked at the planned last step
+    cases = [
+        (None, "early_stopped"),
+        (lambda r: r["step"] == 4, "stopped_by_callback"),
+        (lambda r: r["step"] == 8, "max_steps"),
+    ]  # the loop ignores a stop asked at the planned last step
     for callback, reason in cases:
         loose = dataclasses.replace(real_cfg, train=dataclasses.replace(train, patience=100)) if callback else real_cfg
         real = run_trial(loose, base=tiny_base, data=data, run_dir=tmp_path / "trial", callback=callback)
         replayed = replay_curve(entry, loose.train, callback)
-        assert (replayed.stop_reason, replayed.steps, replayed.best_step) == (real.stop_reason, real.steps, real.best_step)
+        assert (replayed.stop_reason, replayed.steps, replayed.best_step) == (
+            real.stop_reason,
+            real.steps,
+            real.best_step,
+        )
         assert replayed.stop_reason == reason
         assert [r["val_loss"] for r in replayed.curve] == pytest.approx([r["val_loss"] for r in real.curve])
 
@@ -120,8 +131,10 @@ def test_a_replayed_curve_stops_where_the_real_trial_loop_stops(tiny, tiny_base,
 def constructed(patience: int = 100, pruner: dict | None = None) -> Replay:
     """A table over the learning rate alone (4 grid points and the guide's 1e-5) with curves made up so that the
     outcome of each rule is known: the guide improves slowly, 1.3e-4 a lot, the others get worse."""
-    search = {"space": {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True}},
-              "pruner": pruner or {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 2}}
+    search = {
+        "space": {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True}},
+        "pruner": pruner or {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 2},
+    }
     cfg = StudyConfig(train=TrainConfig(eval_every=2, patience=patience, min_delta=0.01), search=search)
     space = SearchSettings.from_config(cfg).space
 
@@ -131,8 +144,13 @@ def constructed(patience: int = 100, pruner: dict | None = None) -> Replay:
     configs = []
     for params in grid_params(space, space.guide_params(4, cfg.train)):
         lr = params["learning_rate"]
-        values = ([6.0, 5.75, 5.5, 5.25, 5.0] if lr == 1e-5 else [6.0, 5.0, 4.0, 3.0, 2.0] if 1e-4 < lr < 2e-4
-                  else [6.0, 6.2, 6.4, 6.6, 6.8])
+        values = (
+            [6.0, 5.75, 5.5, 5.25, 5.0]
+            if lr == 1e-5
+            else [6.0, 5.0, 4.0, 3.0, 2.0]
+            if 1e-4 < lr < 2e-4
+            else [6.0, 6.2, 6.4, 6.6, 6.8]
+        )
         configs.append(TableConfig(params, curve(values), 8, "completed", 10, 100, guide=lr == 1e-5))
     return Replay.of(SearchTable("constructed.yaml", "constructed", 4, {}, configs), cfg)
 
@@ -165,12 +183,16 @@ def test_the_guide_alone_spends_its_early_stopped_curve_and_the_median_pruner_cu
     again = [replay_search(constructed(), "tpe+hyperband", 0, 15).steps for _ in range(2)]  # brackets by study name
     assert again[0] == again[1] and min(again[0]) < 8
     run = replay_search(constructed(), "tpe+median", 3, 10)
-    bad = [t for t in run.study.trials if TrialRecord.from_trial(t).curve[-1]["val_loss"] > 6.0 or t.state.name == "PRUNED"]
+    bad = [
+        t for t in run.study.trials if TrialRecord.from_trial(t).curve[-1]["val_loss"] > 6.0 or t.state.name == "PRUNED"
+    ]
     assert bad and all(t.state.name == "PRUNED" and t.user_attrs["steps"] == 2 for t in bad)
 
 
 def test_the_bench_pruners_are_the_studys_own_or_wait_for_its_warm_up():
-    replay = Replay.of(load_table(ROOT / "benchmarks" / "search-table-demo.json"), load_config(ROOT / "studies" / "demo.yaml"))
+    replay = Replay.of(
+        load_table(ROOT / "benchmarks" / "search-table-demo.json"), load_config(ROOT / "studies" / "demo.yaml")
+    )
     assert replay.pruner("median") is replay.settings.pruner
     assert replay.pruner("successive_halving").kwargs == {"min_resource": 6, "reduction_factor": 3}
     assert replay.pruner("hyperband").kwargs == {"min_resource": 6, "max_resource": 32, "reduction_factor": 3}
@@ -185,8 +207,12 @@ def test_a_suggestion_snaps_to_each_knobs_nearest_grid_value():
     assert len(configs) == 5 * 4 * 2 * 2 + 1 and table.nearest(dict(guide), space).guide
     rng = random.Random(0)
     for _ in range(200):
-        params = {"freeze_depth": rng.randint(0, 4), "learning_rate": 10 ** rng.uniform(-5, -2),
-                  "weight_decay": rng.uniform(0, 0.2), "augment_prob": rng.uniform(0, 0.5)}
+        params = {
+            "freeze_depth": rng.randint(0, 4),
+            "learning_rate": 10 ** rng.uniform(-5, -2),
+            "weight_decay": rng.uniform(0, 0.2),
+            "augment_prob": rng.uniform(0, 0.5),
+        }
         expected = {}
         for name, value in params.items():
             spec = space.params[name]
@@ -198,12 +224,13 @@ def test_a_suggestion_snaps_to_each_knobs_nearest_grid_value():
 def test_the_rows_give_the_steps_the_best_at_20_and_the_share_of_random_searchs_steps(capsys):
     replay = constructed()
     target = replay.table_best().value * 1.01
-    runs = {key: [replay_search(replay, key, seed, 30, target=target, at_least=20) for seed in (0, 1)]
-            for key in ("tpe+sh", "random", "guide")}
+    runs = {
+        key: [replay_search(replay, key, seed, 30, target=target, at_least=20) for seed in (0, 1)]
+        for key in ("tpe+sh", "random", "guide")
+    }
     rows = {row.key: row for row in strategy_rows(runs, target)}
     assert rows["random"].ratios == [1.0, 1.0] and rows["random"].steps == [r.steps_to(target) for r in runs["random"]]
-    assert rows["tpe+sh"].ratios == [
-        s / r.steps_to(target) for s, r in zip(rows["tpe+sh"].steps, runs["random"])]
+    assert rows["tpe+sh"].ratios == [s / r.steps_to(target) for s, r in zip(rows["tpe+sh"].steps, runs["random"])]
     assert rows["guide"].steps == [None, None] and rows["guide"].best_at == [5.0, 5.0]
     assert all(len(run.winners) >= 20 for run in runs["tpe+sh"])  # run on to 20 trials for the best at 20
     assert rows["random"].share == 1.0 and rows["guide"].share == math.inf
@@ -229,12 +256,16 @@ def _queued(study: optuna.Study) -> list[tuple[dict, str | None]]:
 
 
 @pytest.mark.slow
-def test_the_replayed_default_search_samples_and_starts_as_run_search_does(tiny_base, demo_target, tmp_path, monkeypatch):
+def test_the_replayed_default_search_samples_and_starts_as_run_search_does(
+    tiny_base, demo_target, tmp_path, monkeypatch
+):
     from xtts_tune.bench.search_bench import DEFAULT
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.settings import CONSTRAINT
 
-    cfg = load_config(ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"])
+    cfg = load_config(
+        ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"]
+    )
     built = []
     create = optuna.create_study
     with monkeypatch.context() as patch:
@@ -245,8 +276,13 @@ def test_the_replayed_default_search_samples_and_starts_as_run_search_does(tiny_
     seed = replay.settings.sampler_options["seed"]
     assert replay.settings_for(DEFAULT).sampler_options == SearchSettings.from_config(cfg).sampler_options
     assert _sampler_kwargs(replay.sampler(DEFAULT, seed)) == _sampler_kwargs(real.sampler)
-    replayed = replay.study(replay.sampler(DEFAULT, seed), replay.pruner("none"), settings=replay.settings_for(DEFAULT, seed))
-    assert _queued(replayed) == _queued(optuna.load_study(study_name="demo", storage=real._storage))[:len(replayed.trials)]
+    replayed = replay.study(
+        replay.sampler(DEFAULT, seed), replay.pruner("none"), settings=replay.settings_for(DEFAULT, seed)
+    )
+    assert (
+        _queued(replayed)
+        == _queued(optuna.load_study(study_name="demo", storage=real._storage))[: len(replayed.trials)]
+    )
     assert _queued(replayed)[0][1] == "guide"
     ran = real.trials[0]  # the guide's recipe, run for real: the constraint the default feeds the sampler
     constrained = replay.settings_for(DEFAULT).sampler_options["constraints"]
@@ -259,13 +295,18 @@ def test_run_search_stores_the_rankings_rejection_as_the_trials_violated_constra
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.settings import CONSTRAINT
 
-    cfg = load_config(ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"])
+    cfg = load_config(
+        ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"]
+    )
     # the median pruner stops the hopeless config (every block frozen, lr 1e-6) at step 2: two evaluations are
     # too few to judge (inconclusive), which the ranking rejects whatever the loss
-    search = {**cfg.search, "space": {**cfg.search["space"], "learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}},
-              "sampler": {"seed": 0, "constraints": True, "spread_start": False},
-              "pruner": {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
-              "enqueue": [{"learning_rate": 3e-3, "freeze_depth": 0}, {"learning_rate": 1e-6, "freeze_depth": 4}]}
+    search = {
+        **cfg.search,
+        "space": {**cfg.search["space"], "learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}},
+        "sampler": {"seed": 0, "constraints": True, "spread_start": False},
+        "pruner": {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+        "enqueue": [{"learning_rate": 3e-3, "freeze_depth": 0}, {"learning_rate": 1e-6, "freeze_depth": 4}],
+    }
     cfg = dataclasses.replace(cfg, search=search)
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     run_search(cfg, n_trials=3, storage=url, base=tiny_base)

@@ -29,8 +29,17 @@ def study_yaml(tmp_path: Path, data: Path, **train) -> Path:
 
 def test_trial_command_prints_share_evaluations_and_paths(demo_target, tmp_path):
     config = study_yaml(tmp_path, demo_target)
-    out = run_cli("trial", "--config", str(config), "--set", "learning_rate=3e-4", "--set", "freeze_depth=2",
-                  "--run-dir", str(tmp_path / "trial"))
+    out = run_cli(
+        "trial",
+        "--config",
+        str(config),
+        "--set",
+        "learning_rate=3e-4",
+        "--set",
+        "freeze_depth=2",
+        "--run-dir",
+        str(tmp_path / "trial"),
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "trainable " in text and "%)" in text

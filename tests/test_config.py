@@ -103,7 +103,10 @@ def test_a_folder_a_binary_file_an_empty_yaml_and_bad_yaml_are_one_line_each(tmp
         ("epochs=2", "--set epochs=2: unknown key 'epochs'; did you mean 'max_epochs'?"),
         ("learning_rate=abc", "--set learning_rate=abc: 'train.learning_rate' must be of type float, got 'abc'"),
         ("augment_prob=1.5", "--set augment_prob=1.5: train.augment_prob must be in [0, 1]"),
-        ("search.keep_topk=3", "--set search.keep_topk=3: unknown key 'search.keep_topk'; did you mean 'search.keep_top_k'?"),
+        (
+            "search.keep_topk=3",
+            "--set search.keep_topk=3: unknown key 'search.keep_topk'; did you mean 'search.keep_top_k'?",
+        ),
         ("search.space={a: [}", "--set search.space={a: [}: the value is not valid YAML"),
     ],
 )

@@ -87,8 +87,9 @@ def test_confirmations_flip_the_ranking_to_the_better_mean(tmp_path: Path) -> No
     assert "Its confirmation runs were best at step 101 (seed 1), 102 (seed 2)." in text
     assert rec.within_noise == []
     assert not any("confirm" in s for s in rec.next_steps if not s.startswith("Export"))
-    assert rec.next_steps[-1] == (f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' "
-                                  "--out studies/demo-best.yaml")  # not the project's default database
+    assert rec.next_steps[-1] == (
+        f"Export it: xtts-tune export --study demo --storage 'sqlite:///{tmp_path}/s.db' --out studies/demo-best.yaml"
+    )  # not the project's default database
     json.dumps(rec.to_dict())
 
 
@@ -129,8 +130,10 @@ def test_a_confirmation_run_without_a_finite_loss_rules_the_trial_out(tmp_path: 
     rec = recommend(study)
     assert rec.trial_number == 1
     assert rec.mean_val_loss == pytest.approx((3.02 + 3.05 + 3.06) / 3)
-    assert any("Trial 0 (original run 3.0000) was not chosen because its run with seed 1 gave no finite" in r
-               for r in rec.reasons)
+    assert any(
+        "Trial 0 (original run 3.0000) was not chosen because its run with seed 1 gave no finite" in r
+        for r in rec.reasons
+    )
     assert read_confirmations(study)[0][0] == {"seed": 1, "best_val_loss": None, "best_step": 101}
 
 
@@ -150,21 +153,43 @@ def test_confirm_skips_stored_runs_and_the_cli_prints_the_table(tmp_path: Path) 
     assert result.recommendation.trial_number == 1
 
     out = subprocess.run(
-        [sys.executable, "-m", "xtts_tune.cli", "confirm", "--study", "demo", "--storage", url,
-         "--top", "2", "--seeds", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "xtts_tune.cli",
+            "confirm",
+            "--study",
+            "demo",
+            "--storage",
+            url,
+            "--top",
+            "2",
+            "--seeds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert any(line.split()[:1] == ["1*"] and "3.0200 (s0)" in line and "3.0100" in line and "3.0300" in line
-               and "3.0200 ± 0.0100" in line for line in lines), out.stdout
+    assert any(
+        line.split()[:1] == ["1*"]
+        and "3.0200 (s0)" in line
+        and "3.0100" in line
+        and "3.0300" in line
+        and "3.0200 ± 0.0100" in line
+        for line in lines
+    ), out.stdout
     assert any(line.split()[:1] == ["0"] and "3.0733 ± 0.0643" in line for line in lines), out.stdout
     assert "recommended: trial 1 (mean 3.0200 ± 0.0100 over 3 seeds)" in out.stdout
     assert "Trial 1 has the lowest mean best validation loss" in out.stdout
 
     bad = subprocess.run(
         [sys.executable, "-m", "xtts_tune.cli", "confirm", "--study", "demo", "--storage", url, "--top", "0"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert bad.returncode == 2 and "must be >= 1" in bad.stderr
 

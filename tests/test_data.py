@@ -141,8 +141,16 @@ def test_a_missing_wavs_folder_and_an_unknown_language_are_one_line(demo_target,
     assert str(err.value).startswith(f"{folder / 'wavs'}: audio folder not found")
     clips = load_clips(DataConfig(path=str(demo_target), language="xx"), Path("."))
     with pytest.raises(DataError) as err:
-        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
-                       min_seconds=0.5, silence_rms=1e-4, dataset=demo_target)
+        validate_clips(
+            clips,
+            tiny_base.tokenizer,
+            sample_rate=22050,
+            max_wav_length=10**6,
+            max_text_tokens=200,
+            min_seconds=0.5,
+            silence_rms=1e-4,
+            dataset=demo_target,
+        )
     assert str(err.value).startswith("data.language 'xx' cannot be used with this base model's tokenizer")
     assert "\n" not in str(err.value)
 
@@ -155,13 +163,22 @@ def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
         wav.unlink()
     clips = load_clips(DataConfig(path=str(folder)), Path("."))
     with pytest.raises(DataValidationError) as err:
-        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
-                       min_seconds=0.5, silence_rms=1e-4, dataset=folder)
+        validate_clips(
+            clips,
+            tiny_base.tokenizer,
+            sample_rate=22050,
+            max_wav_length=10**6,
+            max_text_tokens=200,
+            min_seconds=0.5,
+            silence_rms=1e-4,
+            dataset=folder,
+        )
     lines = str(err.value).splitlines()
     assert len(err.value.problems) == 10 and len(lines) == 2
     meta = folder / "metadata.csv"
     assert lines[1] == "  - 10 clips: audio file missing: " + ", ".join(
-        f"target_{i:04d} ({meta}:{i})" for i in range(1, 11))  # every clip named, up to 10
+        f"target_{i:04d} ({meta}:{i})" for i in range(1, 11)
+    )  # every clip named, up to 10
     assert err.value.problems_file is None  # the line is complete: no file
 
 
@@ -173,13 +190,22 @@ def test_more_than_ten_clips_of_one_kind_are_listed_in_a_file(demo_target, tmp_p
         wav.unlink()
     clips = load_clips(DataConfig(path=str(folder)), Path("."))
     with pytest.raises(DataValidationError) as err:
-        validate_clips(clips, tiny_base.tokenizer, sample_rate=22050, max_wav_length=10**6, max_text_tokens=200,
-                       min_seconds=0.5, silence_rms=1e-4, dataset=folder)
+        validate_clips(
+            clips,
+            tiny_base.tokenizer,
+            sample_rate=22050,
+            max_wav_length=10**6,
+            max_text_tokens=200,
+            min_seconds=0.5,
+            silence_rms=1e-4,
+            dataset=folder,
+        )
     lines = str(err.value).splitlines()
     listed = err.value.problems_file
     assert f"(all 13: {listed})" in lines[0]
     assert lines[1].startswith("  - 13 clips: audio file missing: target_0001 (") and lines[1].endswith(
-        f"target_0010 ({folder / 'metadata.csv'}:10) and 3 more")
+        f"target_0010 ({folder / 'metadata.csv'}:10) and 3 more"
+    )
     assert listed.read_text().splitlines() == [str(p) for p in err.value.problems]
     assert "target_0013" in listed.read_text()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import wave
 from pathlib import Path
@@ -152,8 +153,14 @@ def test_wav_conversion_to_mono_16bit_22050(tmp_path):
 def test_generate_small_dataset(tmp_path):
     calls = []
     out = generate_dataset(
-        tmp_path / "target", SENTENCES, TARGET_VOICE, prefix="target", count=5,
-        min_seconds=2.0, max_seconds=5.0, progress=lambda d, t: calls.append((d, t)),
+        tmp_path / "target",
+        SENTENCES,
+        TARGET_VOICE,
+        prefix="target",
+        count=5,
+        min_seconds=2.0,
+        max_seconds=5.0,
+        progress=lambda d, t: calls.append((d, t)),
     )
     assert out == tmp_path / "target"
     assert not (tmp_path / "target.partial").exists()
@@ -181,12 +188,14 @@ def test_generation_is_byte_identical(tmp_path):
 @needs_espeak
 def test_clips_outside_range_are_skipped_in_order(tmp_path):
     sentences = ["Yes it is.", *SENTENCES[:3], "This sentence is certainly much too long to fit inside a tiny window."]
-    out = generate_dataset(tmp_path / "ds", sentences, TARGET_VOICE, prefix="t", count=3,
-                           min_seconds=1.5, max_seconds=4.0)
+    out = generate_dataset(
+        tmp_path / "ds", sentences, TARGET_VOICE, prefix="t", count=3, min_seconds=1.5, max_seconds=4.0
+    )
     assert [r[1] for r in read_metadata(out)] == SENTENCES[:3]
     with pytest.raises(DemoDataError, match="only 3 of 5 sentences"):
-        generate_dataset(tmp_path / "ds2", sentences, TARGET_VOICE, prefix="t", count=4,
-                         min_seconds=1.5, max_seconds=4.0)
+        generate_dataset(
+            tmp_path / "ds2", sentences, TARGET_VOICE, prefix="t", count=4, min_seconds=1.5, max_seconds=4.0
+        )
     assert not (tmp_path / "ds2").exists() and not (tmp_path / "ds2.partial").exists()
 
 
@@ -241,5 +250,5 @@ def test_generate_demo_data_which_and_progress(tmp_path, monkeypatch):
 
 def test_voice_spec_is_frozen():
     v = VoiceSpec(name="x", voice="en-us", speed=150, pitch=50)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         v.speed = 10  # type: ignore[misc]

@@ -18,9 +18,7 @@ def _curve(
 ) -> list[dict]:
     steps = steps if steps is not None else list(range(len(val)))
     train = train if train is not None else [None] * len(val)
-    return [
-        {"step": s, "train_loss": t, "val_loss": v} for s, t, v in zip(steps, train, val)
-    ]
+    return [{"step": s, "train_loss": t, "val_loss": v} for s, t, v in zip(steps, train, val)]
 
 
 # The guide's worked examples: one evaluation per epoch, epoch used as the step.
@@ -85,9 +83,7 @@ def test_rising_val_with_rising_train_is_not_overfitting() -> None:
 def test_underfitting() -> None:
     d = diagnose(_curve([3.412, 3.405, 3.398], [3.5, 3.45, 3.44]))
     assert d.verdict == "underfitting"
-    assert d.reasons[0] == (
-        "validation loss improved only 0.4% overall (3.412 → 3.398); the model is barely learning"
-    )
+    assert d.reasons[0] == ("validation loss improved only 0.4% overall (3.412 → 3.398); the model is barely learning")
 
 
 def test_unstable_nan() -> None:
@@ -136,9 +132,7 @@ def test_best_step_is_first_minimum() -> None:
 
 
 def test_metrics() -> None:
-    d = diagnose(
-        _curve([3.0, 2.7, 2.75, 2.8], [None, 3.0, 2.8, 2.6], steps=[0, 100, 200, 300])
-    )
+    d = diagnose(_curve([3.0, 2.7, 2.75, 2.8], [None, 3.0, 2.8, 2.6], steps=[0, 100, 200, 300]))
     m = d.metrics
     assert set(m) == {
         "val_rise_abs",

@@ -33,7 +33,9 @@ pytestmark = pytest.mark.slow
 
 def files(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and modification time."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +84,37 @@ def test_the_same_study_name_in_another_storage_is_refused_and_nothing_is_touche
     assert message.startswith(f"{cfg.study_dir} belongs to study 'demo' in {url} (id ")
     assert f"not to this new study 'demo' in {other}; nothing was changed" in message
     assert "--set study_name=demo-2" in message and f"--storage '{url}' to continue that study" in message
+
     # from the command line the report and YAML it would write are checked too, before the search starts
     def cli_line(name: str, doc: dict) -> str:
         (root / "studies" / name).write_text(yaml.safe_dump(doc))
-        out = subprocess.run([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(root / "studies" / name),
-                              "--trials", "1", "--storage", other], capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "xtts_tune.cli",
+                "search",
+                "--config",
+                str(root / "studies" / name),
+                "--trials",
+                "1",
+                "--storage",
+                other,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert out.returncode == 2 and "Traceback" not in out.stderr
         (line,) = out.stderr.strip().splitlines()
         return line
 
     assert cli_line("same.yaml", raw).startswith(
-        f"error: {cfg.study_dir}, {cfg.report_path} and {cfg.export_path} belong to study 'demo' in {url} (id ")
+        f"error: {cfg.study_dir}, {cfg.report_path} and {cfg.export_path} belong to study 'demo' in {url} (id "
+    )
     assert cli_line("other.yaml", {**raw, "output_dir": str(tmp_path / "runs")}).startswith(
-        f"error: {cfg.report_path} and {cfg.export_path} belong to another study named 'demo' (id ")
+        f"error: {cfg.report_path} and {cfg.export_path} belong to another study named 'demo' (id "
+    )
     assert outputs() == mine
     assert snapshot(url, "demo") == before
     assert not (tmp_path / "other.db").exists() and not (tmp_path / "runs").exists()
@@ -113,30 +133,51 @@ def test_a_folder_of_a_study_no_longer_in_its_storage_is_kept_and_refused(study,
     gone.unlink()
     kept = files(runs)
     with pytest.raises(UserError) as err:
-        run_search(make_cfg({**raw, "output_dir": str(runs), "study_name": "demo"}, tmp_path), n_trials=1,
-                   storage=f"sqlite:///{gone}", base=tiny_base)
+        run_search(
+            make_cfg({**raw, "output_dir": str(runs), "study_name": "demo"}, tmp_path),
+            n_trials=1,
+            storage=f"sqlite:///{gone}",
+            base=tiny_base,
+        )
     assert "which that storage no longer holds" in str(err.value) and f"delete {runs / 'demo'}" in str(err.value)
     assert files(runs) == kept  # nothing deleted: today the trial folder was removed "left over from an earlier study"
     # a study of its own name gets a folder of its own next to it
-    summary = run_search(make_cfg({**raw, "output_dir": str(runs), "study_name": "demo-2"}, tmp_path), n_trials=1,
-                         storage=f"sqlite:///{gone}", base=tiny_base)
+    summary = run_search(
+        make_cfg({**raw, "output_dir": str(runs), "study_name": "demo-2"}, tmp_path),
+        n_trials=1,
+        storage=f"sqlite:///{gone}",
+        base=tiny_base,
+    )
     assert summary.trials_dir == str(runs / "demo-2" / "trials") and files(runs / "demo") == {
-        k[len("demo/"):]: v for k, v in kept.items() if k.startswith("demo/")}
+        k[len("demo/") :]: v for k, v in kept.items() if k.startswith("demo/")
+    }
 
 
 @pytest.mark.parametrize(
     "change, key, old, new",
     [
-        ({"space": {**SPACE, "learning_rate": {"low": 1.0e-6, "high": 1.0e-2, "log": True}}},
-         "search.space.learning_rate", "float in [1e-06, 0.003] log", "float in [1e-06, 0.01] log"),
-        ({"space": {**SPACE, "grad_accum_steps": {"choices": [1, 2]}}},
-         "search.space.grad_accum_steps", "not searched", "choices [1, 2]"),
+        (
+            {"space": {**SPACE, "learning_rate": {"low": 1.0e-6, "high": 1.0e-2, "log": True}}},
+            "search.space.learning_rate",
+            "float in [1e-06, 0.003] log",
+            "float in [1e-06, 0.01] log",
+        ),
+        (
+            {"space": {**SPACE, "grad_accum_steps": {"choices": [1, 2]}}},
+            "search.space.grad_accum_steps",
+            "not searched",
+            "choices [1, 2]",
+        ),
         ({"space": {**SPACE, "max_epochs": 2}}, "search.space.max_epochs", "1", "2"),
         ({"train": {"max_steps": 3}}, "train.max_steps", "2", "3"),
         ({"train": {"batch_size": 4}}, "train.batch_size", "8", "4"),
         ({"model": {"freeze_text_head": True}}, "model.freeze_text_head", "False", "True"),
-        ({"space": {**SPACE, "learning_rate": {"choices": [1.0e-4, 1.0e-3]}}},  # crashed with a FAIL trial
-         "search.space.learning_rate", "float in [1e-06, 0.003] log", "choices [0.0001, 0.001]"),
+        (
+            {"space": {**SPACE, "learning_rate": {"choices": [1.0e-4, 1.0e-3]}}},  # crashed with a FAIL trial
+            "search.space.learning_rate",
+            "float in [1e-06, 0.003] log",
+            "choices [0.0001, 0.001]",
+        ),
     ],
 )
 def test_drift_is_refused_with_the_key_and_both_values(study, tiny_base, change, key, old, new):
@@ -156,19 +197,40 @@ def test_drift_is_refused_with_the_key_and_both_values(study, tiny_base, change,
 
 def test_growth_goes_on_and_a_knob_kind_change_via_the_cli_is_one_line(study, tiny_base):
     root, raw, cfg, url = study
-    grown = {**raw, "search": {**raw["search"], "keep_top_k": 1, "samples": 0, "sampler": {"seed": 7},
-                                "pruner": "none"},
-             "train": {**raw["train"], "num_threads": 1, "device": "cpu"}, "diagnosis": {"spike_factor": 2.0}}
+    grown = {
+        **raw,
+        "search": {**raw["search"], "keep_top_k": 1, "samples": 0, "sampler": {"seed": 7}, "pruner": "none"},
+        "train": {**raw["train"], "num_threads": 1, "device": "cpu"},
+        "diagnosis": {"spike_factor": 2.0},
+    }
     summary = run_search(make_cfg(grown, root), n_trials=1, storage=url, base=tiny_base)
     assert summary.trials_run == [1] and summary.rows[-1].state in ("COMPLETE", "PRUNED")
     kind = {**raw, "search": {**raw["search"], "space": {**SPACE, "weight_decay": {"choices": [0.0, 0.1]}}}}
     (root / "studies" / "kind.yaml").write_text(yaml.safe_dump(kind))
     before = snapshot(url, "demo")
-    out = subprocess.run([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(root / "studies" / "kind.yaml"),
-                          "--trials", "1", "--storage", url], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xtts_tune.cli",
+            "search",
+            "--config",
+            str(root / "studies" / "kind.yaml"),
+            "--trials",
+            "1",
+            "--storage",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("error: study 'demo'") and "search.space.weight_decay changed (stored float in [0.0, 0.2]" in line
+    assert (
+        line.startswith("error: study 'demo'")
+        and "search.space.weight_decay changed (stored float in [0.0, 0.2]" in line
+    )
     assert snapshot(url, "demo") == before
     assert not [t for t in load_study("demo", url).trials if t.state == TrialState.FAIL]
 

@@ -22,11 +22,19 @@ def judged(demo_target, tmp_path_factory):
     """Four real demo trials: the guide's recipe (trial 0), an enqueued trial with every block frozen that the
     median pruner cuts at its second evaluation, then two sampled ones."""
     tmp = tmp_path_factory.mktemp("judged")
-    cfg = load_config("studies/demo.yaml", [
-        f"output_dir={tmp}/runs", f"data.path={demo_target}", "data.demo_target=false", "max_steps=6",
-        "eval_every=2", "max_epochs=3", "search.pruner={type: median, n_startup_trials: 1, n_warmup_steps: 0}",
-        "search.enqueue=[{learning_rate: 1.0e-5, freeze_depth: 4}]",
-    ])
+    cfg = load_config(
+        "studies/demo.yaml",
+        [
+            f"output_dir={tmp}/runs",
+            f"data.path={demo_target}",
+            "data.demo_target=false",
+            "max_steps=6",
+            "eval_every=2",
+            "max_epochs=3",
+            "search.pruner={type: median, n_startup_trials: 1, n_warmup_steps: 0}",
+            "search.enqueue=[{learning_rate: 1.0e-5, freeze_depth: 4}]",
+        ],
+    )
     summary = run_search(cfg, n_trials=4, storage=f"sqlite:///{tmp}/judged.db")
     return tmp, summary, load_study("demo", summary.storage)
 
@@ -83,10 +91,15 @@ def demo_study(demo_target, tmp_path_factory):
         {"freeze_depth": 0, "learning_rate": 9.48e-5, "weight_decay": 0.097, "augment_prob": 0.335},
         {"freeze_depth": 2, "learning_rate": 7.82e-4, "weight_decay": 0.118, "augment_prob": 0.447},
     ]
-    cfg = load_config("studies/demo.yaml", [
-        f"output_dir={tmp}/runs", f"data.path={demo_target}", "data.demo_target=false",
-        f"search.enqueue={yaml.safe_dump(enqueue, default_flow_style=True).strip()}",
-    ])
+    cfg = load_config(
+        "studies/demo.yaml",
+        [
+            f"output_dir={tmp}/runs",
+            f"data.path={demo_target}",
+            "data.demo_target=false",
+            f"search.enqueue={yaml.safe_dump(enqueue, default_flow_style=True).strip()}",
+        ],
+    )
     summary = run_search(cfg, n_trials=5, storage=f"sqlite:///{tmp}/demo.db")
     return tmp, summary, load_study("demo", summary.storage)
 

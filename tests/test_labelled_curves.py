@@ -35,8 +35,11 @@ def _trial(number: int, entry: dict) -> optuna.trial.FrozenTrial:
     curve = entry["curve"]
     user_attrs, system_attrs = TrialRecord(curve=curve).split_attrs()
     trial = optuna.trial.create_trial(
-        value=min(r["val_loss"] for r in curve), params={}, distributions={},
-        user_attrs=user_attrs, system_attrs=system_attrs,
+        value=min(r["val_loss"] for r in curve),
+        params={},
+        distributions={},
+        user_attrs=user_attrs,
+        system_attrs=system_attrs,
     )
     trial.number = number
     return trial
@@ -57,8 +60,11 @@ def _cases():
 
 def agrees(label: str, v: TrialVerdict) -> bool:
     verdict, improving, rising = EXPECTED[label]
-    return (v.verdict == verdict and (improving is None or v.still_improving == improving)
-            and (rising is None or v.rising_at_end == rising))
+    return (
+        v.verdict == verdict
+        and (improving is None or v.still_improving == improving)
+        and (rising is None or v.rising_at_end == rising)
+    )
 
 
 @pytest.mark.parametrize("path, entry", list(_cases()))

@@ -30,8 +30,9 @@ def test_the_estimate_is_the_real_size_table_and_grows_with_batch_and_clip():
         assert est / GIB == pytest.approx(peak, abs=0.01)
 
     def est(**kw):
-        return estimate_peak_bytes(**{"freeze_depth": 12, "embeddings_frozen": False, "batch_size": 1,
-                                      "longest_clip_s": 11.0, **kw})
+        return estimate_peak_bytes(
+            **{"freeze_depth": 12, "embeddings_frozen": False, "batch_size": 1, "longest_clip_s": 11.0, **kw}
+        )
 
     assert est(batch_size=4) > est(batch_size=2) > est() > est(longest_clip_s=5.0)
     assert est(freeze_depth=0) > est() > est(freeze_depth=28) > est(freeze_depth=28, embeddings_frozen=True)
@@ -39,19 +40,23 @@ def test_the_estimate_is_the_real_size_table_and_grows_with_batch_and_clip():
 
 
 def test_the_line_names_the_most_expensive_configuration_and_the_device():
-    space = {"freeze_depth": SimpleNamespace(kind="int", low=4, high=28),
-             "batch_size": SimpleNamespace(kind="categorical", choices=(1, 2, 4))}
+    space = {
+        "freeze_depth": SimpleNamespace(kind="int", low=4, high=28),
+        "batch_size": SimpleNamespace(kind="categorical", choices=(1, 2, 4)),
+    }
     line = most_expensive_line(space, TrainConfig(), ModelConfig(), 11.6, 30, torch.device("cpu"))
     expected = estimate_peak_bytes(freeze_depth=4, embeddings_frozen=False, batch_size=4, longest_clip_s=11.6)
     assert line == (
         "memory: the space's most expensive configuration (freeze_depth 4, embeddings trainable, batch 4, clips up "
         f"to 11.6 s) needs about {expected / GIB:.1f} GiB (estimated from the real-size GPU table); this run has "
-        "the CPU")
+        "the CPU"
+    )
     assert most_expensive_line(space, TrainConfig(), ModelConfig(), 11.6, 4, torch.device("cpu")) is None
 
 
-def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(demo_target, tmp_path, monkeypatch,
-                                                                               tiny_base):
+def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(
+    demo_target, tmp_path, monkeypatch, tiny_base
+):
     import xtts_tune.training.memory as memory
     from xtts_tune.config import load_config
     from xtts_tune.search.runner import run_search
@@ -84,11 +89,19 @@ def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(d
     monkeypatch.setattr(TrialLosses, "train", train)
     monkeypatch.setattr(memory, "release_memory", release)
     events = []
-    summary = run_search(load_config(config), n_trials=3, storage=f"sqlite:///{tmp_path / 'demo.db'}",
-                         progress=events.append, base=tiny_base)
+    summary = run_search(
+        load_config(config),
+        n_trials=3,
+        storage=f"sqlite:///{tmp_path / 'demo.db'}",
+        progress=events.append,
+        base=tiny_base,
+    )
     trials = load_study("demo", summary.storage).get_trials()
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                                        optuna.trial.TrialState.COMPLETE]  # the study went on
+    assert [t.state for t in trials] == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.COMPLETE,
+    ]  # the study went on
     oom = trials[1]
     record = TrialRecord.from_trial(oom)
     # pruned, not FAILED, with a violated constraint: the sampler sees it and learns to avoid the region
@@ -100,8 +113,10 @@ def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(d
     assert line == record.fail_reason and "\n" not in line
     assert line.startswith("out of memory at batch 4 × accumulation 1 with clips up to ")
     assert 0.5 < float(line.split("clips up to ")[1].split(" s ")[0]) < 20  # the longest training clip
-    assert line.endswith(" s on the CPU; lower train.batch_size or max clip length (remove the longest clips), "
-                         "or freeze more layers (a higher freeze_depth)")
+    assert line.endswith(
+        " s on the CPU; lower train.batch_size or max clip length (remove the longest clips), "
+        "or freeze more layers (a higher freeze_depth)"
+    )
     assert calls["released"] == 1
     assert math.isfinite(trials[2].user_attrs["best_val_loss"])
     after = tiny_base.gpt.state_dict()

@@ -71,8 +71,16 @@ def test_dvae_size_is_read_from_the_checkpoint_and_matches_coquis_hard_coded_one
     from TTS.tts.layers.xtts.dvae import DiscreteVAE
 
     released = dict(
-        channels=80, normalization=None, positional_dims=1, num_tokens=1024, codebook_dim=512,
-        hidden_dim=512, num_resnet_blocks=3, kernel_size=3, num_layers=2, use_transposed_convs=False,
+        channels=80,
+        normalization=None,
+        positional_dims=1,
+        num_tokens=1024,
+        codebook_dim=512,
+        hidden_dim=512,
+        num_resnet_blocks=3,
+        kernel_size=3,
+        num_layers=2,
+        use_transposed_convs=False,
     )  # exactly what GPTTrainer hard-codes for XTTS v2
     state = DiscreteVAE(**released).state_dict()
     assert dvae_kwargs_from_state(state) == released
@@ -108,8 +116,17 @@ def test_a_folder_in_the_released_format_with_the_real_vocabulary_loads(tmp_path
         load_base(folder)
     from TTS.tts.layers.xtts.dvae import DiscreteVAE
 
-    small_dvae = DiscreteVAE(channels=80, positional_dims=1, num_tokens=1024, codebook_dim=32, hidden_dim=16,
-                             num_resnet_blocks=1, kernel_size=3, num_layers=2, use_transposed_convs=False)
+    small_dvae = DiscreteVAE(
+        channels=80,
+        positional_dims=1,
+        num_tokens=1024,
+        codebook_dim=32,
+        hidden_dim=16,
+        num_resnet_blocks=1,
+        kernel_size=3,
+        num_layers=2,
+        use_transposed_convs=False,
+    )
     torch.save(small_dvae.state_dict(), folder / "dvae.pth")
     wrong = dict(doc, model_args=dict(args, gpt_n_model_channels=32))
     (folder / "config.json").write_text(json.dumps(wrong))
@@ -131,18 +148,31 @@ def test_freezing_selects_exactly_the_intended_parameters(fresh_base):
     counts = apply_freezing(gpt, 3, ModelConfig(freeze_conditioning=True))
     trainable = _grad_names(gpt)
     for name, _ in gpt.named_parameters():
-        frozen = name.startswith(("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver."))
+        frozen = name.startswith(
+            ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver.")
+        )
         assert (name in trainable) == (not frozen), name
     assert counts.trainable == sum(p.numel() for n, p in gpt.named_parameters() if n in trainable)
     assert counts.total == sum(p.numel() for p in gpt.parameters())
     assert str(counts).startswith("trainable ") and f"({100 * counts.share:.1f}%)" in str(counts)
 
-    opts = ModelConfig(freeze_conditioning=False, freeze_text_embedding=True, freeze_text_head=True,
-                       freeze_mel_embedding=True, freeze_mel_head=True)
+    opts = ModelConfig(
+        freeze_conditioning=False,
+        freeze_text_embedding=True,
+        freeze_text_head=True,
+        freeze_mel_embedding=True,
+        freeze_mel_head=True,
+    )
     apply_freezing(gpt, 0, opts)
     frozen = {n for n, _ in gpt.named_parameters()} - _grad_names(gpt)
-    assert {n.split(".")[0] for n in frozen} == {"text_embedding", "text_pos_embedding", "text_head",
-                                                 "mel_embedding", "mel_pos_embedding", "mel_head"}
+    assert {n.split(".")[0] for n in frozen} == {
+        "text_embedding",
+        "text_pos_embedding",
+        "text_head",
+        "mel_embedding",
+        "mel_pos_embedding",
+        "mel_head",
+    }
     assert count_parameters(gpt).trainable < count_parameters(gpt).total
 
 

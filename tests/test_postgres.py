@@ -83,16 +83,38 @@ class PostgresServer:
         return proc
 
     def start(self) -> str:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         last = None
         for _ in range(3):  # the free port may be taken between bind and start: try another
             self.port = free_port()
-            options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            options = (
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
             try:
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log),
-                          "-w", "-t", "60", "start")
+                self._run(
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
                 break
             except RuntimeError as exc:
                 last = f"{exc}\n{self.log.read_text() if self.log.is_file() else ''}"
@@ -121,8 +143,9 @@ def postgres():
     """A PostgreSQL server on 127.0.0.1 with an empty database ``xtts``; yields the server."""
     bindir = postgres_bindir()
     if bindir is None:
-        pytest.skip(f"PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH); "
-                    f"run: {INSTALL_HINT}")
+        pytest.skip(
+            f"PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH); run: {INSTALL_HINT}"
+        )
     server = PostgresServer(bindir)
     try:
         server.start()
@@ -138,8 +161,10 @@ def test_an_unreachable_postgresql_server_is_a_one_line_storage_error():
     import psycopg  # noqa: F401  (the pinned driver; SQLAlchemy 2.1's default for a plain postgresql:// URL)
 
     port = free_port()  # nothing listens there
-    for url in (f"postgresql://postgres:secret@127.0.0.1:{port}/xtts",
-                f"postgresql+psycopg://postgres@127.0.0.1:{port}/xtts"):
+    for url in (
+        f"postgresql://postgres:secret@127.0.0.1:{port}/xtts",
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/xtts",
+    ):
         t0 = time.monotonic()
         with pytest.raises(StorageError) as err:
             open_storage(url, heartbeat_interval=5, grace_period=10)
@@ -167,8 +192,12 @@ def test_workers_opening_a_fresh_database_at_once_all_succeed(postgres):
     """Optuna creates its tables on first open; several workers starting together must not collide."""
     url = postgres.createdb("race")
     at = time.time() + 4  # after the imports: all open at the same moment
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN, url, str(at)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN, url, str(at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0 and out.strip() == "ok", err[-2000:]

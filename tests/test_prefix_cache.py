@@ -22,8 +22,9 @@ FROZEN_INPUTS = ModelConfig(freeze_conditioning=True, freeze_text_embedding=True
 
 
 def cache_config(data, out, *, prefix_cache=True, dtype="float32", **train) -> StudyConfig:
-    cfg = small_config(data, out, conditioning_slice="fixed", prefix_cache=prefix_cache,
-                       prefix_cache_dtype=dtype, **train)
+    cfg = small_config(
+        data, out, conditioning_slice="fixed", prefix_cache=prefix_cache, prefix_cache_dtype=dtype, **train
+    )
     return dataclasses.replace(cfg, model=FROZEN_INPUTS)
 
 
@@ -42,7 +43,9 @@ def no_dropout(fresh_base):
 
 def training_batch(base, data, cfg, ids, variants):
     t = cfg.train
-    feats = [data.features.get(c, v, seed=t.seed, level_range=tuple(t.noise_level_range)) for c, v in zip(ids, variants)]
+    feats = [
+        data.features.get(c, v, seed=t.seed, level_range=tuple(t.noise_level_range)) for c, v in zip(ids, variants)
+    ]
     rngs = [fixed_slice_rng(t.seed, c, v) for c, v in zip(ids, variants)]
     return collate(feats, args=base.trainer.args, silence=data.features.silence_frame(), rng=rngs, is_eval=False)
 
@@ -68,7 +71,10 @@ def test_cached_step_gives_coquis_losses_and_gradients(no_dropout, demo_target, 
 
     reference, ref_grads = losses_and_grads(lambda b: base.trainer.train_step(b, None)[1])
     cache = PrefixCache(None, base_fingerprint=base.fingerprint, dtype="float32", precision="fp32")
-    keys = [prefix_key(data.features.key(c, v, seed=0, level_range=(0.001, 0.01)), False, (0, 1)) for c, v in zip(ids, variants)]
+    keys = [
+        prefix_key(data.features.key(c, v, seed=0, level_range=(0.001, 0.01)), False, (0, 1))
+        for c, v in zip(ids, variants)
+    ]
 
     def cached(batch):
         return gpt_losses(gpt, base.trainer.args, batch, prefix=(depth, cache.hidden(gpt, depth, keys, batch)))
@@ -104,11 +110,15 @@ def test_trial_with_cache_has_the_uncached_curve_and_skips_frozen_blocks(no_drop
     # a second trial of the same depth finds every clip cached: the frozen blocks and the conditioning
     # encoder never run
     calls = []
-    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in
-             [*base.gpt.gpt.h[:3], base.gpt.conditioning_encoder]]
+    hooks = [
+        m.register_forward_hook(lambda *_: calls.append(1))
+        for m in [*base.gpt.gpt.h[:3], base.gpt.conditioning_encoder]
+    ]
     misses = data.prefix_cache.misses
     try:
-        run_trial(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=3e-4)), base=base, data=data)
+        run_trial(
+            dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=3e-4)), base=base, data=data
+        )
     finally:
         for h in hooks:
             h.remove()
@@ -137,8 +147,9 @@ def test_cache_conditions_are_refused_with_one_line(demo_target, tmp_path):
         StudyConfig(train=TrainConfig(prefix_cache=True, conditioning_slice="fixed")).validate()
     StudyConfig(model=FROZEN_INPUTS, train=TrainConfig(prefix_cache=True, conditioning_slice="fixed")).validate()
     config = study_yaml(tmp_path, demo_target)
-    out = run_cli("trial", "--config", str(config), "--set", "train.prefix_cache=true",
-                  "--set", "train.conditioning_slice=fixed")
+    out = run_cli(
+        "trial", "--config", str(config), "--set", "train.prefix_cache=true", "--set", "train.conditioning_slice=fixed"
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [
         f"error: {config}: train.prefix_cache needs model.freeze_conditioning, model.freeze_text_embedding and "

@@ -91,8 +91,9 @@ def target_heldout(demo_target, target_profile, cache_dir) -> ProbeScores:
 
 @pytest.fixture(scope="module")
 def base_vs_target(base_voice, target_profile, cache_dir) -> ProbeScores:
-    return score_samples(base_voice, target_profile, language="en", cache_dir=cache_dir,
-                         max_seconds=[None] * len(base_voice))
+    return score_samples(
+        base_voice, target_profile, language="en", cache_dir=cache_dir, max_seconds=[None] * len(base_voice)
+    )
 
 
 def test_similarity_ranks_the_targets_own_clips_above_the_base_voice(target_heldout, base_vs_target):
@@ -102,8 +103,9 @@ def test_similarity_ranks_the_targets_own_clips_above_the_base_voice(target_held
     assert target_heldout.similarity - base_vs_target.similarity > 0.15
 
 
-def test_a_real_speaker_is_closer_to_her_own_mean_than_an_espeak_voice_is(kathleen_ceiling, kathleen_profile,
-                                                                             base_voice, cache_dir):
+def test_a_real_speaker_is_closer_to_her_own_mean_than_an_espeak_voice_is(
+    kathleen_ceiling, kathleen_profile, base_voice, cache_dir
+):
     espeak = speaker_similarity([w for w, _ in base_voice], kathleen_profile, cache_dir=cache_dir)
     assert min(s.similarity for s in kathleen_ceiling.samples) > max(espeak) + 0.1, espeak
 
@@ -167,14 +169,12 @@ def test_the_asr_loads_and_runs_with_the_network_closed(kathleen):
         f"print(transcribe({str(kathleen[4][0])!r}).text)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "Will we ever forget it?", out.stdout
 
 
-def test_scoring_again_is_a_cache_hit_with_the_same_figures(kathleen, kathleen_profile, cache_dir,
-                                                            kathleen_ceiling):
+def test_scoring_again_is_a_cache_hit_with_the_same_figures(kathleen, kathleen_profile, cache_dir, kathleen_ceiling):
     events = []
     start = time.monotonic()
     again = ceiling(kathleen[20:26], kathleen_profile, language="en", cache_dir=cache_dir, progress=events.append)
@@ -183,8 +183,9 @@ def test_scoring_again_is_a_cache_hit_with_the_same_figures(kathleen, kathleen_p
     assert again == kathleen_ceiling
     clip, text = kathleen[20]
     events.clear()
-    score_samples([(clip, text + " Again.")], kathleen_profile, language="en", cache_dir=cache_dir,
-                  progress=events.append)
+    score_samples(
+        [(clip, text + " Again.")], kathleen_profile, language="en", cache_dir=cache_dir, progress=events.append
+    )
     assert events[0]["cached"] is False  # another text is a new transcript check, never a stale hit
 
 
@@ -210,8 +211,9 @@ def test_a_missing_sample_is_one_error_line_naming_it(kathleen_profile, tmp_path
 
 
 @pytest.mark.slow
-def test_an_xtts_that_never_stops_is_flagged_through_the_real_speak_path(kathleen, kathleen_profile,
-                                                                          kathleen_ceiling, cache_dir, tmp_path):
+def test_an_xtts_that_never_stops_is_flagged_through_the_real_speak_path(
+    kathleen, kathleen_profile, kathleen_ceiling, cache_dir, tmp_path
+):
     """A released-layout XTTS folder with random weights (its GPT never emits the stop token) speaks the
     short sample texts through xtts_tune.model.speak with its default cap: every sample ran to the cap, and
     none sounds like the speaker. About 40 s of CPU (building and loading the HiFi-GAN decoder)."""

@@ -69,7 +69,11 @@ def test_built_gpt_has_the_released_xtts_v2_shape(real_trainer):
 
 def test_packaged_architecture_is_the_released_one():
     arch = read_architecture(ARCH_FILE)
-    assert (arch.model_args["gpt_layers"], arch.model_args["gpt_n_model_channels"], arch.model_args["gpt_n_heads"]) == (30, 1024, 16)
+    assert (arch.model_args["gpt_layers"], arch.model_args["gpt_n_model_channels"], arch.model_args["gpt_n_heads"]) == (
+        30,
+        1024,
+        16,
+    )
     assert arch.model_args["gpt_number_text_tokens"] == 6681 and arch.model_args["gpt_use_perceiver_resampler"]
     if (SHARED / "xtts_v2_model_args.json").is_file():
         assert json.loads(ARCH_FILE.read_text()) == json.loads((SHARED / "xtts_v2_model_args.json").read_text())
@@ -103,7 +107,7 @@ def test_synthetic_batch_is_in_train_step_format(real_trainer, real_args):
     assert batch["cond_lens"] is None  # the masking approach uses cond_idxs
     start, end = batch["cond_idxs"][0].tolist()
     assert real_args.min_conditioning_length <= end - start <= real_args.max_conditioning_length
-    assert 0 <= start and end <= clip.wav_length
+    assert start >= 0 and end <= clip.wav_length
 
 
 def test_clip_longer_than_coquis_limit_is_refused(real_args):
@@ -166,10 +170,22 @@ def test_measure_runs_optimizer_steps_and_reports_finite_figures():
 
 
 def test_figures_measure_each_depth_in_its_own_process():
-    records = real_size_figures((0, 2), steps=1, accum=1, clip_seconds=3.0, device="cpu", layers=2,
-                                frozen_embeddings_depths=(2,), prefix_cache_depths=(2,))
+    records = real_size_figures(
+        (0, 2),
+        steps=1,
+        accum=1,
+        clip_seconds=3.0,
+        device="cpu",
+        layers=2,
+        frozen_embeddings_depths=(2,),
+        prefix_cache_depths=(2,),
+    )
     assert [(r["freeze_depth"], r["freeze_embeddings"], r["prefix_cache"]) for r in records] == [
-        (0, False, False), (2, False, False), (2, True, False), (2, True, True)]
+        (0, False, False),
+        (2, False, False),
+        (2, True, False),
+        (2, True, True),
+    ]
     cached = records[3]
     # the cache holds the clip's 32 conditioning latents, its text positions (start + tokens) and coqui's
     # code-length positions (ceil(samples / 1024) + 3, plus start), 1024 fp16 values each

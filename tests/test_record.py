@@ -38,9 +38,21 @@ ACCESS = re.compile(
 # curves and bench rows, so they are held by ACCESS above instead)
 # ("uid", "test_comparison" and "xtts_tune_version" are also keys of the export's provenance and the study
 # folder's claim file, which are not study attributes)
-DISTINCTIVE = ["enqueued", "listening_samples", "confirmations", "xtts_tune:", "retry_of", "fixed_params",
-               "failed_trial", "retry_history", "curve_png_artifact_id", "curve_artifact_id", "table_params",
-               "definition", "fingerprint"]
+DISTINCTIVE = [
+    "enqueued",
+    "listening_samples",
+    "confirmations",
+    "xtts_tune:",
+    "retry_of",
+    "fixed_params",
+    "failed_trial",
+    "retry_history",
+    "curve_png_artifact_id",
+    "curve_artifact_id",
+    "table_params",
+    "definition",
+    "fingerprint",
+]
 KEY_CONSTANT = re.compile(r"^[A-Z_]*(_ATTR|_ATTRS|_ATTR_PREFIX)\s*=", re.M)
 
 
@@ -49,8 +61,12 @@ def _outside_record():
 
 
 def test_no_attribute_dict_is_touched_outside_the_record_package():
-    found = [f"{p.relative_to(PACKAGE)}:{t[:m.start()].count(chr(10)) + 1}: {m.group(0)}"
-             for p in _outside_record() for t in [p.read_text()] for m in ACCESS.finditer(t)]
+    found = [
+        f"{p.relative_to(PACKAGE)}:{t[: m.start()].count(chr(10)) + 1}: {m.group(0)}"
+        for p in _outside_record()
+        for t in [p.read_text()]
+        for m in ACCESS.finditer(t)
+    ]
     assert found == []
 
 
@@ -60,8 +76,8 @@ def test_stored_key_literals_and_key_constants_live_only_in_the_record_package()
         text = p.read_text()
         found += [f"{p.relative_to(PACKAGE)}: {m.group(0)}" for m in KEY_CONSTANT.finditer(text)]
         for key in DISTINCTIVE:
-            for m in re.finditer(r"[\"']%s[\"']" % re.escape(key), text):
-                found.append(f"{p.relative_to(PACKAGE)}:{text[:m.start()].count(chr(10)) + 1}: {m.group(0)}")
+            for m in re.finditer(rf"[\"']{re.escape(key)}[\"']", text):
+                found.append(f"{p.relative_to(PACKAGE)}:{text[: m.start()].count(chr(10)) + 1}: {m.group(0)}")
     assert found == []
     # and the record package does define each of them
     record_text = "".join(p.read_text() for p in RECORD.glob("*.py"))
@@ -71,9 +87,15 @@ def test_stored_key_literals_and_key_constants_live_only_in_the_record_package()
 
 
 def _every_trial_field() -> TrialRecord:
-    values = {"int": 7, "float": 0.25, "str": "x", "dict": {"a": 1}, "bool": True,
-              "records": [{"step": 0, "val_loss": 5.0}, {"step": 2, "val_loss": 4.5}],
-              "samples": [SampleEntry("hello", "/tmp/s.wav", "art-1")]}
+    values = {
+        "int": 7,
+        "float": 0.25,
+        "str": "x",
+        "dict": {"a": 1},
+        "bool": True,
+        "records": [{"step": 0, "val_loss": 5.0}, {"step": 2, "val_loss": 4.5}],
+        "samples": [SampleEntry("hello", "/tmp/s.wav", "art-1")],
+    }
     return TrialRecord(**{f.name: values[f.metadata["kind"]] for f in dataclasses.fields(TrialRecord)})
 
 
@@ -102,15 +124,24 @@ def test_split_attrs_is_the_storage_layout_write_trial_makes(tmp_path):
 
 
 def test_malformed_and_legacy_attributes_read_without_a_crash():
-    rec = TrialRecord.from_attrs({"steps": "12", "best_val_loss": float("nan"), "best_step": True,
-                                  "curve": "not a list", "samples": [{"text": "no path"}, 3],
-                                  "interrupted": "yes", "worker": ["host"]})
+    rec = TrialRecord.from_attrs(
+        {
+            "steps": "12",
+            "best_val_loss": float("nan"),
+            "best_step": True,
+            "curve": "not a list",
+            "samples": [{"text": "no path"}, 3],
+            "interrupted": "yes",
+            "worker": ["host"],
+        }
+    )
     assert rec == TrialRecord()
     # studies made before the long attributes moved keep them as user attributes
     legacy = TrialRecord.from_attrs({"curve": [{"step": 0, "val_loss": 5.0}], "train_config": {"seed": 1}})
     assert legacy.curve == [{"step": 0, "val_loss": 5.0}] and legacy.train_config == {"seed": 1}
     assert StudyRecord.from_attrs({"uid": 5, "config": "x", "fingerprint": {"dataset": "d"}}) == StudyRecord(
-        fingerprint={"dataset": "d"})
+        fingerprint={"dataset": "d"}
+    )
     assert TestComparison.parse({"clips": 10, "winner_loss": None}) is None
     assert TestComparison.parse("garbage") is None
 
@@ -130,8 +161,9 @@ def test_study_record_comparison_and_confirmations_round_trip(tmp_path):
     by_kind = {"dict": {"k": 1}, "list": [{"k": 1}]}
     record = StudyRecord(**{f.name: by_kind.get(f.metadata["kind"], f.name) for f in dataclasses.fields(StudyRecord)})
     write_study(study, **record.to_attrs())
-    comparison = TestComparison(clips=12, winner=3, winner_loss=3.1, winner_val_loss=3.0, guide=0,
-                                guide_loss=3.9, base_loss=4.2)
+    comparison = TestComparison(
+        clips=12, winner=3, winner_loss=3.1, winner_val_loss=3.0, guide=0, guide_loss=3.9, base_loss=4.2
+    )
     write_test_comparison(study, comparison)
     write_confirmation_run(study, 3, {"seed": 2, "best_val_loss": 3.2, "best_step": 8})
     write_confirmation_run(study, 3, {"seed": 1, "best_val_loss": float("inf"), "best_step": 6})
@@ -139,5 +171,6 @@ def test_study_record_comparison_and_confirmations_round_trip(tmp_path):
     loaded = optuna.load_study(study_name="s", storage=url)
     assert StudyRecord.from_study(loaded) == record
     assert TestComparison.from_study(loaded) == comparison
-    assert read_confirmations(loaded) == {3: [{"seed": 1, "best_val_loss": None, "best_step": 6},
-                                              {"seed": 2, "best_val_loss": 3.3, "best_step": 9}]}
+    assert read_confirmations(loaded) == {
+        3: [{"seed": 1, "best_val_loss": None, "best_step": 6}, {"seed": 2, "best_val_loss": 3.3, "best_step": 9}]
+    }

@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args, cwd=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "xtts_tune.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "xtts_tune.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_error_line(out: subprocess.CompletedProcess) -> str:
@@ -89,16 +90,27 @@ def damage_latin1(data: Path) -> None:
     "case, damage, args, expected",
     [
         ("duplicate clip ids", damage_duplicate, [], "metadata.csv: clip ids are not unique: target_0004 (lines 4, 6)"),
-        ("non-UTF-8 metadata", damage_latin1, [],
-         "metadata.csv:7: not UTF-8 (byte 0xe9 at byte"),
+        ("non-UTF-8 metadata", damage_latin1, [], "metadata.csv:7: not UTF-8 (byte 0xe9 at byte"),
         ("no wavs folder", lambda d: shutil.rmtree(d / "wavs"), [], "wavs: audio folder not found"),
         ("unknown language", None, ["--set", "language=xx"], "data.language 'xx' cannot be used"),
-        ("freeze depth beyond the base", None, ["--set", "freeze_depth=99"],
-         "train.freeze_depth is 99 but the base model has 4 GPT layers; use 0..4"),
-        ("search space beyond the base", None, ["--set", "search.space={freeze_depth: {low: 0, high: 9}}"],
-         "search.space.freeze_depth is 9 but the base model has 4 GPT layers"),
-        ("override in the wrong section", None, ["--set", "train.val_count=2"],
-         "error: --set train.val_count=2: unknown key 'train.val_count'; did you mean 'data.val_count'?"),
+        (
+            "freeze depth beyond the base",
+            None,
+            ["--set", "freeze_depth=99"],
+            "train.freeze_depth is 99 but the base model has 4 GPT layers; use 0..4",
+        ),
+        (
+            "search space beyond the base",
+            None,
+            ["--set", "search.space={freeze_depth: {low: 0, high: 9}}"],
+            "search.space.freeze_depth is 9 but the base model has 4 GPT layers",
+        ),
+        (
+            "override in the wrong section",
+            None,
+            ["--set", "train.val_count=2"],
+            "error: --set train.val_count=2: unknown key 'train.val_count'; did you mean 'data.val_count'?",
+        ),
         ("alias", None, ["--set", "lr=1e-4"], "error: --set lr=1e-4: unknown key 'lr'; did you mean 'learning_rate'?"),
     ],
 )
@@ -140,9 +152,13 @@ def test_a_read_only_database_is_named(demo_target, tmp_path):
         folder.chmod(0o555)
     try:
         config = project(tmp_path, demo_target)
-        line = one_error_line(run_cli("search", "--config", str(config), "--storage", f"sqlite:///{folder / 'demo.db'}"))
-        assert line == (f"error: {folder / 'demo.db'}: database is read-only; make it writable (chmod u+w, or a "
-                        "writable mount), or copy it somewhere writable and pass --storage sqlite:///COPY")
+        line = one_error_line(
+            run_cli("search", "--config", str(config), "--storage", f"sqlite:///{folder / 'demo.db'}")
+        )
+        assert line == (
+            f"error: {folder / 'demo.db'}: database is read-only; make it writable (chmod u+w, or a "
+            "writable mount), or copy it somewhere writable and pass --storage sqlite:///COPY"
+        )
     finally:
         if os.geteuid() == 0:
             subprocess.run(["umount", str(folder)])
@@ -164,8 +180,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(demo_target, tmp_p
         assert kept.read_text() == "{}" and sorted(p.name for p in full.iterdir()) == ["kept.json"]
         # a real search whose feature cache and checkpoints do not fit
         config = project(tmp_path, demo_target)
-        line = one_error_line(run_cli("search", "--config", str(config), "--set", f"output_dir={full}",
-                                      "--trials", "1"))
+        line = one_error_line(
+            run_cli("search", "--config", str(config), "--set", f"output_dir={full}", "--trials", "1")
+        )
         assert "disk full, no space left on the device" in line
         assert not [p for p in full.rglob("*") if p.name.endswith(".tmp")]
     finally:
@@ -175,8 +192,12 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(demo_target, tmp_p
 @pytest.mark.slow
 def test_ctrl_c_prints_the_summary_and_one_line(demo_target, tmp_path):
     config = project(tmp_path, demo_target, max_steps=40, max_epochs=40)  # long enough to be interrupted
-    proc = subprocess.Popen([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(config), "--trials", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(config), "--trials", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not list((tmp_path / "runs").rglob("curve.json")):
         assert proc.poll() is None and time.monotonic() < deadline
@@ -185,7 +206,8 @@ def test_ctrl_c_prints_the_summary_and_one_line(demo_target, tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert err.strip().splitlines() == [
-        "interrupted (Ctrl-C): everything finished is stored; run the same command to continue"]
+        "interrupted (Ctrl-C): everything finished is stored; run the same command to continue"
+    ]
     assert "study 'demo'" in out and "interrupted: the running trial was marked FAILED" in out
 
 
@@ -200,8 +222,11 @@ def test_stopping_the_dashboard_stops_its_child(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "xtts_tune.cli", "dashboard", "--study", "s", "--storage", url,
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xtts_tune.cli", "dashboard", "--study", "s", "--storage", url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children: list[str] = []
     try:
         deadline = time.monotonic() + 60
@@ -233,8 +258,14 @@ def test_stopping_the_dashboard_stops_its_child(tmp_path):
 def exported(tmp_path: Path, data: Path, split: dict | None, **provenance) -> Path:
     from xtts_tune.data.split import split_fingerprint
 
-    doc = {"study_name": "demo-final", "base_model": "embedded", "output_dir": str(tmp_path / "runs"),
-           "data": {"path": str(data)}, "train": {"max_steps": 1}, "provenance": {"study": "demo", **provenance}}
+    doc = {
+        "study_name": "demo-final",
+        "base_model": "embedded",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"path": str(data)},
+        "train": {"max_steps": 1},
+        "provenance": {"study": "demo", **provenance},
+    }
     if split is not None:
         (tmp_path / "split.json").write_text(json.dumps(split))
         doc["data"]["split_file"] = str(tmp_path / "split.json")
@@ -257,8 +288,9 @@ def test_train_refuses_a_missing_or_other_split_and_a_changed_dataset(demo_targe
     with pytest.raises(DataError, match=r"split\.json: data\.split_file not found"):
         run_final_training(config)
     assert not (tmp_path / "split.json").exists()  # not replaced by a new split
-    config = exported(tmp_path, data, {"seed": 0, "train": ids[:16], "val": ids[16:]},
-                      split_fingerprint="0123456789abcdef")
+    config = exported(
+        tmp_path, data, {"seed": 0, "train": ids[:16], "val": ids[16:]}, split_fingerprint="0123456789abcdef"
+    )
     with pytest.raises(DataError, match=r"split\.json: not the split study 'demo' used"):
         run_final_training(config)
     config = exported(tmp_path, data, split, dataset_fingerprint="0123456789abcdef")

@@ -236,9 +236,7 @@ def test_report_renders_in_headless_chromium(
     assert order == expected
 
     shot = tmp_path / "report.png"
-    screen = _run_chromium(
-        page, tmp_path / "profile-shot", [*extra, f"--screenshot={shot}", "--window-size=1400,2000"]
-    )
+    screen = _run_chromium(page, tmp_path / "profile-shot", [*extra, f"--screenshot={shot}", "--window-size=1400,2000"])
     assert screen.returncode == 0 and shot.is_file(), screen.stderr[-3000:]
     assert _console_problems(screen.stderr) == []
     colours, ink = _png_colours(shot)

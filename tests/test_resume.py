@@ -23,12 +23,24 @@ def final_yaml(folder: Path, data: Path, split: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "split.json").write_text(json.dumps(split))
     doc = {
-        "study_name": "demo-final", "base_model": "embedded", "output_dir": str(folder / "runs"),
+        "study_name": "demo-final",
+        "base_model": "embedded",
+        "output_dir": str(folder / "runs"),
         "data": {"path": str(data), "split_file": str(folder / "split.json")},
         "model": {"freeze_conditioning": True},
         # 3 steps per epoch, 4 epochs; noise augmentation and random conditioning slices use both RNGs
-        "train": {"batch_size": 4, "max_epochs": 4, "eval_every": 2, "patience": 100, "learning_rate": 1e-3,
-                  "freeze_depth": 2, "augment_prob": 0.5, "augment_variants": 1, "num_threads": 1, "seed": 3},
+        "train": {
+            "batch_size": 4,
+            "max_epochs": 4,
+            "eval_every": 2,
+            "patience": 100,
+            "learning_rate": 1e-3,
+            "freeze_depth": 2,
+            "augment_prob": 0.5,
+            "augment_variants": 1,
+            "num_threads": 1,
+            "seed": 3,
+        },
         "provenance": {"study": "demo", "split_fingerprint": split_fingerprint(split["train"], split["val"])},
     }
     path = folder / "best.yaml"
@@ -37,8 +49,13 @@ def final_yaml(folder: Path, data: Path, split: dict) -> Path:
 
 
 def train(config: Path, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "xtts_tune.cli", "train", "--config", str(config),
-                             "--resume-every", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "xtts_tune.cli", "train", "--config", str(config), "--resume-every", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def comparable(curve: list[dict]) -> list[tuple]:

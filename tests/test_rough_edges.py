@@ -54,7 +54,8 @@ def test_library_internals_never_reach_a_message():
     torchcodec = RuntimeError(
         "Could not open input file: /data/a.wav Invalid data found when processing input "
         "/__w/torchcodec/torchcodec/pytorch/torchcodec/src/torchcodec/_core/SingleStreamDecoder.cpp:95\n"
-        "Exception raised from SingleStreamDecoder at /__w/torchcodec/torchcodec/src/SingleStreamDecoder.cpp:95")
+        "Exception raised from SingleStreamDecoder at /__w/torchcodec/torchcodec/src/SingleStreamDecoder.cpp:95"
+    )
     assert plain_reason(torchcodec) == "Could not open input file: /data/a.wav Invalid data found when processing input"
     assert plain_reason(OSError("")) == "OSError"
     wrapped = ValueError("bad header (/usr/lib/python3/site-packages/soundfile.py:1234)")
@@ -78,8 +79,13 @@ def test_train_reuses_the_studys_caches_and_warns_once_about_speakers(demo_targe
     base = tmp_path / "base"  # a base folder of the released layout, but without speakers_xtts.pth
     shutil.copytree(embedded_base_path(), base)
     assert not (base / "speakers_xtts.pth").exists()
-    doc = {"study_name": "demo", "base_model": str(base), "output_dir": str(tmp_path / "runs"),
-           "data": {"path": str(data), "val_count": 4}, "train": {"max_steps": 1, "eval_every": 1}}
+    doc = {
+        "study_name": "demo",
+        "base_model": str(base),
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"path": str(data), "val_count": 4},
+        "train": {"max_steps": 1, "eval_every": 1},
+    }
     study_yaml = tmp_path / "study.yaml"
     study_yaml.write_text(yaml.safe_dump(doc))
     run_trial(load_config(study_yaml))  # the study: its split and feature cache in runs/demo

@@ -13,15 +13,36 @@ from xtts_tune.analysis.recommend import recommend
 from xtts_tune.analysis.sound import judge_sound
 from xtts_tune.record import write_study
 
-BASE = {"similarity": 0.60, "similarity_sd": 0.04, "cer": 0.10, "cer_sd": 0.04, "n_texts": 5,
-        "flag_counts": {}, "probe_version": 1}
-CEILING = {"similarity": 0.92, "similarity_sd": 0.02, "cer": 0.02, "cer_sd": 0.02, "n_texts": 10,
-           "flag_counts": {}, "probe_version": 1}
+BASE = {
+    "similarity": 0.60,
+    "similarity_sd": 0.04,
+    "cer": 0.10,
+    "cer_sd": 0.04,
+    "n_texts": 5,
+    "flag_counts": {},
+    "probe_version": 1,
+}
+CEILING = {
+    "similarity": 0.92,
+    "similarity_sd": 0.02,
+    "cer": 0.02,
+    "cer_sd": 0.02,
+    "n_texts": 10,
+    "flag_counts": {},
+    "probe_version": 1,
+}
 
 
 def probes(similarity: float, cer: float, **flags: int) -> dict:
-    return {"similarity": similarity, "similarity_sd": 0.04, "cer": cer, "cer_sd": 0.04, "n_texts": 5,
-            "flag_counts": flags, "probe_version": 1}
+    return {
+        "similarity": similarity,
+        "similarity_sd": 0.04,
+        "cer": cer,
+        "cer_sd": 0.04,
+        "n_texts": 5,
+        "flag_counts": flags,
+        "probe_version": 1,
+    }
 
 
 def study_with(tmp_path: Path, *trials: tuple[float, dict | None], depth: int = 6):
@@ -42,8 +63,9 @@ def test_a_less_intelligible_trial_is_never_recommended_even_with_the_lowest_los
 
 
 def test_babbling_past_the_text_is_sounding_worse(tmp_path):
-    study = study_with(tmp_path, (3.00, probes(0.80, 0.10, speech_after_text=2, hit_length_cap=1)),
-                       (3.20, probes(0.78, 0.11)))
+    study = study_with(
+        tmp_path, (3.00, probes(0.80, 0.10, speech_after_text=2, hit_length_cap=1)), (3.20, probes(0.78, 0.11))
+    )
     winner = rank(study).winner
     assert winner.number == 1
     judged = rank(study).verdicts[0].sound
@@ -66,8 +88,10 @@ def test_loss_quality_divergence_is_named_in_the_recommendation(tmp_path):
     verdict = rank(study).winner
     assert verdict.sound.diverges and not verdict.sound.sounds_worse
     text = " ".join(recommend(study).reasons)
-    assert "Loss-quality divergence: its validation loss improved on the base model's, but its speaker " \
-           "similarity fell, 0.45 vs 0.60" in text
+    assert (
+        "Loss-quality divergence: its validation loss improved on the base model's, but its speaker "
+        "similarity fell, 0.45 vs 0.60" in text
+    )
     assert "By ear: speaker similarity 0.45 (base model 0.60, the target's own held-out clips 0.92)" in text
 
 
@@ -78,8 +102,11 @@ def test_a_near_tie_goes_to_the_higher_similarity_only_beyond_the_noise(tmp_path
     assert ranking.winner.number == 1 and "speaker similarity 0.85 against trial 0 0.70" in ranking.tiebreak
     assert any("sounds most like the target" in r for r in recommend(study).reasons)
     # 0.72 vs 0.70 is inside the noise: the usual rule (share, then loss) decides, and no reason by ear
-    close = study_with(tmp_path / "b", (3.000, probes(0.70, 0.10)), (3.010, probes(0.72, 0.10))) \
-        if (tmp_path / "b").mkdir() is None else None
+    close = (
+        study_with(tmp_path / "b", (3.000, probes(0.70, 0.10)), (3.010, probes(0.72, 0.10)))
+        if (tmp_path / "b").mkdir() is None
+        else None
+    )
     ranking = rank(close)
     assert ranking.winner.number == 0 and ranking.tiebreak is None
 

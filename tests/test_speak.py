@@ -73,7 +73,13 @@ def test_the_folder_has_the_released_layout(released):
     from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 
     assert {p.name for p in released.iterdir()} == {
-        "config.json", "vocab.json", "model.pth", "dvae.pth", "mel_stats.pth", "speakers_xtts.pth"}
+        "config.json",
+        "vocab.json",
+        "model.pth",
+        "dvae.pth",
+        "mel_stats.pth",
+        "speakers_xtts.pth",
+    }
     config = json.loads((released / "config.json").read_text())
     args = config["model_args"]
     assert (args["gpt_layers"], args["gpt_n_model_channels"], args["decoder_input_dim"]) == (2, 64, 64)
@@ -115,8 +121,26 @@ def test_speak_says_when_it_stopped_at_max_seconds(released, ref_wav, tmp_path, 
     from xtts_tune.cli import main
 
     # random weights never emit the stop token: the audio ends at the cap, and the command says so
-    assert main(["speak", "--model", str(released), "--text", SENTENCE, "--speaker-wav", str(ref_wav), "--out",
-                 str(tmp_path / "a.wav"), "--device", "cpu", "--max-seconds", "0.3"]) == 0
+    assert (
+        main(
+            [
+                "speak",
+                "--model",
+                str(released),
+                "--text",
+                SENTENCE,
+                "--speaker-wav",
+                str(ref_wav),
+                "--out",
+                str(tmp_path / "a.wav"),
+                "--device",
+                "cpu",
+                "--max-seconds",
+                "0.3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "stopped at --max-seconds 0.3: the model had not finished the sentence" in out
     result = synthesize(released, SENTENCE, ref_wav, tmp_path / "b.wav", device="cpu", max_seconds=0.3)
@@ -137,8 +161,9 @@ def test_samples_load_once_and_match_single_calls(released, ref_wav, tmp_path, m
 
 @pytest.mark.slow
 def test_a_stored_speaker_and_a_folder_without_speakers(released, ref_wav, tmp_path):
-    stored = synthesize(released, "Hi.", None, tmp_path / "s.wav", speaker=SPEAKER_NAMES[1], device="cpu",
-                        max_seconds=0.5)
+    stored = synthesize(
+        released, "Hi.", None, tmp_path / "s.wav", speaker=SPEAKER_NAMES[1], device="cpu", max_seconds=0.5
+    )
     assert stored.seconds > 0.1
     with pytest.raises(SpeakError, match="no speaker 'nobody'.*Tiny Speaker A") as exc:
         synthesize(released, "Hi.", None, tmp_path / "x.wav", speaker="nobody", device="cpu")
@@ -269,24 +294,37 @@ def test_the_folder_xtts_tune_train_writes_speaks_in_coqui(released, demo_target
     # every base file a user needs, speakers_xtts.pth included; the GPT is stored once (the checkpoint holds
     # only what trained)
     assert {p.name for p in model_dir.iterdir()} == {
-        "config.json", "model.pth", "dvae.pth", "mel_stats.pth", "vocab.json", "speakers_xtts.pth"}
+        "config.json",
+        "model.pth",
+        "dvae.pth",
+        "mel_stats.pth",
+        "vocab.json",
+        "speakers_xtts.pth",
+    }
     checkpoint = tmp_path / "runs" / "speaks" / "best_gpt.pth"
     assert checkpoint.stat().st_size < 0.5 * (model_dir / "model.pth").stat().st_size
     # coqui's own path, with the base's HiFi-GAN intact and the trained GPT weights in place
     voice = load_voice_model(model_dir, device="cpu")
     base_state = torch.load(released / "model.pth", weights_only=True)["model"]
     decoder = voice.model.hifigan_decoder.state_dict()
-    assert all(torch.equal(decoder[k[len("hifigan_decoder."):]], v) for k, v in base_state.items()
-               if k.startswith("hifigan_decoder."))
+    assert all(
+        torch.equal(decoder[k[len("hifigan_decoder.") :]], v)
+        for k, v in base_state.items()
+        if k.startswith("hifigan_decoder.")
+    )
     assert not torch.equal(voice.model.gpt.mel_head.weight, base_state["gpt.mel_head.weight"])
     # the printed command, with one of the user's clips as the voice
     listen = next(line for line in out.stdout.splitlines() if line.startswith("listen: "))
-    argv = listen.split(": ", 1)[1].replace("ONE_OF_YOUR_CLIPS.wav", str(ref_wav)).replace(
-        "hello.wav", str(tmp_path / "hello.wav"))
+    argv = (
+        listen.split(": ", 1)[1]
+        .replace("ONE_OF_YOUR_CLIPS.wav", str(ref_wav))
+        .replace("hello.wav", str(tmp_path / "hello.wav"))
+    )
     import shlex
 
-    spoken = subprocess.run([*cli, *shlex.split(argv)[1:], "--max-seconds", "1.5"], capture_output=True, text=True,
-                            timeout=600)
+    spoken = subprocess.run(
+        [*cli, *shlex.split(argv)[1:], "--max-seconds", "1.5"], capture_output=True, text=True, timeout=600
+    )
     assert spoken.returncode == 0, spoken.stderr
     params, pcm = _read(tmp_path / "hello.wav")
     assert params.framerate == 24000 and 0.1 * 24000 < len(pcm) <= 1.6 * 24000 and np.abs(pcm).max() > 0
@@ -334,8 +372,13 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
         metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
         assert sorted(m.mimetype for m in metas) == ["application/json", *["audio/wav"] * 4, "image/png"]
     assert [e["text"] for e in spoken[0].user_attrs["samples"]] == [
-        next(line.split("|")[2] for line in (demo_target / "metadata.csv").read_text().splitlines()
-             if line.split("|")[0] == clip) for clip in val] + ["Yes.", "Thank you."]
+        next(
+            line.split("|")[2]
+            for line in (demo_target / "metadata.csv").read_text().splitlines()
+            if line.split("|")[0] == clip
+        )
+        for clip in val
+    ] + ["Yes.", "Thank you."]
     page = build_report(study, tmp_path / "listen.html").read_text()
     assert page.count("<audio controls") == 4 * len(spoken) and "data:audio/wav;base64,UklGR" in page
 
@@ -356,7 +399,9 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
         assert "By ear: similarity " in get_note(study.trials[t.number])
     assert 'id="samples-table"' in page and "the target&#x27;s own held-out clips" in page
     assert 'id="plot-sound"' in page
-    assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(summary)
+    assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(
+        summary
+    )
 
     empty = optuna.create_study(study_name="no-decoder")
     write_study(empty, listening_samples="the base model has no HiFi-GAN decoder, so it cannot make audio")

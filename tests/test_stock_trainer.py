@@ -15,8 +15,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_stock_trainer_runs_the_same_fine_tune_and_learns_like_ours(fresh_base, demo_target, tmp_path, make_config):
-    cfg = make_config(demo_target, tmp_path / "out", max_steps=0, max_epochs=1, eval_every=10**6,
-                      eval_at_start=False, learning_rate=3e-4, freeze_depth=2)
+    cfg = make_config(
+        demo_target,
+        tmp_path / "out",
+        max_steps=0,
+        max_epochs=1,
+        eval_every=10**6,
+        eval_at_start=False,
+        learning_rate=3e-4,
+        freeze_depth=2,
+    )
     data = prepare_data(cfg, fresh_base)
     before = {k: v.clone() for k, v in fresh_base.gpt.state_dict().items()}
     handlers = list(logging.getLogger("trainer").handlers)
@@ -38,7 +46,10 @@ def test_stock_trainer_runs_the_same_fine_tune_and_learns_like_ours(fresh_base, 
     assert ours.steps == stock.steps
     base_val = run_trial(  # the base model's validation loss: stop at the evaluation before the first step
         make_config(demo_target, tmp_path / "out", eval_at_start=True),
-        base=fresh_base, data=data, run_dir=tmp_path / "base", callback=lambda record: True,
+        base=fresh_base,
+        data=data,
+        run_dir=tmp_path / "base",
+        callback=lambda record: True,
     ).best_val_loss
     # the bench measures stock-trained weights with validation_loss: the same figure a trial records
     assert validation_loss(cfg, base=fresh_base, data=data)["loss"] == pytest.approx(base_val, rel=1e-6)

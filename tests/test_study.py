@@ -165,7 +165,10 @@ def test_search_section_mistakes_are_config_errors_naming_file_and_key(search, m
         (None, optuna.pruners.NopPruner),
         ({"type": "median", "n_startup_trials": 3, "n_warmup_steps": 10}, optuna.pruners.MedianPruner),
         ({"type": "percentile", "percentile": 25.0}, optuna.pruners.PercentilePruner),
-        ({"type": "successive_halving", "min_resource": 2, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner),
+        (
+            {"type": "successive_halving", "min_resource": 2, "reduction_factor": 3},
+            optuna.pruners.SuccessiveHalvingPruner,
+        ),
         ({"type": "hyperband", "min_resource": 2, "max_resource": 40}, optuna.pruners.HyperbandPruner),
         ({"type": "none"}, optuna.pruners.NopPruner),
         ("none", optuna.pruners.NopPruner),
@@ -203,7 +206,9 @@ def test_the_gp_sampler_and_the_spread_start_are_settings_and_the_real_size_temp
     gp = SearchSettings.from_config(cfg_for({"sampler": {"type": "gp", "seed": 3, "n_startup_trials": 4}}))
     sampler = gp.make_sampler()
     assert isinstance(sampler, optuna.samplers.GPSampler) and sampler._n_startup_trials == 4
-    spread = SearchSettings.from_config(cfg_for({"sampler": {"spread_start": True}, "enqueue": [{"learning_rate": 1e-4}]}))
+    spread = SearchSettings.from_config(
+        cfg_for({"sampler": {"spread_start": True}, "enqueue": [{"learning_rate": 1e-4}]})
+    )
     spread.resolve(LAYERS, SOURCE)
     queue = spread.start_queue(LAYERS, spread.space.train_config(config_from_dict({}).train, {}))
     guide = spread.space.guide_params(LAYERS, config_from_dict({}).train)
@@ -211,17 +216,35 @@ def test_the_gp_sampler_and_the_spread_start_are_settings_and_the_real_size_temp
     assert [attrs["enqueued"] for _, attrs in queue] == ["guide"] + ["spread"] * 6 + ["config"]
     spread_params = [p for p, _ in queue[1:7]]
     assert [(p["learning_rate"], p["freeze_depth"]) for p in spread_params] == [
-        (4.16e-5, 0), (7.21e-4, 2), (4.16e-5, 4), (7.21e-4, 0), (4.16e-5, 2), (7.21e-4, 4)]
-    assert all({k: v for k, v in p.items() if k not in ("learning_rate", "freeze_depth")}
-               == {k: v for k, v in guide.items() if k not in ("learning_rate", "freeze_depth")} for p in spread_params)
-    template = SearchSettings.from_config(config_from_dict(
-        yaml.safe_load((Path(__file__).parents[1] / "studies" / "xtts_v2_small_dataset.yaml").read_text())))
-    assert {**template.sampler_options, "seed": 0} == {**SearchSettings.from_config(cfg_for({})).sampler_options, "seed": 0}
+        (4.16e-5, 0),
+        (7.21e-4, 2),
+        (4.16e-5, 4),
+        (7.21e-4, 0),
+        (4.16e-5, 2),
+        (7.21e-4, 4),
+    ]
+    assert all(
+        {k: v for k, v in p.items() if k not in ("learning_rate", "freeze_depth")}
+        == {k: v for k, v in guide.items() if k not in ("learning_rate", "freeze_depth")}
+        for p in spread_params
+    )
+    template = SearchSettings.from_config(
+        config_from_dict(
+            yaml.safe_load((Path(__file__).parents[1] / "studies" / "xtts_v2_small_dataset.yaml").read_text())
+        )
+    )
+    assert {**template.sampler_options, "seed": 0} == {
+        **SearchSettings.from_config(cfg_for({})).sampler_options,
+        "seed": 0,
+    }
 
 
 def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
     for search, message in [
-        ({"space": {"freeze_depth": {"low": 0, "high": 6}}}, "freeze_depth is 6 but the base model has 4 GPT layers; use 0..4"),
+        (
+            {"space": {"freeze_depth": {"low": 0, "high": 6}}},
+            "freeze_depth is 6 but the base model has 4 GPT layers; use 0..4",
+        ),
         ({"space": {"freeze_depth": {"choices": [1, 5]}}}, "is 5 but the base model has 4 GPT layers; use 0..4"),
         ({"space": {"freeze_depth": 7}}, "has 4 GPT layers"),
         ({"enqueue": [{"freeze_depth": 6}]}, "search.enqueue[0].freeze_depth = 6 is outside the space"),
@@ -233,7 +256,10 @@ def test_freeze_depth_bounds_are_checked_against_the_base_models_layers():
 
 
 def test_diagnosis_section_is_validated():
-    assert thresholds_from_section(cfg_for(diagnosis={"overfit_rise_rel": 0.05}).diagnosis, SOURCE).overfit_rise_rel == 0.05
+    assert (
+        thresholds_from_section(cfg_for(diagnosis={"overfit_rise_rel": 0.05}).diagnosis, SOURCE).overfit_rise_rel
+        == 0.05
+    )
     with pytest.raises(ConfigError, match="did you mean 'diagnosis.overfit_rise_rel'"):
         thresholds_from_section(cfg_for(diagnosis={"overfit_rise_rell": 0.05}).diagnosis, SOURCE)
     with pytest.raises(ConfigError, match="diagnosis.spike_factor must be greater than 1"):
@@ -469,8 +495,18 @@ def test_demo_study_with_pruning_finishes(demo):
         if t.state == TrialState.COMPLETE:
             assert t.value == pytest.approx(best)  # the objective is the best, not the last, loss
         a = t.user_attrs
-        for key in ("best_step", "best_epoch", "trainable_share", "trainable_params", "total_params",
-                    "wall_seconds", "checkpoint_path", "seed", "stop_reason", "verdict"):
+        for key in (
+            "best_step",
+            "best_epoch",
+            "trainable_share",
+            "trainable_params",
+            "total_params",
+            "wall_seconds",
+            "checkpoint_path",
+            "seed",
+            "stop_reason",
+            "verdict",
+        ):
             assert key in a, key
         assert all(len(json.dumps(v)) < 1024 for v in a.values())  # nothing the dashboard would cut
         assert TrialRecord.from_trial(t).train_config["learning_rate"] == pytest.approx(t.params["learning_rate"])
@@ -555,7 +591,7 @@ def test_dashboard_serves_the_study_its_notes_and_curve_artifacts(demo):
         port = s.getsockname()[1]
     argv = dashboard_command(demo.url, host="127.0.0.1", port=port)
     assert "--artifact-dir" in argv  # found through the study's user attributes
-    log = open(demo.root / "dashboard.log", "w")
+    log = open(demo.root / "dashboard.log", "w")  # noqa: SIM115 (closed in the finally, after the child exits)
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
 
@@ -637,7 +673,11 @@ def assert_retried_once(url: str, killed, summary, before) -> None:
     for t in before:  # every previously finished trial is intact
         now = trials[t.number]
         assert (now.state, now.values, now.params, now.intermediate_values, now.user_attrs) == (
-            t.state, t.values, t.params, t.intermediate_values, t.user_attrs
+            t.state,
+            t.values,
+            t.params,
+            t.intermediate_values,
+            t.user_attrs,
         )
 
 
@@ -646,7 +686,11 @@ def test_a_sigkilled_worker_on_another_machine_is_failed_after_the_grace_period_
     url = copy_db(demo.url, tmp_path / "kill.db")
     out = tmp_path / "out"
     clone_output(demo.cfg.study_dir, out / "demo")
-    raw = {**demo.raw, "output_dir": str(out), "search": {**demo.raw["search"], "heartbeat_interval": 1, "grace_period": 2}}
+    raw = {
+        **demo.raw,
+        "output_dir": str(out),
+        "search": {**demo.raw["search"], "heartbeat_interval": 1, "grace_period": 2},
+    }
     before = [t for t in load_study("demo", url).get_trials() if t.state.is_finished()]
     killed = kill_a_worker_mid_trial(raw, tmp_path, url, out / "demo")
     worker = killed.user_attrs["worker"]
@@ -686,8 +730,10 @@ def test_two_workers_share_one_sqlite_study(demo, tmp_path):
     # WORKERS=N starts its workers the same way)
     workers = [spawn_worker(raw, tmp_path, url, 2, "w0")]
     deadline = time.monotonic() + 300
-    while not (Path(url[len("sqlite:///"):]).is_file() and any(
-            t.state != TrialState.WAITING for t in _trials_or_none(url, "pair"))):
+    while not (
+        Path(url[len("sqlite:///") :]).is_file()
+        and any(t.state != TrialState.WAITING for t in _trials_or_none(url, "pair"))
+    ):
         assert workers[0].poll() is None and time.monotonic() < deadline, (tmp_path / "w0.stderr").read_text()[-3000:]
         time.sleep(0.5)
     workers.append(spawn_worker(raw, tmp_path, url, 2, "w1"))

@@ -55,8 +55,11 @@ def test_frozen_parameters_are_bit_identical_and_trainable_ones_learn(fresh_base
             h.remove()
     trained = load_trained_tensors(result.checkpoint_path, base_fingerprint=fresh_base.fingerprint)
     # the checkpoint is sized by what trains: exactly the trainable tensors
-    assert set(trained) == {n for n, p in gpt.named_parameters() if not n.startswith(
-        ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver."))}
+    assert set(trained) == {
+        n
+        for n, p in gpt.named_parameters()
+        if not n.startswith(("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver."))
+    }
     after = full_gpt_state(before, trained)
     frozen_prefixes = ("gpt.h.0.", "gpt.h.1.", "gpt.h.2.", "conditioning_encoder.", "conditioning_perceiver.")
     changed = {n for n in before if not torch.equal(before[n], after[n])}
@@ -95,7 +98,11 @@ def test_augmentation_never_touches_validation_clips(fresh_base, demo_target, tm
     data = prepare_data(cfg, fresh_base)
     calls = []
     original = data.features.get
-    monkeypatch.setattr(data.features, "get", lambda cid, variant=None, **kw: calls.append((cid, variant)) or original(cid, variant, **kw))
+    monkeypatch.setattr(
+        data.features,
+        "get",
+        lambda cid, variant=None, **kw: calls.append((cid, variant)) or original(cid, variant, **kw),
+    )
     run_trial(cfg, base=fresh_base, data=data, run_dir=tmp_path / "run")
     val = set(data.split.val)
     assert {v for c, v in calls if c in val} == {None}
@@ -116,7 +123,9 @@ def test_callback_can_stop_and_nan_batches_are_skipped(fresh_base, demo_target, 
         return out, losses
 
     monkeypatch.setattr(fresh_base.trainer, "train_step", flaky)
-    result = run_trial(cfg, base=fresh_base, run_dir=tmp_path / "run", callback=lambda rec: seen.append(rec) or rec["step"] >= 2)
+    result = run_trial(
+        cfg, base=fresh_base, run_dir=tmp_path / "run", callback=lambda rec: seen.append(rec) or rec["step"] >= 2
+    )
     assert result.stop_reason == "stopped_by_callback" and result.steps == 2
     assert [r["step"] for r in seen] == [0, 2]
     assert result.skipped_batches == 1
@@ -144,8 +153,13 @@ def _coqui_val_loss(base, data, cfg):
     with torch.no_grad():
         for i in range(0, len(data.split.val), cfg.train.batch_size):
             ids = data.split.val[i : i + cfg.train.batch_size]
-            batch = collate([data.features.get(c) for c in ids], args=base.trainer.args,
-                            silence=data.features.silence_frame(), rng=None, is_eval=True)
+            batch = collate(
+                [data.features.get(c) for c in ids],
+                args=base.trainer.args,
+                silence=data.features.silence_frame(),
+                rng=None,
+                is_eval=True,
+            )
             _, losses = base.trainer.eval_step(batch, None)
             total += float(losses["loss"]) * len(ids)
             n += len(ids)
@@ -153,8 +167,9 @@ def _coqui_val_loss(base, data, cfg):
 
 
 @pytest.mark.parametrize("freeze_conditioning", [True, False])
-def test_cached_validation_conditioning_gives_coqui_eval_loss(fresh_base, demo_target, tmp_path, make_config,
-                                                              freeze_conditioning):
+def test_cached_validation_conditioning_gives_coqui_eval_loss(
+    fresh_base, demo_target, tmp_path, make_config, freeze_conditioning
+):
     from xtts_tune.data.prepare import prepare_data
 
     cfg = make_config(demo_target, tmp_path / "out", max_steps=2, eval_every=1, eval_at_start=True)

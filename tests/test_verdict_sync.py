@@ -16,11 +16,21 @@ from xtts_tune.search.verdict_sync import sync_verdicts, verdict_at_end
 
 
 def _trial(number: int, val: list[float], verdict: str | None = None) -> optuna.trial.FrozenTrial:
-    curve = [{"step": 6 * i, "epoch": float(i), "train_loss": None if i == 0 else v - 0.1, "val_loss": v}
-             for i, v in enumerate(val)]
-    attrs = {"curve": curve, "diagnosis": diagnose(curve).to_dict(), "best_val_loss": min(val),
-             "best_step": 6 * val.index(min(val)), "steps": 6 * (len(val) - 1), "planned_steps": 6 * (len(val) - 1),
-             "trainable_params": 10, "total_params": 100, "trainable_share": 0.1}
+    curve = [
+        {"step": 6 * i, "epoch": float(i), "train_loss": None if i == 0 else v - 0.1, "val_loss": v}
+        for i, v in enumerate(val)
+    ]
+    attrs = {
+        "curve": curve,
+        "diagnosis": diagnose(curve).to_dict(),
+        "best_val_loss": min(val),
+        "best_step": 6 * val.index(min(val)),
+        "steps": 6 * (len(val) - 1),
+        "planned_steps": 6 * (len(val) - 1),
+        "trainable_params": 10,
+        "total_params": 100,
+        "trainable_share": 0.1,
+    }
     if verdict:
         attrs["verdict"] = verdict
     trial = optuna.trial.create_trial(value=min(val), params={}, distributions={}, user_attrs=attrs)
@@ -29,8 +39,25 @@ def _trial(number: int, val: list[float], verdict: str | None = None) -> optuna.
 
 
 # SLOW: kathleen trial 0 (the guide's recipe) as recorded; FAST: a curve that falls fast and levels off
-SLOW = [7.175, 7.145, 7.117, 7.088, 7.059, 7.031, 7.003, 6.975, 6.946, 6.917, 6.887, 6.857, 6.827, 6.797, 6.766,
-        6.737, 6.707]
+SLOW = [
+    7.175,
+    7.145,
+    7.117,
+    7.088,
+    7.059,
+    7.031,
+    7.003,
+    6.975,
+    6.946,
+    6.917,
+    6.887,
+    6.857,
+    6.827,
+    6.797,
+    6.766,
+    6.737,
+    6.707,
+]
 FAST = [7.175, 3.654, 3.711, 3.489, 3.475, 3.496, 3.461, 3.437, 3.423, 3.420, 3.418, 3.417, 3.417]
 
 

@@ -48,8 +48,15 @@ def test_four_workers_claiming_queued_trials_at_once_never_share_one(tmp_path):
     for x in range(160):
         study.enqueue_trial({"x": x})
     at = time.time() + 15
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, url, str(at), "40"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, url, str(at), "40"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err[-3000:]  # a double claim ends in UpdateFinishedTrialError at the 2nd tell
@@ -67,17 +74,31 @@ def test_four_search_workers_started_at_once_run_each_queued_config_once(demo_ta
     doc = yaml.safe_load((ROOT / "studies" / "demo.yaml").read_text())
     doc["data"].update(path=str(data), demo_target=False, val_count=4, train_count=8)
     doc["output_dir"] = "runs"
-    doc["train"].update(max_steps=1, eval_every=1, max_epochs=1, augment_prob=0.0, augment_variants=1,
-                        eval_at_start=False, num_threads=1)
+    doc["train"].update(
+        max_steps=1,
+        eval_every=1,
+        max_epochs=1,
+        augment_prob=0.0,
+        augment_variants=1,
+        eval_at_start=False,
+        num_threads=1,
+    )
     queued = [{"learning_rate": lr, "freeze_depth": 2} for lr in (1e-4, 2e-4, 4e-4, 8e-4)]
     doc["search"].update(enqueue=queued, pruner={"type": "none"})
     (tmp_path / "studies").mkdir()
     config = tmp_path / "studies" / "demo.yaml"
     config.write_text(yaml.safe_dump(doc))
     url = f"sqlite:///{tmp_path / 'studies' / 'demo.db'}"
-    procs = [subprocess.Popen([sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(config), "--trials",
-                               "2", "--no-report"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "xtts_tune.cli", "search", "--config", str(config), "--trials", "2", "--no-report"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=900) for p in procs]
     for p, (out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, (out[-2000:], err[-3000:])

@@ -44,8 +44,9 @@ def cmd_train(args) -> int:
     from xtts_tune.config import load_config
     from xtts_tune.training.final import run_final_training
 
-    final = run_final_training(Path(args.config), overrides=args.set, progress=terminal.Progress(),
-                               resume_every=args.resume_every)
+    final = run_final_training(
+        Path(args.config), overrides=args.set, progress=terminal.Progress(), resume_every=args.resume_every
+    )
     cfg = load_config(args.config, args.set)
     terminal.print_trial_result(final.trial, _verdict(cfg, final.trial))
     terminal.print_final_model(final.model_dir)
@@ -56,13 +57,21 @@ def cmd_speak(args) -> int:
     from xtts_tune.model.speak import synthesize
 
     result = synthesize(
-        args.model, args.text, args.speaker_wav, args.out, language=args.language, device=args.device,
-        seed=args.seed, max_seconds=args.max_seconds,
+        args.model,
+        args.text,
+        args.speaker_wav,
+        args.out,
+        language=args.language,
+        device=args.device,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
     )
     print(f"wrote {result.path} ({result.seconds:.1f} s at {result.sample_rate} Hz)")
     if result.capped_at is not None:
-        print(f"stopped at --max-seconds {result.capped_at:.1f}: the model had not finished the sentence "
-              "(raise --max-seconds, or the fine-tune is not done)")
+        print(
+            f"stopped at --max-seconds {result.capped_at:.1f}: the model had not finished the sentence "
+            "(raise --max-seconds, or the fine-tune is not done)"
+        )
     return 0
 
 
@@ -160,7 +169,9 @@ def _study_for(args):
             return args.study, args.storage, None
         names = study_names(args.storage)
         if len(names) != 1:
-            raise UserError(f"--storage holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study")
+            raise UserError(
+                f"--storage holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study"
+            )
         return names[0], args.storage, None
     if not args.study:
         raise UserError("name the study: --config studies/NAME.yaml (or --study NAME --storage URL)")
@@ -243,7 +254,9 @@ def _positive_int(text: str) -> int:
 
 # --- parser --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xtts-tune", description="Hyperparameter search and overfitting diagnosis for fine-tuning XTTS v2.")
+    p = argparse.ArgumentParser(
+        prog="xtts-tune", description="Hyperparameter search and overfitting diagnosis for fine-tuning XTTS v2."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log library details")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -258,8 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="final fine-tune from an exported config")
     with_config(tr)
-    tr.add_argument("--resume-every", type=_positive_int, default=50,
-                    help="save a resumable state every N optimizer steps (run the same command after a kill)")
+    tr.add_argument(
+        "--resume-every",
+        type=_positive_int,
+        default=50,
+        help="save a resumable state every N optimizer steps (run the same command after a kill)",
+    )
     tr.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("speak", help="synthesize speech with a trained XTTS folder (xtts-tune train writes one)")
@@ -318,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     terminal.quiet_third_party()
     terminal.route_optuna_logging()
     try:

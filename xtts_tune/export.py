@@ -72,7 +72,7 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         "reasons": list(reasons),
         "unseen_clips": describe_test_comparison(comparison, trial.number),
         "test_comparison": comparison.to_attrs() if comparison else None,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "study_uid": study_record.uid,
         "dataset_fingerprint": fingerprint.get("dataset"),
         "split_fingerprint": fingerprint.get("split"),
@@ -80,8 +80,12 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
         "xtts_tune_version": __version__,
     }
     if record.probes:  # how it sounds, beside the base model and the target's own clips, and the probes' weights
-        provenance["sound"] = {"trial": record.probes, "base_model": study_record.probes_base,
-                               "target_clips": study_record.probes_ceiling, "probe_weights": installed()}
+        provenance["sound"] = {
+            "trial": record.probes,
+            "base_model": study_record.probes_base,
+            "target_clips": study_record.probes_ceiling,
+            "probe_weights": installed(),
+        }
     if best_step:  # stop where the trial was best; 0 means the base model itself was best
         train["max_steps"] = int(best_step)
     return train, provenance

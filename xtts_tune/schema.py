@@ -159,8 +159,10 @@ class TrainConfig:
             (self.augment_variants >= 1, "train.augment_variants must be >= 1"),
             (self.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32, bf16 or fp16"),
             (self.conditioning_slice in ("random", "fixed"), "train.conditioning_slice must be random or fixed"),
-            (self.prefix_cache_dtype in ("float16", "bfloat16", "float32"),
-             "train.prefix_cache_dtype must be float16, bfloat16 or float32"),
+            (
+                self.prefix_cache_dtype in ("float16", "bfloat16", "float32"),
+                "train.prefix_cache_dtype must be float16, bfloat16 or float32",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -120,8 +120,10 @@ def print_trial_result(result, verdict=None) -> None:
             print(f"  - {reason}")
     print(f"best checkpoint: {result.checkpoint_path}")
     print(f"curve (JSON):    {result.curve_path}")
-    print(f"wall time {result.wall_seconds:.1f} s, peak memory {human_bytes(result.peak_memory_bytes)} "
-          "(resident on CPU, allocated on GPU)")
+    print(
+        f"wall time {result.wall_seconds:.1f} s, peak memory {human_bytes(result.peak_memory_bytes)} "
+        "(resident on CPU, allocated on GPU)"
+    )
 
 
 def print_final_model(model_dir) -> None:
@@ -146,8 +148,10 @@ def search_progress():
             state["p"] = Progress(prefix=f"[trial {event['number']}] ")
             print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
         elif kind == "baselines":
-            print(f"— the base model speaks the {event['texts']} sample texts and the probes score them, and the "
-                  "target's own held-out clips (once per study; minutes on a CPU)")
+            print(
+                f"— the base model speaks the {event['texts']} sample texts and the probes score them, and the "
+                "target's own held-out clips (once per study; minutes on a CPU)"
+            )
         elif kind == "message" and "number" not in event:  # the study's own lines (the dataset's rates)
             print(event["text"])
         elif kind == "trial_end":
@@ -170,8 +174,11 @@ def best_so_far(event: dict) -> str:
     'recommended so far: trial 3 (6.338); lowest loss: trial 5 (3.376)'
     """
     number, lowest = event.get("recommended"), event.get("lowest_number")
-    text = (f"recommended so far: trial {number} ({fmt(event.get('best_so_far'))})" if number is not None
-            else "recommended so far: none")
+    text = (
+        f"recommended so far: trial {number} ({fmt(event.get('best_so_far'))})"
+        if number is not None
+        else "recommended so far: none"
+    )
     if lowest is not None and lowest != number:
         text += f"; lowest loss: trial {lowest} ({fmt(event.get('lowest'))})"
     return text
@@ -223,11 +230,15 @@ def render_summary(summary: SearchSummary) -> str:
         lines.append("listening samples:")
         lines += [f"  trial {r.number}: {', '.join(r.samples)}" for r in spoken]
     heard = [(f"trial {r.number}", r.probes) for r in summary.rows if r.probes]
-    heard += [(name, p) for name, p in (("base model", summary.probes_base),
-                                         ("the target's own clips", summary.probes_ceiling)) if p]
+    heard += [
+        (name, p)
+        for name, p in (("base model", summary.probes_base), ("the target's own clips", summary.probes_ceiling))
+        if p
+    ]
     if heard:
-        lines.append("by ear (speaker similarity to the target, CER of an ASR transcript, samples flagged; "
-                     "N texts x one seed):")
+        lines.append(
+            "by ear (speaker similarity to the target, CER of an ASR transcript, samples flagged; N texts x one seed):"
+        )
         lines += [f"  {name}: {describe_probes(p)}" for name, p in heard]
     if summary.planned_steps:
         lines.append(
@@ -300,8 +311,6 @@ def _loss(value: float | None) -> str:
     if value is None:
         return "failed"
     return f"{value:.4f}" if math.isfinite(value) else "inf"
-
-
 
 
 def _redact(url: str) -> str:

@@ -50,7 +50,6 @@ def coerce(value: Any, typ: Any, key: str, where: str) -> Any:
         if isinstance(value, (list, tuple)):
             (item,) = get_args(typ)
             return [coerce(v, item, key, where) for v in value]
-    elif origin is dict:
-        if isinstance(value, dict):
-            return value
+    elif origin is dict and isinstance(value, dict):
+        return value
     raise ConfigError(f"{where}: '{key}' must be of type {getattr(typ, '__name__', typ)}, got {value!r}")

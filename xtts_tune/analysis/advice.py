@@ -53,26 +53,34 @@ def trend_advice(verdicts: Sequence[TrialVerdict], trials: Sequence[FrozenTrial]
 
 
 def overfitting_advice(
-    judged: Sequence[TrialVerdict], trials: Sequence[FrozenTrial], overfit: int, lr: tuple[float, float] | None,
+    judged: Sequence[TrialVerdict],
+    trials: Sequence[FrozenTrial],
+    overfit: int,
+    lr: tuple[float, float] | None,
 ) -> str:
     n = len(judged)
     by_number = {t.number: t for t in trials}
-    points = [(knob(by_number.get(v.number), LEARNING_RATE), knob(by_number.get(v.number), FREEZE_DEPTH), v)
-              for v in judged]
+    points = [
+        (knob(by_number.get(v.number), LEARNING_RATE), knob(by_number.get(v.number), FREEZE_DEPTH), v) for v in judged
+    ]
     text = f"{overfit} of {n} finished trials ({overfit / n:.0%}) overfit"
     overfit_lrs = [x for x, _, v in points if x is not None and v.verdict == "overfitting"]
     parts = []
     if overfit_lrs:
         lowest = min(overfit_lrs)
         now = f" (now {lr[1]:.0e})" if lr else ""
-        parts.append(f"they overfit at learning rates from {lowest:.1e} up: lower the learning-rate range's upper "
-                     f"bound to about {lowest:.0e}{now}")
+        parts.append(
+            f"they overfit at learning rates from {lowest:.1e} up: lower the learning-rate range's upper "
+            f"bound to about {lowest:.0e}{now}"
+        )
     depths = sorted({d for _, d, _ in points if d is not None})
     safe = [d for d in depths if all(v.verdict != "overfitting" for _, x, v in points if x is not None and x >= d)]
     if safe and safe[0] > depths[0]:
         above = sum(1 for _, x, _ in points if x is not None and x >= safe[0])
-        parts.append(f"or freeze more layers: none of the {above} trials with freeze_depth ≥ {safe[0]:.0f} overfit "
-                     f"(raise the freeze_depth low bound to {safe[0]:.0f})")
+        parts.append(
+            f"or freeze more layers: none of the {above} trials with freeze_depth ≥ {safe[0]:.0f} overfit "
+            f"(raise the freeze_depth low bound to {safe[0]:.0f})"
+        )
     return text + (": " + " ".join(parts) if parts else "") + "."
 
 

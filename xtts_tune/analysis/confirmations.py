@@ -60,15 +60,17 @@ class Confirmation:
         return f"{self.mean:.4f} ± {self.std:.4f} over {self.n} seeds"
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({
-            "number": self.number,
-            "original": self.original,
-            "original_seed": self.original_seed,
-            "runs": self.runs,
-            "mean": self.mean,
-            "std": self.std,
-            "n": self.n,
-        })
+        return json_safe(
+            {
+                "number": self.number,
+                "original": self.original,
+                "original_seed": self.original_seed,
+                "runs": self.runs,
+                "mean": self.mean,
+                "std": self.std,
+                "n": self.n,
+            }
+        )
 
 
 def candidate_confirmations(

@@ -40,11 +40,7 @@ def load_curve(curve: Any) -> tuple[Any, float | None]:
 
 def check_share(share: Any) -> float:
     """A trainable share in [0, 1], or ValueError."""
-    if (
-        isinstance(share, bool)
-        or not isinstance(share, numbers.Real)
-        or not 0 <= share <= 1
-    ):
+    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0 <= share <= 1:
         raise ValueError(f"trainable_share must be a number in [0, 1], got {share!r}.")
     return float(share)
 
@@ -68,16 +64,10 @@ def parse_curve(records: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 raise ValueError(f"record {i} is missing the key {key!r}")
 
         step = record["step"]
-        if (
-            isinstance(step, bool)
-            or not isinstance(step, numbers.Real)
-            or not float(step).is_integer()
-        ):
+        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not float(step).is_integer():
             raise ValueError(f"record {i}: 'step' must be an integer, got {step!r}")
         if steps and step <= steps[-1]:
-            raise ValueError(
-                f"record {i}: steps must increase, got step {step!r} after {steps[-1]!r}"
-            )
+            raise ValueError(f"record {i}: steps must increase, got step {step!r} after {steps[-1]!r}")
         steps.append(int(step))
         train.append(_loss(record.get("train_loss"), "train_loss", i))
         val.append(_loss(record["val_loss"], "val_loss", i))

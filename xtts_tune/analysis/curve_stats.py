@@ -41,11 +41,7 @@ def curve_noise(values: Sequence[float]) -> float:
         return 0.0
     best = int(np.argmin(v))
     d = np.diff(v)
-    heights = [
-        min(abs(d[i - 1]), abs(d[i]))
-        for i in range(1, v.size - 1)
-        if i != best and d[i - 1] * d[i] < 0
-    ]
+    heights = [min(abs(d[i - 1]), abs(d[i])) for i in range(1, v.size - 1) if i != best and d[i - 1] * d[i] < 0]
     return float(np.median(heights)) if heights else 0.0
 
 

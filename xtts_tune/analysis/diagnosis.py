@@ -70,7 +70,6 @@ from xtts_tune.io import json_safe
 __all__ = ["Diagnosis", "diagnose"]
 
 
-
 @dataclass
 class Diagnosis:
     """The result of :func:`diagnose`.
@@ -213,8 +212,12 @@ def diagnose(
         onset = None
 
     last_rise = float(val[-1] - best_val)
-    rising_at_end = (verdict != "unstable" and risen == 1 and last_rise > thresholds.overfit_rise_abs
-                     and last_rise > thresholds.overfit_rise_rel * abs(best_val))
+    rising_at_end = (
+        verdict != "unstable"
+        and risen == 1
+        and last_rise > thresholds.overfit_rise_abs
+        and last_rise > thresholds.overfit_rise_rel * abs(best_val)
+    )
     if rising_at_end:
         reasons.append(
             f"rising at the end (1 evaluation): validation loss rose {_ratio(val[-1] - best_val, best_val):.1%} "
@@ -224,7 +227,10 @@ def diagnose(
         )
 
     falling = (
-        verdict != "unstable" and end_drop is not None and n >= 3 and best >= n - 3
+        verdict != "unstable"
+        and end_drop is not None
+        and n >= 3
+        and best >= n - 3
         and val[-3] - val[-1] > thresholds.noise_factor * noise
     )
     still_improving = bool(falling and best == n - 1 and end_drop > thresholds.still_improving_rel)
@@ -297,7 +303,7 @@ def _judge(
     improvement = metrics["val_improvement_rel"]
     noise = metrics["noise"] or 0.0
 
-    end_level = float(np.mean(val[len(val) - min(risen, 2):])) if risen else best_val
+    end_level = float(np.mean(val[len(val) - min(risen, 2) :])) if risen else best_val
     end_rise = end_level - best_val
     sustained = (
         risen >= thresholds.overfit_min_evals
@@ -327,18 +333,17 @@ def _judge(
     if best == len(val) - 1:
         tail = ", the last evaluation"
     elif sustained:
-        tail = (f"; it then rose {end_rise / best_val:.1%} for {risen} evaluations, but train loss rose too "
-                f"(trend {trend:+.1%}): not overfitting")
+        tail = (
+            f"; it then rose {end_rise / best_val:.1%} for {risen} evaluations, but train loss rose too "
+            f"(trend {trend:+.1%}): not overfitting"
+        )
     else:
         rise = metrics["max_val_rise_rel"] or 0.0
         tail = f" and stayed within {rise:.1%} of it afterwards (the curve's noise is {noise:.3f})"
-    return "healthy", (
-        f"validation loss improved {improvement:.1%} to {best_val:.3f} at step {best_step}{tail}"
-    )
+    return "healthy", (f"validation loss improved {improvement:.1%} to {best_val:.3f} at step {best_step}{tail}")
 
-def _instability_reasons(
-    steps: np.ndarray, train: np.ndarray, val: np.ndarray, spike_factor: float
-) -> list[str]:
+
+def _instability_reasons(steps: np.ndarray, train: np.ndarray, val: np.ndarray, spike_factor: float) -> list[str]:
     reasons = []
     # A missing train loss at the first record (evaluation before training) is expected.
     series = (("train loss", train, 1), ("validation loss", val, 0))

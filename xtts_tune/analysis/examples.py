@@ -36,15 +36,26 @@ def example_study(name: str = "example") -> optuna.Study:
         ]
         best = min(range(len(losses)), key=losses.__getitem__)
         user_attrs, system_attrs = TrialRecord(
-            curve=curve, best_step=10 * best, best_epoch=best / 2, best_val_loss=losses[best],
-            steps=10 * (len(losses) - 1), planned_steps=10 * (len(losses) - 1), stop_reason="completed",
-            trainable_share=0.05 if depth else 0.9, seed=0,
+            curve=curve,
+            best_step=10 * best,
+            best_epoch=best / 2,
+            best_val_loss=losses[best],
+            steps=10 * (len(losses) - 1),
+            planned_steps=10 * (len(losses) - 1),
+            stop_reason="completed",
+            trainable_share=0.05 if depth else 0.9,
+            seed=0,
             train_config={**cfg.to_dict()["train"], "freeze_depth": depth, "learning_rate": lr},
             enqueued="guide" if i == 0 else None,
         ).split_attrs()
-        study.add_trial(optuna.trial.create_trial(
-            params={"freeze_depth": depth, "learning_rate": lr}, distributions=distributions, value=losses[best],
-            user_attrs=user_attrs, system_attrs=system_attrs,
-            intermediate_values={10 * k: v for k, v in enumerate(losses)},
-        ))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"freeze_depth": depth, "learning_rate": lr},
+                distributions=distributions,
+                value=losses[best],
+                user_attrs=user_attrs,
+                system_attrs=system_attrs,
+                intermediate_values={10 * k: v for k, v in enumerate(losses)},
+            )
+        )
     return study

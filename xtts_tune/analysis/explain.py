@@ -32,9 +32,7 @@ def confirmed_first_sentence(
             f"Trial {best.number} has the lowest validation loss ({best.value:.4f}, one seed) of the "
             f"candidates whose confirmation runs did not fail."
         )
-    runs = ", ".join(
-        f"seed {r['seed']}: {r['best_val_loss']:.4f}" for r in conf.runs if r["best_val_loss"] is not None
-    )
+    runs = ", ".join(f"seed {r['seed']}: {r['best_val_loss']:.4f}" for r in conf.runs if r["best_val_loss"] is not None)
     seed = f" with seed {conf.original_seed}" if conf.original_seed is not None else ""
     detail = f"(original run {conf.original:.4f}{seed}; {runs})"
     if len(good) > 1:
@@ -172,8 +170,7 @@ def verdict_sentence(best: TrialVerdict) -> str:
 def skipped_sentences(best: TrialVerdict, ranked: Sequence[TrialVerdict]) -> list[str]:
     lower = [v for v in ranked if v.value < best.value and v.verdict in REJECTED]
     sentences = [
-        f"Trial {v.number} had a lower validation loss ({v.value:.4f}) but was not chosen "
-        f"because it was {v.verdict}."
+        f"Trial {v.number} had a lower validation loss ({v.value:.4f}) but was not chosen because it was {v.verdict}."
         for v in lower[:3]
     ]
     if len(lower) > 3:
@@ -204,14 +201,11 @@ def comparison_sentences(
                 else "the enqueued starting configuration"
             )
             sentences.append(
-                f"It beat trial {start.number}, {what} ({match[0].value:.4f}), "
-                f"by {diff(match[0].value, best.value)}."
+                f"It beat trial {start.number}, {what} ({match[0].value:.4f}), by {diff(match[0].value, best.value)}."
             )
     if len(ranked) >= 3:
         median = statistics.median(v.value for v in ranked)
-        sentences.append(
-            f"It beat the median completed trial ({median:.4f}) by {diff(median, best.value)}."
-        )
+        sentences.append(f"It beat the median completed trial ({median:.4f}) by {diff(median, best.value)}.")
     return sentences
 
 
@@ -238,12 +232,16 @@ def stop_sentence(best: TrialVerdict, train: Mapping | None = None) -> str:
         )
     sentence = f"Stop training at step {best.best_step}{epoch}, where its validation loss was lowest"
     if best.verdict == "overfitting" and best.overfit_onset_step is not None:
-        sentence += (f"; its validation loss rose after it, from step {best.overfit_onset_step} on (overfitting): "
-                     "the checkpoint kept is from before the rise, so train the final model with early stopping "
-                     "on the validation loss (train.patience) and keep its best checkpoint")
+        sentence += (
+            f"; its validation loss rose after it, from step {best.overfit_onset_step} on (overfitting): "
+            "the checkpoint kept is from before the rise, so train the final model with early stopping "
+            "on the validation loss (train.patience) and keep its best checkpoint"
+        )
     elif best.rising_at_end:
-        sentence += ("; its last evaluation rose above it (1 evaluation, not enough to call a trend): train the "
-                     "final model with early stopping and keep its best checkpoint")
+        sentence += (
+            "; its last evaluation rose above it (1 evaluation, not enough to call a trend): train the "
+            "final model with early stopping and keep its best checkpoint"
+        )
     return sentence + "."
 
 
@@ -303,9 +301,7 @@ def next_steps(
         )
     running = sum(v.state == "RUNNING" for v in verdicts)
     if running:
-        steps.append(
-            f"{plural(running, 'trial')} still running; rebuild the report when the study ends."
-        )
+        steps.append(f"{plural(running, 'trial')} still running; rebuild the report when the study ends.")
     where = f" --storage '{storage}'" if storage else ""
     steps.append(f"Export it: xtts-tune export --study {name}{where} --out studies/{name}-best.yaml")
     return steps

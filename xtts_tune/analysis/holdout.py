@@ -19,9 +19,7 @@ from typing import Any
 from xtts_tune.record import TestComparison
 
 
-def describe_test_comparison(
-    comparison: TestComparison | Mapping[str, Any] | None, recommended: int | None
-) -> str:
+def describe_test_comparison(comparison: TestComparison | Mapping[str, Any] | None, recommended: int | None) -> str:
     """One sentence; says so when the comparison is missing or was measured for another recommendation.
     ``comparison``: the study's :class:`~xtts_tune.record.TestComparison` (or its stored dict)."""
     comparison = TestComparison.parse(comparison)
@@ -46,8 +44,10 @@ def describe_test_comparison(
         text += f"; base model {comparison.base_loss:.4f}"
     text += _by_ear(comparison.sound)
     if recommended is not None and winner != recommended:
-        text += (f" [measured for trial {winner}; the recommendation is now trial {recommended}: "
-                 "run the search again (--trials 0) to score it]")
+        text += (
+            f" [measured for trial {winner}; the recommendation is now trial {recommended}: "
+            "run the search again (--trials 0) to score it]"
+        )
     return text
 
 
@@ -61,9 +61,11 @@ def _by_ear(sound: Mapping[str, Any] | None) -> str:
 
     def row(key: str, pattern: str) -> str:
         values = [sound[r].get(key) for r in roles]
-        return " / ".join(f"{r} " + ("-" if v is None else format(v, pattern))
-                          for r, v in zip(roles, values, strict=True))
+        return " / ".join(
+            f"{r} " + ("-" if v is None else format(v, pattern)) for r, v in zip(roles, values, strict=True)
+        )
 
-    return (f"; by ear on {sound.get('texts')} test texts, each conditioned on one training clip: similarity "
-            f"{row('similarity', '.2f')}; CER {row('cer', '.0%')}")
-
+    return (
+        f"; by ear on {sound.get('texts')} test texts, each conditioned on one training clip: similarity "
+        f"{row('similarity', '.2f')}; CER {row('cer', '.0%')}"
+    )

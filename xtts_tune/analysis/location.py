@@ -40,6 +40,6 @@ def _same_sqlite(url: str, path: Path) -> bool:
     if not url.startswith(prefix):
         return False
     try:
-        return Path(url[len(prefix):]).resolve() == path.resolve()
+        return Path(url[len(prefix) :]).resolve() == path.resolve()
     except OSError:
         return False

@@ -93,8 +93,14 @@ def rank(
 def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_NOISE) -> Ranking:
     """:func:`rank` on verdicts already computed."""
     eligible = sorted(
-        (v for v in verdicts if v.complete and v.value is not None and v.verdict not in REJECTED
-         and not (v.sound is not None and v.sound.sounds_worse)),
+        (
+            v
+            for v in verdicts
+            if v.complete
+            and v.value is not None
+            and v.verdict not in REJECTED
+            and not (v.sound is not None and v.sound.sounds_worse)
+        ),
         key=lambda v: (v.value, v.number),
     )
     if not eligible:
@@ -109,8 +115,11 @@ def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_
     candidates = [winner] + [v for v in eligible if v is not winner]
     ties = [v for v in pool if v is not winner]
     passed = sorted(
-        (v for v in verdicts if v is not winner and v.state in FINISHED and v.value is not None
-         and v.value < winner.value),
+        (
+            v
+            for v in verdicts
+            if v is not winner and v.state in FINISHED and v.value is not None and v.value < winner.value
+        ),
         key=lambda v: (v.value, v.number),
     )
     return Ranking(list(verdicts), candidates, ties, passed, noise, tiebreak)
@@ -124,11 +133,17 @@ def why_passed_over(v: TrialVerdict, winner: TrialVerdict) -> str:
         return f"trial {v.number} ({v.value:.4f}) sounds worse: {v.sound.reasons[0]}"
     if not v.complete:
         return f"trial {v.number} ({v.value:.4f}) was pruned before the end of its budget"
-    if v.sound is not None and winner.sound is not None and v.sound.similarity is not None and (
-        winner.sound.similarity or 0) > v.sound.similarity:
-        return (f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} "
-                f"({winner.value:.4f}), which sounds more like the target (speaker similarity "
-                f"{winner.sound.similarity:.2f} vs {v.sound.similarity:.2f})")
+    if (
+        v.sound is not None
+        and winner.sound is not None
+        and v.sound.similarity is not None
+        and (winner.sound.similarity or 0) > v.sound.similarity
+    ):
+        return (
+            f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} "
+            f"({winner.value:.4f}), which sounds more like the target (speaker similarity "
+            f"{winner.sound.similarity:.2f} vs {v.sound.similarity:.2f})"
+        )
     return (
         f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} ({winner.value:.4f}) "
         f"and trains more of the model ({_share(v):.1%} against {_share(winner):.1%}); the guide prefers fewer"

@@ -201,7 +201,8 @@ def _recommend_confirmed(
     target = score(best)
     close = sorted(
         (
-            v for v in eligible
+            v
+            for v in eligible
             if v.number != best.number and v.number not in failed and score(v) - target <= noise * abs(target)
         ),
         key=lambda v: (score(v), v.number),
@@ -239,8 +240,9 @@ def _recommend_confirmed(
     reasons.extend(explain.skipped_sentences(best, ranked))
     if close:
         listed = ", ".join(
-            f"trial {v.number} ({good[v.number].describe()})" if v.number in good else f"trial {v.number} "
-            f"({v.value:.4f}, one seed)"
+            f"trial {v.number} ({good[v.number].describe()})"
+            if v.number in good
+            else f"trial {v.number} ({v.value:.4f}, one seed)"
             for v in close
         )
         what = "mean" if conf else "value"

@@ -32,9 +32,7 @@ _TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 def check_direction(study: optuna.Study) -> None:
     if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MINIMIZE:
-        raise ValueError(
-            f"study {study.study_name!r} must minimise one objective (the validation loss)"
-        )
+        raise ValueError(f"study {study.study_name!r} must minimise one objective (the validation loss)")
 
 
 def study_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -79,7 +77,9 @@ def complete_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 
 def guide_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The trial that ran the guide's recommended configuration (the search enqueues it as trial 0)."""
-    return next((t for t in sorted(trials, key=lambda t: t.number) if TrialRecord.from_trial(t).enqueued_by_guide), None)
+    return next(
+        (t for t in sorted(trials, key=lambda t: t.number) if TrialRecord.from_trial(t).enqueued_by_guide), None
+    )
 
 
 def trial_value(trial: FrozenTrial) -> float | None:

@@ -86,8 +86,13 @@ def babble_count(probes: Mapping[str, Any]) -> int:
     return sum(as_int(counts.get(flag)) or 0 for flag in BABBLE_FLAGS)
 
 
-def judge_sound(probes: Mapping[str, Any] | None, base: Mapping[str, Any] | None, *, improved: bool,
-                thresholds: SoundThresholds = SoundThresholds()) -> SoundJudgment | None:
+def judge_sound(
+    probes: Mapping[str, Any] | None,
+    base: Mapping[str, Any] | None,
+    *,
+    improved: bool,
+    thresholds: SoundThresholds = SoundThresholds(),
+) -> SoundJudgment | None:
     """The judgment of one trial's probe summary against the base's (None without probe figures).
     ``improved``: its validation loss is below the base model's."""
     if not isinstance(probes, Mapping):
@@ -106,22 +111,30 @@ def judge_sound(probes: Mapping[str, Any] | None, base: Mapping[str, Any] | None
     noise_text = f"{n} texts x one seed"
     if cer is not None and base_cer is not None and cer - base_cer > max(t.cer_margin, cer_noise):
         worse = True
-        reasons.append(f"its samples are clearly less intelligible than the base model's: CER {cer:.0%} vs "
-                       f"{base_cer:.0%} ({noise_text}, noise ±{cer_noise:.0%})")
+        reasons.append(
+            f"its samples are clearly less intelligible than the base model's: CER {cer:.0%} vs "
+            f"{base_cer:.0%} ({noise_text}, noise ±{cer_noise:.0%})"
+        )
     base_babble = babble_count(base)
     if babble - base_babble >= max(t.babble_margin, math.ceil(n / 3)):
         worse = True
-        reasons.append(f"it babbles: {babble} of {n} samples ran past the end of their text (speech after the "
-                       f"last word, too long, or cut at the length cap) against the base model's {base_babble}")
+        reasons.append(
+            f"it babbles: {babble} of {n} samples ran past the end of their text (speech after the "
+            f"last word, too long, or cut at the length cap) against the base model's {base_babble}"
+        )
     if improved and not worse:
         if sim is not None and base_sim is not None and base_sim - sim > max(t.divergence_margin, sim_noise):
             diverges = True
-            reasons.append(f"loss-quality divergence: its validation loss improved on the base model's, but its "
-                           f"speaker similarity fell, {sim:.2f} vs {base_sim:.2f} ({noise_text})")
+            reasons.append(
+                f"loss-quality divergence: its validation loss improved on the base model's, but its "
+                f"speaker similarity fell, {sim:.2f} vs {base_sim:.2f} ({noise_text})"
+            )
         if cer is not None and base_cer is not None and cer - base_cer > max(t.divergence_margin, cer_noise):
             diverges = True
-            reasons.append(f"loss-quality divergence: its validation loss improved on the base model's, but its "
-                           f"CER rose, {cer:.0%} vs {base_cer:.0%} ({noise_text})")
+            reasons.append(
+                f"loss-quality divergence: its validation loss improved on the base model's, but its "
+                f"CER rose, {cer:.0%} vs {base_cer:.0%} ({noise_text})"
+            )
     return SoundJudgment(sim, cer, babble, n, sim_noise, worse, diverges, reasons)
 
 
@@ -137,13 +150,16 @@ def similarity_tiebreak(pool: list, sounds: Mapping[int, SoundJudgment]) -> tupl
         if best.similarity - other.similarity <= noise:
             return None
     rivals = ", ".join(f"trial {v.number} {s.similarity:.2f}" for v, s in others)
-    return top, (f"Among trials within the seed noise of the lowest loss it sounds most like the target: speaker "
-                 f"similarity {best.similarity:.2f} against {rivals} ({best.n_texts} texts x one seed, beyond "
-                 "the noise).")
+    return top, (
+        f"Among trials within the seed noise of the lowest loss it sounds most like the target: speaker "
+        f"similarity {best.similarity:.2f} against {rivals} ({best.n_texts} texts x one seed, beyond "
+        "the noise)."
+    )
 
 
-def sound_sentence(judgment: SoundJudgment | None, base: Mapping[str, Any] | None,
-                   ceiling: Mapping[str, Any] | None) -> str | None:
+def sound_sentence(
+    judgment: SoundJudgment | None, base: Mapping[str, Any] | None, ceiling: Mapping[str, Any] | None
+) -> str | None:
     """The recommendation's sentence on how the trial sounds, beside the base model and the target's own clips
     (None without probe figures)."""
     if judgment is None or judgment.similarity is None:
@@ -153,13 +169,19 @@ def sound_sentence(judgment: SoundJudgment | None, base: Mapping[str, Any] | Non
         value = finite((side or {}).get(key))
         return "-" if value is None else format(value, pattern)
 
-    text = (f"By ear: speaker similarity {judgment.similarity:.2f} (base model {fig(base, 'similarity', '.2f')}, "
-            f"the target's own held-out clips {fig(ceiling, 'similarity', '.2f')})")
+    text = (
+        f"By ear: speaker similarity {judgment.similarity:.2f} (base model {fig(base, 'similarity', '.2f')}, "
+        f"the target's own held-out clips {fig(ceiling, 'similarity', '.2f')})"
+    )
     if judgment.cer is not None:
-        text += (f", CER {judgment.cer:.0%} (base model {fig(base, 'cer', '.0%')}, the ASR's error on the "
-                 f"target's own clips {fig(ceiling, 'cer', '.0%')})")
-    text += (f", {judgment.babble} of {judgment.n_texts} samples past the end of their text; {judgment.n_texts} "
-             f"texts x one seed, similarity noise ±{judgment.similarity_noise:.2f}.")
+        text += (
+            f", CER {judgment.cer:.0%} (base model {fig(base, 'cer', '.0%')}, the ASR's error on the "
+            f"target's own clips {fig(ceiling, 'cer', '.0%')})"
+        )
+    text += (
+        f", {judgment.babble} of {judgment.n_texts} samples past the end of their text; {judgment.n_texts} "
+        f"texts x one seed, similarity noise ±{judgment.similarity_noise:.2f}."
+    )
     return text
 
 

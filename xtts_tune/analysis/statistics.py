@@ -28,10 +28,10 @@ from xtts_tune.analysis.verdicts import (
     TrialVerdict,
     verdicts_of,
 )
-
-CONCLUSIVE = tuple(v for v in STUDY_VERDICTS if v != INCONCLUSIVE)
 from xtts_tune.io import as_int, finite
 from xtts_tune.record import TrialRecord
+
+CONCLUSIVE = tuple(v for v in STUDY_VERDICTS if v != INCONCLUSIVE)
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,12 @@ def importances_of(study: optuna.Study, trials: Sequence[FrozenTrial]) -> Import
     complete = [t for t in trials if t.state == TrialState.COMPLETE and trial_value(t) is not None]
     n = len(complete)
     if n < MIN_TRIALS_FOR_IMPORTANCES:
-        return Importances({}, n, note=f"too few trials to rank the knobs: {n} complete, "
-                                       f"importances need at least {MIN_TRIALS_FOR_IMPORTANCES}")
+        return Importances(
+            {},
+            n,
+            note=f"too few trials to rank the knobs: {n} complete, "
+            f"importances need at least {MIN_TRIALS_FOR_IMPORTANCES}",
+        )
     common = set.intersection(*(set(t.params) for t in complete))
     varying = sorted(p for p in common if len({repr(t.params[p]) for t in complete}) > 1)
     if not varying:

@@ -48,11 +48,7 @@ class DiagnosisThresholds:
         """Raise :class:`ValueError` naming the first invalid field."""
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-            ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"{field.name} must be a finite number, got {value!r}.")
             if value < 0:
                 raise ValueError(f"{field.name} must be non-negative, got {value!r}.")
@@ -61,9 +57,7 @@ class DiagnosisThresholds:
         if self.overfit_min_evals < 1 or not float(self.overfit_min_evals).is_integer():
             raise ValueError(f"overfit_min_evals must be a whole number >= 1, got {self.overfit_min_evals!r}.")
         if self.max_trainable_share > 1:
-            raise ValueError(
-                f"max_trainable_share must be in [0, 1], got {self.max_trainable_share!r}."
-            )
+            raise ValueError(f"max_trainable_share must be in [0, 1], got {self.max_trainable_share!r}.")
 
 
 def thresholds_from_section(raw: Any, where: str) -> DiagnosisThresholds:

@@ -93,7 +93,9 @@ class TrialVerdict:
 
 def trial_verdicts(study: optuna.Study) -> list[TrialVerdict]:
     """Every trial's verdict and reasons, in trial-number order (all states)."""
-    return verdicts_of(study_trials(study), study_thresholds(study), base_probes=StudyRecord.from_study(study).probes_base)
+    return verdicts_of(
+        study_trials(study), study_thresholds(study), base_probes=StudyRecord.from_study(study).probes_base
+    )
 
 
 def verdicts_of(
@@ -139,7 +141,9 @@ def under_trained_score(v: TrialVerdict) -> float:
 
 
 def curve_verdict(
-    curve: Sequence[Mapping[str, Any]], *, thresholds: DiagnosisThresholds | None = None,
+    curve: Sequence[Mapping[str, Any]],
+    *,
+    thresholds: DiagnosisThresholds | None = None,
     trainable_share: float | None = None,
 ) -> TrialVerdict:
     """One trial's own verdict from its curve, before any study compares it (what ``xtts-tune trial`` prints
@@ -151,8 +155,17 @@ def curve_verdict(
     >>> v.verdict, v.reasons[0]
     ('inconclusive', 'it has 2 evaluation(s): too few to judge its curve (a verdict needs 3; evaluate more often with train.eval_every)')
     """
-    verdict = TrialVerdict(number=-1, state="COMPLETE", value=None, params={}, verdict=UNKNOWN, reasons=[],
-                           trainable_share=trainable_share, complete=True, n_evaluations=len(curve))
+    verdict = TrialVerdict(
+        number=-1,
+        state="COMPLETE",
+        value=None,
+        params={},
+        verdict=UNKNOWN,
+        reasons=[],
+        trainable_share=trainable_share,
+        complete=True,
+        n_evaluations=len(curve),
+    )
     _rediagnose(verdict, list(curve), thresholds or DiagnosisThresholds())
     _require_evidence(verdict)
     return verdict
@@ -162,8 +175,11 @@ def _require_evidence(v: TrialVerdict) -> None:
     """Healthy or underfitting on fewer than :data:`MIN_EVALUATIONS` evaluations is a guess: inconclusive."""
     if v.verdict in ("healthy", "underfitting") and (v.n_evaluations or 0) < MIN_EVALUATIONS:
         how = "it was pruned after" if v.state == "PRUNED" and not v.complete else "it has"
-        v.reasons.insert(0, f"{how} {v.n_evaluations} evaluation(s): too few to judge its curve "
-                            f"(a verdict needs {MIN_EVALUATIONS}; evaluate more often with train.eval_every)")
+        v.reasons.insert(
+            0,
+            f"{how} {v.n_evaluations} evaluation(s): too few to judge its curve "
+            f"(a verdict needs {MIN_EVALUATIONS}; evaluate more often with train.eval_every)",
+        )
         v.verdict = INCONCLUSIVE
 
 

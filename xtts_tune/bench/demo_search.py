@@ -72,22 +72,33 @@ def report_figures(n_trials: int = 100) -> dict:
         "augment_prob": optuna.distributions.FloatDistribution(0.0, 0.5),
     }
     for _ in range(n_trials):
-        params = {"freeze_depth": rng.randint(0, 4), "learning_rate": math.exp(rng.uniform(math.log(1e-5), math.log(3e-3))),
-                  "weight_decay": rng.uniform(0, 0.2), "augment_prob": rng.uniform(0, 0.5)}
+        params = {
+            "freeze_depth": rng.randint(0, 4),
+            "learning_rate": math.exp(rng.uniform(math.log(1e-5), math.log(3e-3))),
+            "weight_decay": rng.uniform(0, 0.2),
+            "augment_prob": rng.uniform(0, 0.5),
+        }
         speed, rise = params["learning_rate"] * 300, params["learning_rate"] * 100 / (1 + params["freeze_depth"])
         curve = []
         for i, step in enumerate(range(0, 50, 5)):
             val = 6.5 - 3 * (1 - math.exp(-speed * i)) + rise * max(0, i - 4) ** 2 * 0.02
-            curve.append({"step": step, "epoch": step / 15, "train_loss": None if i == 0 else val - 0.05 * i,
-                          "val_loss": val})
+            curve.append(
+                {"step": step, "epoch": step / 15, "train_loss": None if i == 0 else val - 0.05 * i, "val_loss": val}
+            )
         best = min(curve, key=lambda r: r["val_loss"])
-        user_attrs, system_attrs = TrialRecord(curve=curve, best_step=best["step"], steps=45, planned_steps=45,
-                                               trainable_share=0.1, train_config={}).split_attrs()
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, value=best["val_loss"],
-            intermediate_values={r["step"]: r["val_loss"] for r in curve},
-            user_attrs=user_attrs, system_attrs=system_attrs,
-        ))
+        user_attrs, system_attrs = TrialRecord(
+            curve=curve, best_step=best["step"], steps=45, planned_steps=45, trainable_share=0.1, train_config={}
+        ).split_attrs()
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                value=best["val_loss"],
+                intermediate_values={r["step"]: r["val_loss"] for r in curve},
+                user_attrs=user_attrs,
+                system_attrs=system_attrs,
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         path = build_report(study, Path(tmp) / "report.html")

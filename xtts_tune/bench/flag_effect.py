@@ -39,14 +39,19 @@ def main(argv: list[str] | None = None) -> int:
         val = "-" if r["val_loss"] is None else f"{r['val_loss']:.4f}"
         mark = " *" if r["recommended"] else ""
         rising = " (rising at end)" if r["rising_at_end"] else ""
-        print(f"{r['number']:>5} {r['verdict']:<14} {val:>9} {test:>9}  {r['best_step']!s:>9}  "
-              f"{r['overfit_onset_step']!s:>5}{mark}{rising}")
+        print(
+            f"{r['number']:>5} {r['verdict']:<14} {val:>9} {test:>9}  {r['best_step']!s:>9}  "
+            f"{r['overfit_onset_step']!s:>5}{mark}{rising}"
+        )
     effect = flag_effect(rows)
     print(effect.describe())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"rows": rows, "effect": effect.describe(), "change": effect.change,
-                       "spearman": effect.spearman}, f, indent=1)
+            json.dump(
+                {"rows": rows, "effect": effect.describe(), "change": effect.change, "spearman": effect.spearman},
+                f,
+                indent=1,
+            )
     return 0
 
 

@@ -55,20 +55,34 @@ def measure(clips, n_profile: int, n_heldout: int, target_profile) -> dict:
     own = ceiling(heldout, profile, language="en")
     all_s = (time.perf_counter() - start) / n_heldout
     other = speaker_similarity([w for w, _ in heldout], target_profile or profile)
-    return {"profile": n_profile, "heldout": n_heldout, "own": own.similarity, "to_target": sum(other) / len(other),
-            "cer": own.cer, "wer": own.wer, "flagged": own.n_flagged, "embed_s": embed_s, "all_s": all_s,
-            "scores": own, "reference": profile}
+    return {
+        "profile": n_profile,
+        "heldout": n_heldout,
+        "own": own.similarity,
+        "to_target": sum(other) / len(other),
+        "cer": own.cer,
+        "wer": own.wer,
+        "flagged": own.n_flagged,
+        "embed_s": embed_s,
+        "all_s": all_s,
+        "scores": own,
+        "reference": profile,
+    }
 
 
 def table(rows: list[dict]) -> str:
     """The Markdown table of the rows."""
-    lines = ["| speaker | clips (profile / held out) | similarity to own mean | similarity to demo target's mean "
-             "| CER | WER | clips flagged | s/clip embedding | s/clip all probes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| speaker | clips (profile / held out) | similarity to own mean | similarity to demo target's mean "
+        "| CER | WER | clips flagged | s/clip embedding | s/clip all probes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['speaker']} | {r['profile']} / {r['heldout']} | {r['own']:.3f} | {r['to_target']:.3f} "
-                     f"| {100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % | {r['flagged']} | {r['embed_s']:.2f} "
-                     f"| {r['all_s']:.2f} |")
+        lines.append(
+            f"| {r['speaker']} | {r['profile']} / {r['heldout']} | {r['own']:.3f} | {r['to_target']:.3f} "
+            f"| {100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % | {r['flagged']} | {r['embed_s']:.2f} "
+            f"| {r['all_s']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -103,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     prov = provenance(ROOT)
     print()
     print(table(rows))
-    print(f"\ncommit {prov['commit']}{' (with uncommitted changes)' if prov['dirty'] else ''}, {prov['machine']}, "
-          f"{prov['date']}")
+    print(
+        f"\ncommit {prov['commit']}{' (with uncommitted changes)' if prov['dirty'] else ''}, {prov['machine']}, "
+        f"{prov['date']}"
+    )
     for w in installed():
         print(f"{w['name']}: {w['package']} ({w['licence']})")
     return 0

@@ -32,8 +32,9 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from xtts_tune.bench.realsize_model import (
     ARCH_FILE,
@@ -53,14 +54,35 @@ from xtts_tune.model.base import pick_device
 
 logger = logging.getLogger("xtts_tune.bench.realsize")  # also when run as __main__
 
+
 def _child_command(
-    freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path, freeze_embeddings: bool = False, prefix_cache: bool = False,
+    freeze_depth: int,
+    *,
+    steps: int,
+    accum: int,
+    clip_seconds: float,
+    device: str,
+    layers: int | None,
+    arch_path: Path,
+    freeze_embeddings: bool = False,
+    prefix_cache: bool = False,
 ) -> list[str]:
     cmd = [
-        sys.executable, "-m", "xtts_tune.bench.realsize", "--one", str(freeze_depth), "--steps", str(steps),
-        "--accum", str(accum), "--clip-seconds", repr(clip_seconds), "--device", device,
-        "--arch-file", str(arch_path),
+        sys.executable,
+        "-m",
+        "xtts_tune.bench.realsize",
+        "--one",
+        str(freeze_depth),
+        "--steps",
+        str(steps),
+        "--accum",
+        str(accum),
+        "--clip-seconds",
+        repr(clip_seconds),
+        "--device",
+        device,
+        "--arch-file",
+        str(arch_path),
     ]
     if layers is not None:
         cmd += ["--layers", str(layers)]
@@ -72,13 +94,28 @@ def _child_command(
 
 
 def measure_in_child(
-    freeze_depth: int, *, steps: int, accum: int, clip_seconds: float, device: str, layers: int | None,
-    arch_path: Path, freeze_embeddings: bool = False, prefix_cache: bool = False,
+    freeze_depth: int,
+    *,
+    steps: int,
+    accum: int,
+    clip_seconds: float,
+    device: str,
+    layers: int | None,
+    arch_path: Path,
+    freeze_embeddings: bool = False,
+    prefix_cache: bool = False,
 ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (a clean peak-memory figure); returns its record."""
     cmd = _child_command(
-        freeze_depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=device, layers=layers,
-        arch_path=arch_path, freeze_embeddings=freeze_embeddings, prefix_cache=prefix_cache,
+        freeze_depth,
+        steps=steps,
+        accum=accum,
+        clip_seconds=clip_seconds,
+        device=device,
+        layers=layers,
+        arch_path=arch_path,
+        freeze_embeddings=freeze_embeddings,
+        prefix_cache=prefix_cache,
     )
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
@@ -110,18 +147,27 @@ def real_size_figures(
     depth in ``frozen_embeddings_depths`` with the text and mel embeddings frozen as well, and one per depth
     in ``prefix_cache_depths`` with them frozen and the prefix cache on."""
     # fail here, with the file's name or the bad depth, rather than in every child
-    check_freeze_depths([*freeze_depths, *frozen_embeddings_depths, *prefix_cache_depths],
-                        read_architecture(arch_path), layers)
+    check_freeze_depths(
+        [*freeze_depths, *frozen_embeddings_depths, *prefix_cache_depths], read_architecture(arch_path), layers
+    )
     dev = pick_device(device)
     steps = default_steps(dev) if steps is None else steps
     accum = default_accum(dev) if accum is None else accum
     return [
         measure_in_child(
-            depth, steps=steps, accum=accum, clip_seconds=clip_seconds, device=str(dev), layers=layers,
-            arch_path=Path(arch_path), freeze_embeddings=embeddings, prefix_cache=cached,
+            depth,
+            steps=steps,
+            accum=accum,
+            clip_seconds=clip_seconds,
+            device=str(dev),
+            layers=layers,
+            arch_path=Path(arch_path),
+            freeze_embeddings=embeddings,
+            prefix_cache=cached,
         )
         for depth, embeddings, cached in [
-            *[(d, False, False) for d in freeze_depths], *[(d, True, False) for d in frozen_embeddings_depths],
+            *[(d, False, False) for d in freeze_depths],
+            *[(d, True, False) for d in frozen_embeddings_depths],
             *[(d, True, True) for d in prefix_cache_depths],
         ]
     ]
@@ -145,16 +191,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--clip-seconds", type=float, default=DEFAULT_CLIP_SECONDS)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--arch-file", type=Path, default=ARCH_FILE, help="XTTS v2 model_args JSON")
-    p.add_argument("--frozen-embeddings-depths", type=lambda t: _depths(t) if t.strip() else [], default=[24, 28],
-                   help="also measure these depths with the text and mel embeddings frozen ('' skips)")
-    p.add_argument("--prefix-cache-depths", type=lambda t: _depths(t) if t.strip() else [], default=[28],
-                   help="also measure these depths with the embeddings frozen and the prefix cache on ('' skips)")
+    p.add_argument(
+        "--frozen-embeddings-depths",
+        type=lambda t: _depths(t) if t.strip() else [],
+        default=[24, 28],
+        help="also measure these depths with the text and mel embeddings frozen ('' skips)",
+    )
+    p.add_argument(
+        "--prefix-cache-depths",
+        type=lambda t: _depths(t) if t.strip() else [],
+        default=[28],
+        help="also measure these depths with the embeddings frozen and the prefix cache on ('' skips)",
+    )
     p.add_argument("--freeze-embeddings", action="store_true", help=argparse.SUPPRESS)  # child
     p.add_argument("--prefix-cache", action="store_true", help=argparse.SUPPRESS)  # child
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)  # tests: fewer blocks
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child: one depth, JSON out
-    p.add_argument("--no-whole-trial", dest="whole_trial", action="store_false",
-                   help="skip the whole-trial rows (xtts-tune trial and train on a real-size folder)")
+    p.add_argument(
+        "--no-whole-trial",
+        dest="whole_trial",
+        action="store_false",
+        help="skip the whole-trial rows (xtts-tune trial and train on a real-size folder)",
+    )
     p.add_argument("--work", type=Path, help="folder for the real-size base and runs (default: a temporary one)")
     return p.parse_args(argv)
 
@@ -162,15 +220,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    common = dict(steps=args.steps, accum=args.accum, clip_seconds=args.clip_seconds, device=args.device,
-                  layers=args.layers, arch_path=args.arch_file)
+    common = dict(
+        steps=args.steps,
+        accum=args.accum,
+        clip_seconds=args.clip_seconds,
+        device=args.device,
+        layers=args.layers,
+        arch_path=args.arch_file,
+    )
     try:
         if args.one is not None:
-            print(json.dumps(measure(args.one, freeze_embeddings=args.freeze_embeddings or args.prefix_cache,
-                                     prefix_cache=args.prefix_cache, **common)))
+            print(
+                json.dumps(
+                    measure(
+                        args.one,
+                        freeze_embeddings=args.freeze_embeddings or args.prefix_cache,
+                        prefix_cache=args.prefix_cache,
+                        **common,
+                    )
+                )
+            )
             return 0
-        records = real_size_figures(args.freeze_depths, frozen_embeddings_depths=args.frozen_embeddings_depths,
-                                    prefix_cache_depths=args.prefix_cache_depths, **common)
+        records = real_size_figures(
+            args.freeze_depths,
+            frozen_embeddings_depths=args.frozen_embeddings_depths,
+            prefix_cache_depths=args.prefix_cache_depths,
+            **common,
+        )
     except (ArchitectureError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -184,11 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from xtts_tune.bench.realsize_trial import format_rows, whole_trial_figures
 
         depth = max(d for d in args.freeze_depths if d <= (args.layers or 30))
-        bare = next((r["peak_memory_bytes"] for r in records if r["freeze_depth"] == depth and not r.get("freeze_embeddings")),
-                    None)
+        bare = next(
+            (r["peak_memory_bytes"] for r in records if r["freeze_depth"] == depth and not r.get("freeze_embeddings")),
+            None,
+        )
         with tempfile.TemporaryDirectory(dir=args.work) as work:
-            trial = whole_trial_figures(Path(work), freeze_depth=depth, layers=args.layers, device=args.device,
-                                        arch_path=args.arch_file)
+            trial = whole_trial_figures(
+                Path(work), freeze_depth=depth, layers=args.layers, device=args.device, arch_path=args.arch_file
+            )
         print(f"\nwhole trial at freeze {depth}, through xtts-tune trial / train (batch 1, 8 demo clips, 2 steps):")
         print(format_rows(trial, bare))
     return 0

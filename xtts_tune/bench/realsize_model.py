@@ -9,9 +9,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -151,8 +152,9 @@ def build_real_size_trainer(
     dvae_state = torch.load(config.model_args.dvae_checkpoint, map_location="cpu", weights_only=True)
     torch.manual_seed(seed)
     t = time.perf_counter()
-    with gpt_trainer_builds_dvae(dvae_kwargs_from_state(dvae_state)), _tokenizer_reports_tokens(
-        int(arch.model_args["gpt_number_text_tokens"])
+    with (
+        gpt_trainer_builds_dvae(dvae_kwargs_from_state(dvae_state)),
+        _tokenizer_reports_tokens(int(arch.model_args["gpt_number_text_tokens"])),
     ):
         trainer = GPTTrainer(config)
     trainer.xtts.hifigan_decoder = None
@@ -208,7 +210,11 @@ class Accumulated:
 
 
 def accumulate(
-    trainer: nn.Module, batches: Sequence[dict], *, autocast_dtype: torch.dtype | None, prefix=None,
+    trainer: nn.Module,
+    batches: Sequence[dict],
+    *,
+    autocast_dtype: torch.dtype | None,
+    prefix=None,
 ) -> Accumulated:
     """Forward and backward of each micro-batch (loss / number of micro-batches), as trials do.
 

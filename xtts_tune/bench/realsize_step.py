@@ -11,9 +11,10 @@ import logging
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,8 +64,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({torch.get_num_threads()} threads)"
-
-
 
 
 def _synchronize(device: torch.device) -> None:
@@ -176,15 +175,23 @@ def measure(
         torch.cuda.reset_peak_memory_stats(dev)  # the peak then counts weights + optimizer state + the step
     prefix, capture = None, 0.0
     if prefix_cache and freeze_depth:
-        cache = PrefixCache(None, base_fingerprint="bench", dtype="bfloat16" if amp else "float16",
-                            precision="bf16" if amp else "fp32")
+        cache = PrefixCache(
+            None, base_fingerprint="bench", dtype="bfloat16" if amp else "float16", precision="bf16" if amp else "fp32"
+        )
         prefix = (cache, freeze_depth, "clip")
         batch = micro_batch(trainer, clip, silence_frame(trainer), fixed_slice_rng(seed, "clip", None), dev)
         with torch.autocast(dev.type, dtype=amp) if amp else contextlib.nullcontext():
             cache.hidden(gpt, freeze_depth, ["clip"], batch)
         capture = cache.capture_seconds
     run = time_steps(
-        trainer, opt, clip, steps=steps, accum=accum, clip_norm=train.grad_clip_norm, autocast_dtype=amp, seed=seed,
+        trainer,
+        opt,
+        clip,
+        steps=steps,
+        accum=accum,
+        clip_norm=train.grad_clip_norm,
+        autocast_dtype=amp,
+        seed=seed,
         prefix=prefix,
     )
     seconds = sum(run.timed) / len(run.timed)
@@ -217,6 +224,9 @@ def measure(
     }
     logger.info(
         "freeze depth %d: %.2f s per step of %d micro-batches, peak %.2f GiB",
-        freeze_depth, seconds, accum, record["peak_memory_bytes"] / GIB,
+        freeze_depth,
+        seconds,
+        accum,
+        record["peak_memory_bytes"] / GIB,
     )
     return record

@@ -10,21 +10,32 @@ GIB = 1024**3
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    header = ("freeze", "embeddings", "prefix cache", "trainable / total (share)", "s/step", "micro-b/s", "peak GiB",
-              "device", "dtype")
+    header = (
+        "freeze",
+        "embeddings",
+        "prefix cache",
+        "trainable / total (share)",
+        "s/step",
+        "micro-b/s",
+        "peak GiB",
+        "device",
+        "dtype",
+    )
     rows = [header]
     for r in records:
-        rows.append((
-            str(r["freeze_depth"]),
-            "frozen" if r.get("freeze_embeddings") else "trainable",
-            (f"on, {r['prefix_bytes_per_clip'] / 2**20:.2f} MiB/clip" if r.get("prefix_cache") else "off"),
-            f"{r['trainable_params'] / 1e6:.1f}M / {r['total_params'] / 1e6:.1f}M ({100 * r['trainable_share']:.1f}%)",
-            f"{r['seconds_per_step']:.2f}",
-            f"{r['microbatches_per_second']:.2f}",
-            f"{r['peak_memory_bytes'] / GIB:.2f}",
-            r["device_name"],
-            r["dtype"],
-        ))
+        rows.append(
+            (
+                str(r["freeze_depth"]),
+                "frozen" if r.get("freeze_embeddings") else "trainable",
+                (f"on, {r['prefix_bytes_per_clip'] / 2**20:.2f} MiB/clip" if r.get("prefix_cache") else "off"),
+                f"{r['trainable_params'] / 1e6:.1f}M / {r['total_params'] / 1e6:.1f}M ({100 * r['trainable_share']:.1f}%)",
+                f"{r['seconds_per_step']:.2f}",
+                f"{r['microbatches_per_second']:.2f}",
+                f"{r['peak_memory_bytes'] / GIB:.2f}",
+                r["device_name"],
+                r["dtype"],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -55,8 +66,14 @@ def prefix_cache_rows(records: Sequence[dict[str, Any]]) -> str:
     frozen in both), and the cache's size per clip."""
     lines = []
     for on in (r for r in records if r.get("prefix_cache")):
-        off = next((r for r in records if r["freeze_depth"] == on["freeze_depth"] and r.get("freeze_embeddings")
-                    and not r.get("prefix_cache")), None)
+        off = next(
+            (
+                r
+                for r in records
+                if r["freeze_depth"] == on["freeze_depth"] and r.get("freeze_embeddings") and not r.get("prefix_cache")
+            ),
+            None,
+        )
         if off is None:
             continue
         lines.append(

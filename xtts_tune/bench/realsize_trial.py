@@ -58,8 +58,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def whole_trial_figures(
-    work: Path, *, freeze_depth: int = 28, layers: int | None = None, device: str = "auto",
-    arch_path: Path = ARCH_FILE, clips: int = CLIPS,
+    work: Path,
+    *,
+    freeze_depth: int = 28,
+    layers: int | None = None,
+    device: str = "auto",
+    arch_path: Path = ARCH_FILE,
+    clips: int = CLIPS,
 ) -> dict[str, Any]:
     """Build the real-size folder in ``work``, run ``xtts-tune trial`` and ``xtts-tune train`` on it."""
     from xtts_tune.model.released import build_released_folder
@@ -67,8 +72,13 @@ def whole_trial_figures(
     arch = read_architecture(arch_path).model_args
     started = time.perf_counter()
     base = build_released_folder(
-        work / "base", layers=layers or arch["gpt_layers"], model_channels=arch["gpt_n_model_channels"],
-        heads=arch["gpt_n_heads"], decoder=True, speakers=False, released_dvae=True,
+        work / "base",
+        layers=layers or arch["gpt_layers"],
+        model_channels=arch["gpt_n_model_channels"],
+        heads=arch["gpt_n_heads"],
+        decoder=True,
+        speakers=False,
+        released_dvae=True,
     )
     build_seconds = time.perf_counter() - started
     data = _dataset(work, clips)
@@ -77,8 +87,14 @@ def whole_trial_figures(
     doc["data"].update(path=str(data), demo_target=False, val_count=2, test_fraction=0)
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     doc["train"].update(
-        freeze_depth=freeze_depth, batch_size=1, grad_accum_steps=1, max_steps=2, eval_every=1, augment_prob=0.0,
-        device=device, precision="bf16" if cuda else "fp32",
+        freeze_depth=freeze_depth,
+        batch_size=1,
+        grad_accum_steps=1,
+        max_steps=2,
+        eval_every=1,
+        augment_prob=0.0,
+        device=device,
+        precision="bf16" if cuda else "fp32",
     )
     config = work / "real-size.yaml"
     config.write_text(yaml.safe_dump(doc))
@@ -112,18 +128,32 @@ def format_rows(trial: dict[str, Any], bare_peak: int | None) -> str:
     """The whole-trial rows of ``make bench-real-size``, each with its target."""
     gib = 1024**3
     rows = [
-        ("whole trial peak memory (xtts-tune trial: load, features, 2 steps, 3 evaluations, checkpoint)",
-         f"{trial['peak_memory_bytes'] / gib:.2f} GiB ({trial['device']})", ""),
+        (
+            "whole trial peak memory (xtts-tune trial: load, features, 2 steps, 3 evaluations, checkpoint)",
+            f"{trial['peak_memory_bytes'] / gib:.2f} GiB ({trial['device']})",
+            "",
+        ),
     ]
     if bare_peak:
-        rows.append(("  / the bare step's peak at the same depth",
-                     f"{trial['peak_memory_bytes'] / bare_peak:.2f}x ({bare_peak / gib:.2f} GiB)", "<= 1.3x"))
+        rows.append(
+            (
+                "  / the bare step's peak at the same depth",
+                f"{trial['peak_memory_bytes'] / bare_peak:.2f}x ({bare_peak / gib:.2f} GiB)",
+                "<= 1.3x",
+            )
+        )
     rows += [
-        (f"trial checkpoint at freeze {trial['freeze_depth']} / the whole GPT",
-         f"{trial['checkpoint_bytes'] / 1e6:.0f} MB / {trial['gpt_bytes'] / 1e6:.0f} MB = "
-         f"{trial['checkpoint_bytes'] / trial['gpt_bytes']:.1%}", "<= 12%"),
-        ("copies of the GPT in the final run folder (best_gpt.pth + model/model.pth)",
-         f"{trial['final_gpt_copies']:.2f}", "< 2 (the GPT once, plus what trained)"),
+        (
+            f"trial checkpoint at freeze {trial['freeze_depth']} / the whole GPT",
+            f"{trial['checkpoint_bytes'] / 1e6:.0f} MB / {trial['gpt_bytes'] / 1e6:.0f} MB = "
+            f"{trial['checkpoint_bytes'] / trial['gpt_bytes']:.1%}",
+            "<= 12%",
+        ),
+        (
+            "copies of the GPT in the final run folder (best_gpt.pth + model/model.pth)",
+            f"{trial['final_gpt_copies']:.2f}",
+            "< 2 (the GPT once, plus what trained)",
+        ),
         ("trial wall time (child process, incl. loading)", f"{trial['trial_seconds']:.0f} s", ""),
     ]
     width = max(len(r[0]) for r in rows)

@@ -54,6 +54,7 @@ TARGET_SHARE = 0.6
 no "never" in the seeds, a median best at 20 trials no worse than random search's; and on at least one table
 median steps at most this share of random search's."""
 
+
 def default_strategy() -> str:
     """The strategy that is the product's default: the study's sampler with :data:`DEFAULT_SAMPLER`'s options
     (``search.sampler`` left out) and ``search.pruner``'s default type, none.
@@ -62,9 +63,9 @@ def default_strategy() -> str:
     'none'
     """
     for key, spec in STRATEGIES.items():
-        if spec.sampler == "study" and spec.pruner == PrunerSettings().type:
-            if {**DEFAULT_SAMPLER, **dict(spec.options)} == DEFAULT_SAMPLER:
-                return key
+        same = {**DEFAULT_SAMPLER, **dict(spec.options)} == DEFAULT_SAMPLER
+        if spec.sampler == "study" and spec.pruner == PrunerSettings().type and same:
+            return key
     raise ValueError("no strategy of the bench is the default sampler: add it to STRATEGIES")
 
 
@@ -93,8 +94,11 @@ class StrategyRow:
     def meets(self, baseline: StrategyRow) -> bool:
         """This table's part of the target: median steps and median best at 20 trials no worse than the
         baseline's, and no seed that never got within 1 %."""
-        return (self.share <= 1 and not any(s is None for s in self.steps)
-                and _median(self.best_at) <= _median(baseline.best_at))
+        return (
+            self.share <= 1
+            and not any(s is None for s in self.steps)
+            and _median(self.best_at) <= _median(baseline.best_at)
+        )
 
     @property
     def label(self) -> str:
@@ -140,8 +144,10 @@ def _fmt_ratio(v: float | None, bound: bool = False) -> str:
 def print_rows(rows: list[StrategyRow], *, seeds: int, report_at: int = REPORT_AT) -> None:
     """The table of one study (Markdown, so that it can go into docs/benchmarks.md as printed)."""
     baseline = next((row for row in rows if row.key == BASELINE), None)
-    print(f"| strategy | steps to within 1 %: median / worst | best at {report_at} trials: median / worst "
-          f"| median steps / random's | steps / random's, seed by seed: median / worst | this table's target |")
+    print(
+        f"| strategy | steps to within 1 %: median / worst | best at {report_at} trials: median / worst "
+        f"| median steps / random's | steps / random's, seed by seed: median / worst | this table's target |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         worst = None if any(s is None for s in row.steps) else max(row.steps)
@@ -151,20 +157,31 @@ def print_rows(rows: list[StrategyRow], *, seeds: int, report_at: int = REPORT_A
         ratio_worst = None if any(r is None for r in row.ratios) else max(row.ratios)
         default = " (the default)" if row.key == DEFAULT else ""
         bound = any(row.bounds)
-        verdict = ("-" if baseline is None else "the baseline" if row.key == BASELINE
-                   else "met" if row.meets(baseline) else "not met")
-        print(f"| {row.label}{default} | {_fmt_steps(_median(row.steps))} / {worst_text} "
-              f"| {_fmt_loss(_median(row.best_at))} / {_fmt_loss(best_worst)} | {_fmt_ratio(row.share)} "
-              f"| {_fmt_ratio(_median(row.ratios), bound)} / {_fmt_ratio(ratio_worst, bound)} | {verdict} |")
+        verdict = (
+            "-"
+            if baseline is None
+            else "the baseline"
+            if row.key == BASELINE
+            else "met"
+            if row.meets(baseline)
+            else "not met"
+        )
+        print(
+            f"| {row.label}{default} | {_fmt_steps(_median(row.steps))} / {worst_text} "
+            f"| {_fmt_loss(_median(row.best_at))} / {_fmt_loss(best_worst)} | {_fmt_ratio(row.share)} "
+            f"| {_fmt_ratio(_median(row.ratios), bound)} / {_fmt_ratio(ratio_worst, bound)} | {verdict} |"
+        )
 
 
 def target_line(row: StrategyRow, baseline: StrategyRow) -> str:
     """One table's target, in words, for one strategy."""
     never = sum(s is None for s in row.steps)
-    return (f"{row.label}: median {_fmt_steps(_median(row.steps))} steps, {_fmt_ratio(row.share)} of random search's "
-            f"{_fmt_steps(row.baseline_median)} (≤ 100 %: {'yes' if row.share <= 1 else 'no'}); never: {never} of "
-            f"{len(row.steps)} seeds; best at {REPORT_AT}: {_fmt_loss(_median(row.best_at))} against random search's "
-            f"{_fmt_loss(_median(baseline.best_at))}; this table: {'met' if row.meets(baseline) else 'not met'}")
+    return (
+        f"{row.label}: median {_fmt_steps(_median(row.steps))} steps, {_fmt_ratio(row.share)} of random search's "
+        f"{_fmt_steps(row.baseline_median)} (≤ 100 %: {'yes' if row.share <= 1 else 'no'}); never: {never} of "
+        f"{len(row.steps)} seeds; best at {REPORT_AT}: {_fmt_loss(_median(row.best_at))} against random search's "
+        f"{_fmt_loss(_median(baseline.best_at))}; this table: {'met' if row.meets(baseline) else 'not met'}"
+    )
 
 
 def overall(tables: dict[str, list[StrategyRow]]) -> dict[str, tuple[bool, float]]:
@@ -191,16 +208,24 @@ def bench_study(
     cfg = load_config(ROOT / config)
     path = table_path(cfg)
     if not record and not path.is_file():
-        print(f"\n{config}: no table yet ({path.relative_to(ROOT)}); skipped. Record it with "
-              f"make bench-search RECORD=1 ARGS='--study {config}' (real trials, 15+ minutes)", flush=True)
+        print(
+            f"\n{config}: no table yet ({path.relative_to(ROOT)}); skipped. Record it with "
+            f"make bench-search RECORD=1 ARGS='--study {config}' (real trials, 15+ minutes)",
+            flush=True,
+        )
         return []
     if record:
         print(f"recording {path.relative_to(ROOT)} from {config} (real trials, one after another)", flush=True)
 
         def progress(event: dict) -> None:
-            params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in event["params"].items())
-            print(f"  [{event['index']}/{event['total']}] {params}: best {event['best_val_loss']:.4f} "
-                  f"({event['seconds']:.1f} s)", flush=True)
+            params = " ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in event["params"].items()
+            )
+            print(
+                f"  [{event['index']}/{event['total']}] {params}: best {event['best_val_loss']:.4f} "
+                f"({event['seconds']:.1f} s)",
+                flush=True,
+            )
 
         record_table(cfg, work_dir=work / cfg.study_name, progress=progress).save(path)
     table = load_table(path)
@@ -209,30 +234,40 @@ def bench_study(
     t0 = time.perf_counter()
     best = replay.table_best()
     target = best.value * (1 + WITHIN)
-    runs = {key: [replay_search(replay, key, seed, trials, target=target, at_least=REPORT_AT) for seed in range(seeds)]
-            for key in strategies}
+    runs = {
+        key: [replay_search(replay, key, seed, trials, target=target, at_least=REPORT_AT) for seed in range(seeds)]
+        for key in strategies
+    }
     meta = table.meta
     params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.params.items())
-    print(f"\n{config}: table {path.relative_to(ROOT)}, {len(table.configs)} configurations "
-          f"({len(table.configs) - 1} on the grid and the guide's recipe), recorded at commit {meta.get('commit')}"
-          f"{' (uncommitted changes)' if meta.get('dirty') else ''} on {meta.get('machine')} ({meta.get('device')}, "
-          f"{meta.get('threads')} thread(s), torch {meta.get('torch')}), {meta.get('date')}, "
-          f"{meta.get('seconds', 0) / 60:.1f} min")
-    print(f"table's best (rank()'s winner of every configuration run unpruned): {params}: {best.value:.4f} "
-          f"({best.verdict}); within {100 * WITHIN:.0f} %: ≤ {target:.4f}")
+    print(
+        f"\n{config}: table {path.relative_to(ROOT)}, {len(table.configs)} configurations "
+        f"({len(table.configs) - 1} on the grid and the guide's recipe), recorded at commit {meta.get('commit')}"
+        f"{' (uncommitted changes)' if meta.get('dirty') else ''} on {meta.get('machine')} ({meta.get('device')}, "
+        f"{meta.get('threads')} thread(s), torch {meta.get('torch')}), {meta.get('date')}, "
+        f"{meta.get('seconds', 0) / 60:.1f} min"
+    )
+    print(
+        f"table's best (rank()'s winner of every configuration run unpruned): {params}: {best.value:.4f} "
+        f"({best.verdict}); within {100 * WITHIN:.0f} %: ≤ {target:.4f}"
+    )
     own = replay.settings.pruner.type
     kinds = [k for k in dict.fromkeys(STRATEGIES[k].pruner for k in strategies) if k != "none"]
     pruners = "; ".join(f"{k} {replay.pruner(k).kwargs}" + (" (the study's own)" if k == own else "") for k in kinds)
-    print(f"seeds 0-{seeds - 1}, at most {trials} trials per search (stopped once within {100 * WITHIN:.0f} % after at least "
-          f"{REPORT_AT} trials), trial 0 the guide's recipe; pruners: {pruners}; replayed in "
-          f"{time.perf_counter() - t0:.0f} s\n")
+    print(
+        f"seeds 0-{seeds - 1}, at most {trials} trials per search (stopped once within {100 * WITHIN:.0f} % after at least "
+        f"{REPORT_AT} trials), trial 0 the guide's recipe; pruners: {pruners}; replayed in "
+        f"{time.perf_counter() - t0:.0f} s\n"
+    )
     rows = strategy_rows(runs, target)
     print_rows(rows, seeds=seeds)
     baseline = next((row for row in rows if row.key == BASELINE), None)
     default = next((row for row in rows if row.key == DEFAULT), None)
     if baseline is not None and default is not None:
-        print(f"\ntarget (median steps ≤ random search's, no never in {seeds} seeds within {trials} trials, best at "
-              f"{REPORT_AT} no worse than random search's): the default, {target_line(default, baseline)}")
+        print(
+            f"\ntarget (median steps ≤ random search's, no never in {seeds} seeds within {trials} trials, best at "
+            f"{REPORT_AT} no worse than random search's): the default, {target_line(default, baseline)}"
+        )
     met = [row.label for row in rows if baseline is not None and row.key != BASELINE and row.meets(baseline)]
     print(f"this table's target met by: {', '.join(met) or 'none'}")
     for row in rows:
@@ -246,31 +281,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", action="append", help=f"study YAML (repeatable; default {' and '.join(STUDIES)})")
     p.add_argument("--seeds", type=int, default=SEEDS)
     p.add_argument("--trials", type=int, default=TRIALS, help="each search's trial budget")
-    p.add_argument("--strategies", default=",".join(k for k in STRATEGIES if k not in SLOW),
-                   help=f"comma-separated keys of {', '.join(STRATEGIES)} (default: all but {', '.join(sorted(SLOW))})")
+    p.add_argument(
+        "--strategies",
+        default=",".join(k for k in STRATEGIES if k not in SLOW),
+        help=f"comma-separated keys of {', '.join(STRATEGIES)} (default: all but {', '.join(sorted(SLOW))})",
+    )
     args = p.parse_args(argv)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or args.seeds < 1 or args.trials < 1:
         p.error(f"unknown strategies {unknown}" if unknown else "--seeds and --trials must be >= 1")
     code = provenance(ROOT)
-    print(f"search-strategy bench: code at commit {code['commit']}{' (uncommitted changes)' if code['dirty'] else ''}, "
-          f"{code['machine']}, {code['date']}")
+    print(
+        f"search-strategy bench: code at commit {code['commit']}{' (uncommitted changes)' if code['dirty'] else ''}, "
+        f"{code['machine']}, {code['date']}"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-            tables = {config: bench_study(config, seeds=args.seeds, trials=args.trials, strategies=strategies,
-                                          record=args.record, work=Path(tmp))
-                      for config in args.study or STUDIES}
+            tables = {
+                config: bench_study(
+                    config,
+                    seeds=args.seeds,
+                    trials=args.trials,
+                    strategies=strategies,
+                    record=args.record,
+                    work=Path(tmp),
+                )
+                for config in args.study or STUDIES
+            }
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     verdicts = overall({config: rows for config, rows in tables.items() if rows})  # skipped tables: no rows
     if DEFAULT in verdicts and BASELINE in strategies:
         ok, best = verdicts[DEFAULT]
-        print(f"\nthe whole target (every table's, and ≤ {100 * TARGET_SHARE:.0f} % of random search's median steps on "
-              f"at least one of {len(tables)}): the default, {STRATEGIES[DEFAULT].label}: {'met' if ok else 'not met'} "
-              f"(its smallest share {_fmt_ratio(best)}); met by: "
-              f"{', '.join(STRATEGIES[k].label for k, (m, _) in verdicts.items() if m and k != BASELINE) or 'none'}")
+        print(
+            f"\nthe whole target (every table's, and ≤ {100 * TARGET_SHARE:.0f} % of random search's median steps on "
+            f"at least one of {len(tables)}): the default, {STRATEGIES[DEFAULT].label}: {'met' if ok else 'not met'} "
+            f"(its smallest share {_fmt_ratio(best)}); met by: "
+            f"{', '.join(STRATEGIES[k].label for k, (m, _) in verdicts.items() if m and k != BASELINE) or 'none'}"
+        )
     return 0
 
 

@@ -85,20 +85,43 @@ def record_table(
         run_dir = cfg.study_dir / "table" / f"config-{index:04d}"
         t = time.perf_counter()
         result = run_trial(dataclasses.replace(cfg, train=train), base=base, data=data, run_dir=run_dir)
-        configs.append(TableConfig(
-            params=dict(p), curve=result.curve, planned_steps=result.planned_steps, stop_reason=result.stop_reason,
-            trainable_params=result.params.trainable, total_params=result.params.total,
-            seconds=round(time.perf_counter() - t, 3), guide=bool(guide) and p == guide,
-        ))
+        configs.append(
+            TableConfig(
+                params=dict(p),
+                curve=result.curve,
+                planned_steps=result.planned_steps,
+                stop_reason=result.stop_reason,
+                trainable_params=result.params.trainable,
+                total_params=result.params.total,
+                seconds=round(time.perf_counter() - t, 3),
+                guide=bool(guide) and p == guide,
+            )
+        )
         if progress is not None:
-            progress({"event": "config", "index": index + 1, "total": len(todo), "params": dict(p),
-                      "seconds": configs[-1].seconds, "best_val_loss": result.best_val_loss})
-    meta = {**where, "device": str(next(base.gpt.parameters()).device),
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "seconds": round(time.perf_counter() - started, 1)}
+            progress(
+                {
+                    "event": "config",
+                    "index": index + 1,
+                    "total": len(todo),
+                    "params": dict(p),
+                    "seconds": configs[-1].seconds,
+                    "best_val_loss": result.best_val_loss,
+                }
+            )
+    meta = {
+        **where,
+        "device": str(next(base.gpt.parameters()).device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     return SearchTable(
-        study=_relative(cfg.source, cfg.root), study_name=cfg.study_name, num_layers=base.num_layers,
-        key=table_key(cfg, space), configs=configs, meta=meta,
+        study=_relative(cfg.source, cfg.root),
+        study_name=cfg.study_name,
+        num_layers=base.num_layers,
+        key=table_key(cfg, space),
+        configs=configs,
+        meta=meta,
     )
 
 
@@ -108,6 +131,7 @@ def provenance(root: Path) -> dict[str, Any]:
     >>> sorted(provenance(Path(".")))
     ['commit', 'date', 'dirty', 'machine']
     """
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], check=False, cwd=root, capture_output=True, text=True, timeout=10)

@@ -71,7 +71,9 @@ STRATEGIES: dict[str, Strategy] = {
     "tpe-c": Strategy("TPE + the ranking's constraint", "study", "none", _TPE),
     "tpe-c-indep": Strategy("TPE (independent) + constraint", "study", "none", _TPE + (("multivariate", False),)),
     "tpe-c-prior3": Strategy("TPE + constraint, prior weight 3", "study", "none", _TPE + (("prior_weight", 3.0),)),
-    "tpe-c-10": Strategy("TPE + constraint, 10 random startup trials", "study", "none", _TPE + (("n_startup_trials", 10),)),
+    "tpe-c-10": Strategy(
+        "TPE + constraint, 10 random startup trials", "study", "none", _TPE + (("n_startup_trials", 10),)
+    ),
     "tpe-c-spread": Strategy("TPE + constraint + spread start", "study", "none", _TPE + _SPREAD),
     "gp": Strategy("GP", "study", "none", (("type", "gp"), ("constraints", False), ("spread_start", False))),
     "gp-c": Strategy("GP + constraint", "study", "none", _GP),
@@ -165,8 +167,13 @@ class Replay:
         return float(best) if math.isfinite(best) else float("nan")
 
     def study(
-        self, sampler: optuna.samplers.BaseSampler, pruner: PrunerSettings, *, guide: bool = True,
-        name: str | None = None, settings: SearchSettings | None = None,
+        self,
+        sampler: optuna.samplers.BaseSampler,
+        pruner: PrunerSettings,
+        *,
+        guide: bool = True,
+        name: str | None = None,
+        settings: SearchSettings | None = None,
     ) -> optuna.Study:
         """An in-memory study with ``settings``' start queued first (:meth:`SearchSettings.start_queue`: the
         guide's recipe, the spread start, the YAML's configs), as the search queues it; none when not ``guide``.
@@ -175,8 +182,9 @@ class Replay:
         name and the trial number, so Optuna's random name for an in-memory study would make a replay vary.
         """
         with _quiet_optuna():
-            study = optuna.create_study(study_name=name or self.cfg.study_name, direction="minimize",
-                                        sampler=sampler, pruner=pruner.build())
+            study = optuna.create_study(
+                study_name=name or self.cfg.study_name, direction="minimize", sampler=sampler, pruner=pruner.build()
+            )
         if guide:
             for params, attrs in (settings or self.settings).start_queue(self.table.num_layers, self.cfg.train):
                 study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
@@ -203,7 +211,9 @@ class Replay:
             study.optimize(self.objective, n_trials=len(self.table.configs))
         winner = self.winner(study)
         if winner is None:
-            raise ValueError("no recorded configuration is a candidate (every one overfits, is unstable or inconclusive)")
+            raise ValueError(
+                "no recorded configuration is a candidate (every one overfits, is unstable or inconclusive)"
+            )
         return winner
 
 
@@ -243,24 +253,38 @@ def replay_search(
     guide's recipe alone: one), or fewer once its best is at or below ``target`` after ``at_least`` trials."""
     spec = STRATEGIES[strategy]
     settings = replay.settings_for(strategy, seed)
-    study = replay.study(replay.sampler(strategy, seed), replay.pruner(spec.pruner),
-                         name=f"{replay.cfg.study_name}-seed-{seed}", settings=settings)
+    study = replay.study(
+        replay.sampler(strategy, seed),
+        replay.pruner(spec.pruner),
+        name=f"{replay.cfg.study_name}-seed-{seed}",
+        settings=settings,
+    )
     run = ReplayRun(strategy, seed, [], [], study)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         run.steps.append(TrialRecord.from_trial(frozen).steps or 0)
         winner = replay.winner(study)
         run.winners.append(winner.value if winner else None)
-        if target is not None and len(run.winners) >= at_least and run.winners[-1] is not None and run.winners[-1] <= target:
+        if (
+            target is not None
+            and len(run.winners) >= at_least
+            and run.winners[-1] is not None
+            and run.winners[-1] <= target
+        ):
             study.stop()
 
     with _quiet_optuna():
-        study.optimize(lambda trial: replay.objective(trial, settings), n_trials=1 if spec.sampler == "guide" else n_trials,
-                       callbacks=[after_trial])
+        study.optimize(
+            lambda trial: replay.objective(trial, settings),
+            n_trials=1 if spec.sampler == "guide" else n_trials,
+            callbacks=[after_trial],
+        )
     return run
 
 
-def replay_curve(entry: TableConfig, train: TrainConfig, callback=None, *, curve_path: Path = Path("table")) -> TrialResult:
+def replay_curve(
+    entry: TableConfig, train: TrainConfig, callback=None, *, curve_path: Path = Path("table")
+) -> TrialResult:
     """The trial that ``entry``'s recorded curve gives under ``train``'s early stopping, ``callback`` (each
     evaluation record; True stops it, as a pruner does) and the trial loop's stop rules.
 
@@ -284,10 +308,19 @@ def replay_curve(entry: TableConfig, train: TrainConfig, callback=None, *, curve
     best = curve[stopper.best_index if stopper.best_index is not None else 0] if curve else {"step": 0, "epoch": 0.0}
     seconds = float(curve[-1].get("elapsed_s") or 0.0) if curve else 0.0
     return TrialResult(
-        curve=curve, best_val_loss=stopper.best, best_step=int(best["step"]), best_epoch=float(best["epoch"]),
-        steps=int(curve[-1]["step"]) if curve else 0, planned_steps=entry.planned_steps, stop_reason=reason,
-        checkpoint_path=None, curve_path=curve_path, params=ParamCounts(entry.total_params, entry.trainable_params),
-        wall_seconds=seconds, compute_seconds=seconds, skipped_batches=0,
+        curve=curve,
+        best_val_loss=stopper.best,
+        best_step=int(best["step"]),
+        best_epoch=float(best["epoch"]),
+        steps=int(curve[-1]["step"]) if curve else 0,
+        planned_steps=entry.planned_steps,
+        stop_reason=reason,
+        checkpoint_path=None,
+        curve_path=curve_path,
+        params=ParamCounts(entry.total_params, entry.trainable_params),
+        wall_seconds=seconds,
+        compute_seconds=seconds,
+        skipped_batches=0,
     )
 
 

@@ -146,8 +146,9 @@ def run_stock_trainer(
     # log in its run folder only, and leave the "trainer" logger as we found it
     trainer_log = logging.getLogger("trainer")
     saved_handlers = list(trainer_log.handlers)
-    trainer_log.handlers = [h for h in saved_handlers if not isinstance(h, logging.StreamHandler)
-                            or isinstance(h, logging.FileHandler)]
+    trainer_log.handlers = [
+        h for h in saved_handlers if not isinstance(h, logging.StreamHandler) or isinstance(h, logging.FileHandler)
+    ]
 
     def on_epoch_end(_trainer):
         total = sum(n for _, n in eval_batch)
@@ -158,8 +159,12 @@ def run_stock_trainer(
 
     try:
         trainer = Trainer(
-            TrainerArgs(restore_path=None, skip_train_epoch=False, start_with_eval=False,
-                        grad_accum_steps=train.grad_accum_steps),
+            TrainerArgs(
+                restore_path=None,
+                skip_train_epoch=False,
+                start_with_eval=False,
+                grad_accum_steps=train.grad_accum_steps,
+            ),
             config,
             output_path=str(output_dir),
             model=model,

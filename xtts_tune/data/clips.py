@@ -62,7 +62,9 @@ class DataValidationError(DataError):
         groups: dict[str, list[Problem]] = {}
         for p in problems:
             groups.setdefault(p.kind or p.message, []).append(p)
-        self.problems_file = _write_problems(dataset, problems) if any(len(g) > NAMED_CLIPS for g in groups.values()) else None
+        self.problems_file = (
+            _write_problems(dataset, problems) if any(len(g) > NAMED_CLIPS for g in groups.values()) else None
+        )
         listed = f" (all {len(problems)}: {self.problems_file})" if self.problems_file else ""
         lines = []
         for kind, group in groups.items():
@@ -171,9 +173,7 @@ def _scan_metadata(meta_path: Path, formatter: str) -> list[tuple[int, str, Path
             continue
         cols = line.rstrip("\n").split("|")
         if len(cols) < 3:
-            raise DataError(
-                f"{meta_path}:{line_no}: expected 3 columns 'id|text|normalized_text', got {len(cols)}"
-            )
+            raise DataError(f"{meta_path}:{line_no}: expected 3 columns 'id|text|normalized_text', got {len(cols)}")
         out.append((line_no, cols[0], folder / "wavs" / f"{cols[0]}.wav", cols[2].strip()))
     return out
 
@@ -279,7 +279,12 @@ def _check_text(clip: Clip, tokenizer, unk: int, max_text_tokens: int) -> list[t
 
 
 def _check_audio(
-    clip: Clip, sample_rate: int, max_len: int, min_seconds: float, silence_rms: float, lengths: dict[str, int],
+    clip: Clip,
+    sample_rate: int,
+    max_len: int,
+    min_seconds: float,
+    silence_rms: float,
+    lengths: dict[str, int],
     rates: dict[int, int] | None = None,
 ) -> list[tuple[str, str]]:
     """(kind, message) of each problem with the clip's audio; records the length of a good clip."""
@@ -298,7 +303,9 @@ def _check_audio(
     seconds = wav.shape[-1] / sample_rate
     if wav.shape[-1] > max_len:
         limit = max_len / sample_rate
-        return [(f"clip longer than {limit:.1f} s", f"clip too long: {seconds:.1f} s > the model's maximum {limit:.1f} s")]
+        return [
+            (f"clip longer than {limit:.1f} s", f"clip too long: {seconds:.1f} s > the model's maximum {limit:.1f} s")
+        ]
     if seconds < min_seconds:
         return [(f"clip shorter than {min_seconds} s", f"clip too short: {seconds:.2f} s < {min_seconds} s")]
     if float(wav.pow(2).mean().sqrt()) < silence_rms:

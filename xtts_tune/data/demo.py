@@ -29,11 +29,11 @@ import shutil
 import subprocess
 import time
 import wave
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -88,16 +88,13 @@ DEMO_TARGETS = {voice.name: voice for voice in (TARGET_VOICE, VOICE2)}
 """The demo's target voices by name (a target folder with one of these names gets that voice)."""
 
 
-# ---------------------------------------------------------------- sentences
-
-
 def load_demo_sentences() -> list[str]:
     """The shipped demo sentences, one per line, in file order (blank lines skipped)."""
     text = resources.files("xtts_tune").joinpath("resources", "demo_sentences.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def split_demo_sentences(sentences: Optional[list[str]] = None) -> tuple[list[str], list[str]]:
+def split_demo_sentences(sentences: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(base sentences, target candidates): the first ``BASE_COUNT`` lines and all lines after them."""
     if sentences is None:
         sentences = load_demo_sentences()
@@ -106,10 +103,7 @@ def split_demo_sentences(sentences: Optional[list[str]] = None) -> tuple[list[st
     return sentences[:BASE_COUNT], sentences[BASE_COUNT:]
 
 
-# ---------------------------------------------------------------- dataset folders
-
-
-def _read_metadata_ids(folder: Path) -> Optional[list[str]]:
+def _read_metadata_ids(folder: Path) -> list[str] | None:
     meta = folder / "metadata.csv"
     if not meta.is_file():
         return None
@@ -128,7 +122,7 @@ def _read_metadata_ids(folder: Path) -> Optional[list[str]]:
     return ids
 
 
-def is_dataset_complete(folder: Path, count: Optional[int] = None) -> bool:
+def is_dataset_complete(folder: Path, count: int | None = None) -> bool:
     """True when ``folder`` has a readable ``metadata.csv`` (with ``count`` rows, if given) and every wav it names.
 
     A ``<name>.partial`` folder left by an interrupted run is never the dataset itself, so it never counts.
@@ -151,9 +145,6 @@ def _looks_generated(folder: Path) -> bool:
 def _partial_path(out_dir: Path) -> Path:
     out_dir = out_dir.absolute()
     return out_dir.with_name(out_dir.name + ".partial")
-
-
-# ---------------------------------------------------------------- espeak-ng and wav handling
 
 
 def _espeak_path() -> str:
@@ -200,8 +191,14 @@ def _normalize_wav(path: Path) -> float:
             raise DemoDataError(f"{path}: compressed wav ({r.getcomptype()}) is not supported")
         frames = r.readframes(nframes)
     if (nchannels, sampwidth, framerate) != (1, 2, SAMPLE_RATE):
-        logger.debug("%s: converting %d ch / %d bit / %d Hz to mono 16 bit %d Hz",
-                     path, nchannels, 8 * sampwidth, framerate, SAMPLE_RATE)
+        logger.debug(
+            "%s: converting %d ch / %d bit / %d Hz to mono 16 bit %d Hz",
+            path,
+            nchannels,
+            8 * sampwidth,
+            framerate,
+            SAMPLE_RATE,
+        )
         frames = _to_standard_pcm(frames, nchannels, sampwidth, framerate)
     if not frames:
         raise DemoDataError(f"{path}: espeak-ng wrote no audio")
@@ -227,9 +224,6 @@ def _synthesize(espeak: str, voice: VoiceSpec, text: str, path: Path) -> float:
     return _normalize_wav(path)
 
 
-# ---------------------------------------------------------------- generation
-
-
 def _check_sentence(text: str) -> None:
     if not text or "|" in text or "\n" in text or "\r" in text:
         raise ValueError(f"demo sentence must be non-empty and contain no '|' or line breaks: {text!r}")
@@ -244,7 +238,7 @@ def generate_dataset(
     count: int,
     min_seconds: float | None = None,
     max_seconds: float | None = None,
-    progress: Optional[ProgressFn] = None,
+    progress: ProgressFn | None = None,
 ) -> Path:
     """Synthesise ``count`` clips of ``sentences`` (taken in order) with ``voice`` into the LJSpeech folder ``out_dir``.
 
@@ -296,8 +290,9 @@ def generate_dataset(
                         max_seconds is not None and seconds > max_seconds
                     ):
                         skipped += 1
-                        logger.debug("skipping %.2f s clip (outside %s..%s s): %r", seconds, min_seconds, max_seconds,
-                                     text)
+                        logger.debug(
+                            "skipping %.2f s clip (outside %s..%s s): %r", seconds, min_seconds, max_seconds, text
+                        )
                         path.unlink()
                         continue
                     clip_id = f"{prefix}_{len(accepted) + 1:04d}"
@@ -323,21 +318,33 @@ def generate_dataset(
         shutil.rmtree(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, out_dir)
-    logger.info("%s: %d clips with voice %r in %.1f s (%d skipped for length)",
-                out_dir, count, voice.name, time.monotonic() - started, skipped)
+    logger.info(
+        "%s: %d clips with voice %r in %.1f s (%d skipped for length)",
+        out_dir,
+        count,
+        voice.name,
+        time.monotonic() - started,
+        skipped,
+    )
     return out_dir
 
 
-def _generate_base(path: Path, progress: Optional[ProgressFn] = None) -> Path:
+def _generate_base(path: Path, progress: ProgressFn | None = None) -> Path:
     base, _ = split_demo_sentences()
     return generate_dataset(path, base, BASE_VOICE, prefix="base", count=BASE_COUNT, progress=progress)
 
 
-def _generate_target(path: Path, progress: Optional[ProgressFn] = None, voice: VoiceSpec = TARGET_VOICE) -> Path:
+def _generate_target(path: Path, progress: ProgressFn | None = None, voice: VoiceSpec = TARGET_VOICE) -> Path:
     _, target = split_demo_sentences()
     return generate_dataset(
-        path, target, voice, prefix=voice.name, count=TARGET_COUNT,
-        min_seconds=TARGET_MIN_SECONDS, max_seconds=TARGET_MAX_SECONDS, progress=progress,
+        path,
+        target,
+        voice,
+        prefix=voice.name,
+        count=TARGET_COUNT,
+        min_seconds=TARGET_MIN_SECONDS,
+        max_seconds=TARGET_MAX_SECONDS,
+        progress=progress,
     )
 
 
@@ -349,7 +356,7 @@ _KINDS = {
 
 
 def generate_demo_data(
-    out: Path, *, which: tuple[str, ...] = ("base", "target"), progress: Optional[ProgressFn] = None
+    out: Path, *, which: tuple[str, ...] = ("base", "target"), progress: ProgressFn | None = None
 ) -> dict[str, Path]:
     """Write the demo corpora named in ``which`` to ``out/<name>`` (``base``, ``target``, ``voice2``); return
     ``{name: folder}``.
@@ -368,13 +375,13 @@ def generate_demo_data(
         fn, n = _KINDS[name]
         sub = None
         if progress is not None:
-            sub = (lambda base: (lambda done, _total: progress(base + done, total)))(offset)
+            sub = (lambda base: lambda done, _total: progress(base + done, total))(offset)
         result[name] = fn(out / name, sub)
         offset += n
     return result
 
 
-def ensure_demo_target(path: Path, progress: Optional[ProgressFn] = None, voice: VoiceSpec | None = None) -> Path:
+def ensure_demo_target(path: Path, progress: ProgressFn | None = None, voice: VoiceSpec | None = None) -> Path:
     """Make ``path`` (the target dataset folder itself) a complete demo target corpus if it is not; return it.
 
     ``voice`` defaults to the :data:`DEMO_TARGETS` voice named like the folder (``.../voice2``), else

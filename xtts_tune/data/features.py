@@ -66,7 +66,9 @@ class FeatureStore:
         if self.cache_path and self.use_cache and self.cache_path.is_file():
             try:
                 raw = torch.load(self.cache_path, map_location="cpu", weights_only=True)
-                self._mem = {k: ClipFeatures(v["text"], v["codes"], v["mel"].float(), int(v["n"])) for k, v in raw.items()}
+                self._mem = {
+                    k: ClipFeatures(v["text"], v["codes"], v["mel"].float(), int(v["n"])) for k, v in raw.items()
+                }
             except Exception as exc:  # a cache is disposable: rebuild it rather than fail
                 logger.warning("ignoring unreadable feature cache %s (%s)", self.cache_path, exc)
                 self._mem = {}
@@ -136,7 +138,10 @@ class FeatureStore:
         if not (self.cache_path and self.use_cache and self._dirty):
             return
         atomic_torch_save(
-            {k: {"text": f.text, "codes": f.codes, "mel": f.mel.half(), "n": f.wav_length} for k, f in self._mem.items()},
+            {
+                k: {"text": f.text, "codes": f.codes, "mel": f.mel.half(), "n": f.wav_length}
+                for k, f in self._mem.items()
+            },
             self.cache_path,
         )
         self._dirty = False

@@ -84,7 +84,10 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
         logger.warning(
             "tiny dataset %s: %d clips, %d for training and %d for validation; so few clips are memorised at "
             "once and their validation loss is noise (XTTS fine-tunes usually have 1,000-3,000 clips)",
-            cfg.data_path, len(by_id), len(split.train), len(split.val),
+            cfg.data_path,
+            len(by_id),
+            len(split.train),
+            len(split.val),
         )
     hashes = audio_hashes(cfg)
     fingerprint = dataset_fingerprint(clips, hashes)
@@ -93,8 +96,9 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
         base.trainer, by_id, base_fingerprint=base.fingerprint, cache_dir=cfg.cache_dir, use_cache=use_cache
     )
     longest = max((lengths[c] for c in split.train if c in lengths), default=0) / base.config.audio.sample_rate
-    return PreparedData(by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary,
-                        longest_clip_s=longest)
+    return PreparedData(
+        by_id, split, fingerprint, store, cfg.split_path, audio_summary=audio_summary, longest_clip_s=longest
+    )
 
 
 def audio_hashes(cfg: StudyConfig) -> AudioHashes:

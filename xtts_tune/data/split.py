@@ -54,8 +54,11 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
     """
     ids = sorted(clip_ids)
     n = len(ids)
-    n_test = cfg.test_count if cfg.test_count > 0 else (
-        max(MIN_TEST_CLIPS, round(cfg.test_fraction * n)) if cfg.test_fraction > 0 else 0)
+    n_test = (
+        cfg.test_count
+        if cfg.test_count > 0
+        else (max(MIN_TEST_CLIPS, round(cfg.test_fraction * n)) if cfg.test_fraction > 0 else 0)
+    )
     n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * n))
     if n_test and (n < MIN_CLIPS_FOR_TEST or n_test + n_val >= n):
         raise DataError(
@@ -86,8 +89,9 @@ def saved_split(path: Path, *, must_exist: bool = False) -> Split | None:
         return None
     try:
         saved = json.loads(path.read_text())
-        return Split(train=list(saved["train"]), val=list(saved["val"]), seed=saved["seed"],
-                     test=list(saved.get("test", [])))
+        return Split(
+            train=list(saved["train"]), val=list(saved["val"]), seed=saved["seed"], test=list(saved.get("test", []))
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a saved split ({type(exc).__name__}: {exc}); restore it or remove it") from None
 

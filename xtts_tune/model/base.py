@@ -242,7 +242,7 @@ def _gpt_weights(model_pth: Path, trainer) -> dict[str, torch.Tensor]:
     state = obj.get("model", obj) if isinstance(obj, dict) else {}
     out = {}
     for key, value in state.items():
-        key = key[len("xtts."):] if key.startswith("xtts.") else key  # saved by coqui's Trainer
+        key = key[len("xtts.") :] if key.startswith("xtts.") else key  # saved by coqui's Trainer
         if key.startswith("gpt.") or key == "mel_stats":
             out[key] = value
     return out

@@ -109,10 +109,14 @@ def layout(batch: dict, gpt: nn.Module) -> tuple[int, list[int], int, list[int]]
 def _call(gpt: nn.Module, batch: dict, cond_latents: torch.Tensor | None = None):
     cond_idxs = batch["cond_idxs"]
     return gpt(
-        batch["text_inputs"], batch["text_lengths"], batch["audio_codes"], batch["wav_lengths"],
+        batch["text_inputs"],
+        batch["text_lengths"],
+        batch["audio_codes"],
+        batch["wav_lengths"],
         cond_mels=batch["cond_mels"],
         cond_idxs=None if cond_idxs is None else cond_idxs.clone(),  # coqui divides it in place
-        cond_lens=batch["cond_lens"], cond_latents=cond_latents,
+        cond_lens=batch["cond_lens"],
+        cond_latents=cond_latents,
     )
 
 
@@ -137,9 +141,15 @@ def capture_prefix(gpt: nn.Module, depth: int, batch: dict) -> list[torch.Tensor
     pieces = []
     for i in range(hidden.shape[0]):
         text0, mel0 = prompt, prompt + text_width
-        pieces.append(torch.cat([
-            hidden[i, :prompt], hidden[i, text0 : text0 + text_keep[i]], hidden[i, mel0 : mel0 + mel_keep[i]],
-        ]).clone())
+        pieces.append(
+            torch.cat(
+                [
+                    hidden[i, :prompt],
+                    hidden[i, text0 : text0 + text_keep[i]],
+                    hidden[i, mel0 : mel0 + mel_keep[i]],
+                ]
+            ).clone()
+        )
     return pieces
 
 
@@ -151,7 +161,9 @@ def assemble_prefix(pieces: list[torch.Tensor], batch: dict, gpt: nn.Module) -> 
     for i, piece in enumerate(pieces):
         t, m = text_keep[i], mel_keep[i]
         if piece.shape[0] != prompt + t + m:
-            raise ValueError(f"cached prefix of clip {i} has {piece.shape[0]} positions, the batch needs {prompt + t + m}")
+            raise ValueError(
+                f"cached prefix of clip {i} has {piece.shape[0]} positions, the batch needs {prompt + t + m}"
+            )
         out[i, :prompt] = piece[:prompt]
         out[i, prompt : prompt + t] = piece[prompt : prompt + t]
         out[i, prompt + text_width : prompt + text_width + m] = piece[prompt + t :]
@@ -159,7 +171,11 @@ def assemble_prefix(pieces: list[torch.Tensor], batch: dict, gpt: nn.Module) -> 
 
 
 def gpt_losses(
-    gpt: nn.Module, args, batch: dict, *, cond_latents: torch.Tensor | None = None,
+    gpt: nn.Module,
+    args,
+    batch: dict,
+    *,
+    cond_latents: torch.Tensor | None = None,
     prefix: tuple[int, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """GPTTrainer.train_step's losses for ``batch`` (``loss_text_ce`` and ``loss_mel_ce`` weighted by the

@@ -129,11 +129,20 @@ def build_released_folder(
         torch.save({"model": state}, out / "model.pth")
         torch.save(mel_stats.clone(), out / "mel_stats.pth")
 
-        size = dict(codebook_dim=512, hidden_dim=512, num_resnet_blocks=3) if released_dvae else dict(
-            codebook_dim=32, hidden_dim=16, num_resnet_blocks=1)
+        size = (
+            dict(codebook_dim=512, hidden_dim=512, num_resnet_blocks=3)
+            if released_dvae
+            else dict(codebook_dim=32, hidden_dim=16, num_resnet_blocks=1)
+        )
         dvae = DiscreteVAE(
-            channels=80, normalization=None, positional_dims=1, num_tokens=args["gpt_num_audio_tokens"] - 2,
-            kernel_size=3, num_layers=2, use_transposed_convs=False, **size,
+            channels=80,
+            normalization=None,
+            positional_dims=1,
+            num_tokens=args["gpt_num_audio_tokens"] - 2,
+            kernel_size=3,
+            num_layers=2,
+            use_transposed_convs=False,
+            **size,
         )
         torch.save(dvae.state_dict(), out / "dvae.pth")
 

@@ -93,8 +93,10 @@ def _config(folder: Path):
 
 def _check_language(folder: Path, config, language: str) -> None:
     if language not in config.languages:
-        raise SpeakError(f"{folder / 'config.json'}: language '{language}' is not supported; "
-                         f"choose one of {', '.join(config.languages)}")
+        raise SpeakError(
+            f"{folder / 'config.json'}: language '{language}' is not supported; "
+            f"choose one of {', '.join(config.languages)}"
+        )
 
 
 def _missing_keys(message: str) -> list[str]:
@@ -130,8 +132,9 @@ def load_voice_model(
             ) from None
         if missing or "size mismatch" in message:
             detail = f"no weights for {missing[0]}" if missing else message.split("size mismatch", 1)[1].splitlines()[0]
-            raise SpeakError(f"{pth}: does not match config.json ({detail.strip()[:240]}); "
-                             "the files are from different models") from None
+            raise SpeakError(
+                f"{pth}: does not match config.json ({detail.strip()[:240]}); the files are from different models"
+            ) from None
         raise SpeakError(f"{pth}: cannot be loaded ({message.splitlines()[0][:200]})") from None
     except (EOFError, OSError, KeyError, ValueError, pickle.UnpicklingError) as exc:  # truncated, not torch, no "model"
         raise SpeakError(f"{folder / 'model.pth'}: cannot be read as an XTTS checkpoint ({exc})") from None
@@ -160,18 +163,32 @@ def voice_latents(voice: LoadedVoice, speaker_wav: str | os.PathLike | None, spe
     use_in_coqui()  # coqui reads the speaker wav with soundfile (no FFmpeg needed)
     try:
         return voice.model.get_conditioning_latents(
-            audio_path=str(wav), gpt_cond_len=cfg.gpt_cond_len, gpt_cond_chunk_len=cfg.gpt_cond_chunk_len,
-            max_ref_length=cfg.max_ref_len, sound_norm_refs=cfg.sound_norm_refs,
+            audio_path=str(wav),
+            gpt_cond_len=cfg.gpt_cond_len,
+            gpt_cond_chunk_len=cfg.gpt_cond_chunk_len,
+            max_ref_length=cfg.max_ref_len,
+            sound_norm_refs=cfg.sound_norm_refs,
         )
     except AudioReadError as exc:
-        raise SpeakError(f"{wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s") from None
+        raise SpeakError(
+            f"{wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s"
+        ) from None
     except (RuntimeError, OSError, ValueError) as exc:  # shorter than coqui's 0.33 s
         reason = plain_reason(exc)
         raise SpeakError(f"{wav}: cannot be used as a speaker wav ({reason}); give a readable wav of 3-30 s") from None
 
 
-def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *, language: str = "en",
-          temperature: float | None = None, seed: int = 0, max_seconds: float | None = None) -> SpeakResult:
+def speak(
+    voice: LoadedVoice,
+    text: str,
+    latents,
+    out_wav: str | os.PathLike,
+    *,
+    language: str = "en",
+    temperature: float | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+) -> SpeakResult:
     """Speak ``text`` with a loaded model and voice latents into ``out_wav`` (written atomically)."""
     out, cfg, args = Path(out_wav), voice.config, voice.config.model_args
     text = (text or "").strip()
@@ -183,8 +200,10 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
     except ImportError as exc:
         raise SpeakError(f"{out}: language '{language}' needs an optional package ({exc})") from None
     if n_tokens >= args.gpt_max_text_tokens:
-        raise SpeakError(f"{out}: the text is {n_tokens} tokens, the model takes under {args.gpt_max_text_tokens}; "
-                         "split it into sentences")
+        raise SpeakError(
+            f"{out}: the text is {n_tokens} tokens, the model takes under {args.gpt_max_text_tokens}; "
+            "split it into sentences"
+        )
     seconds_per_code = args.gpt_code_stride_len / args.input_sample_rate
     if max_seconds is None:  # about twice a normal speaking rate
         max_seconds = default_max_seconds(text)
@@ -207,30 +226,42 @@ def speak(voice: LoadedVoice, text: str, latents, out_wav: str | os.PathLike, *,
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             result = voice.model.inference(
-                text, language, gpt_cond_latent, speaker_embedding,
+                text,
+                language,
+                gpt_cond_latent,
+                speaker_embedding,
                 temperature=cfg.temperature if temperature is None else temperature,
-                length_penalty=cfg.length_penalty, repetition_penalty=cfg.repetition_penalty,
-                top_k=cfg.top_k, top_p=cfg.top_p,
+                length_penalty=cfg.length_penalty,
+                repetition_penalty=cfg.repetition_penalty,
+                top_k=cfg.top_k,
+                top_p=cfg.top_p,
             )
     finally:
         gpt.max_gen_mel_tokens = model_cap
         del gpt.generate  # the class's method again
     audio = np.asarray(result["wav"], dtype=np.float32).reshape(-1)
     if not np.isfinite(audio).all():
-        raise SpeakError(f"{voice.folder / 'model.pth'}: the model produced non-finite audio (NaN/inf); its weights "
-                         "are broken (a diverged fine-tune?): use an earlier checkpoint")
+        raise SpeakError(
+            f"{voice.folder / 'model.pth'}: the model produced non-finite audio (NaN/inf); its weights "
+            "are broken (a diverged fine-tune?): use an earlier checkpoint"
+        )
     pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
     with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(voice.sample_rate)
         f.writeframes(pcm.tobytes())
-    return SpeakResult(path=out, seconds=len(pcm) / voice.sample_rate, sample_rate=voice.sample_rate,
-                       capped_at=None if all(stopped) else max_seconds)
+    return SpeakResult(
+        path=out,
+        seconds=len(pcm) / voice.sample_rate,
+        sample_rate=voice.sample_rate,
+        capped_at=None if all(stopped) else max_seconds,
+    )
 
 
-def _prepare(model_dir, texts: list[str], outs: list[Path], speaker_wav, speaker, language: str, device: str,
-             gpt_tensors=None):
+def _prepare(
+    model_dir, texts: list[str], outs: list[Path], speaker_wav, speaker, language: str, device: str, gpt_tensors=None
+):
     """Refuse what can be refused before the weights load (text, wav, folder, language); then load and clone."""
     for text, out in zip(texts, outs, strict=True):
         if not (text or "").strip():
@@ -241,31 +272,52 @@ def _prepare(model_dir, texts: list[str], outs: list[Path], speaker_wav, speaker
         try:
             read_audio(speaker_wav, 22050)
         except AudioReadError as exc:
-            raise SpeakError(f"{speaker_wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav "
-                             "of 3-30 s") from None
+            raise SpeakError(
+                f"{speaker_wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s"
+            ) from None
     _check_language(Path(model_dir), _config(Path(model_dir)), language)
     voice = load_voice_model(model_dir, device=device, gpt_tensors=gpt_tensors)
     return voice, voice_latents(voice, speaker_wav, speaker)
 
 
-def synthesize(model_dir: str | os.PathLike, text: str, speaker_wav: str | os.PathLike | None,
-               out_wav: str | os.PathLike, *, language: str = "en", device: str = "auto",
-               temperature: float | None = None, seed: int = 0, max_seconds: float | None = None,
-               speaker: str | None = None) -> SpeakResult:
+def synthesize(
+    model_dir: str | os.PathLike,
+    text: str,
+    speaker_wav: str | os.PathLike | None,
+    out_wav: str | os.PathLike,
+    *,
+    language: str = "en",
+    device: str = "auto",
+    temperature: float | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    speaker: str | None = None,
+) -> SpeakResult:
     """Speak ``text`` in the voice of ``speaker_wav`` (or stored ``speaker``) with the model in ``model_dir``.
 
     ``temperature`` None takes the config's (0.75 in the release); ``max_seconds`` None caps the audio at
     1 s + 0.15 s per character (never above the model's own limit).
     """
     voice, latents = _prepare(model_dir, [text], [Path(out_wav)], speaker_wav, speaker, language, device)
-    return speak(voice, text, latents, out_wav, language=language, temperature=temperature, seed=seed,
-                 max_seconds=max_seconds)
+    return speak(
+        voice, text, latents, out_wav, language=language, temperature=temperature, seed=seed, max_seconds=max_seconds
+    )
 
 
-def speak_samples(model_dir: str | os.PathLike, texts: list[str], speaker_wav: str | os.PathLike | None,
-                  out_dir: str | os.PathLike, *, language: str = "en", device: str = "auto",
-                  temperature: float | None = None, seed: int = 0, max_seconds: float | None = None,
-                  speaker: str | None = None, gpt_tensors: Mapping[str, torch.Tensor] | None = None) -> list[Path]:
+def speak_samples(
+    model_dir: str | os.PathLike,
+    texts: list[str],
+    speaker_wav: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    *,
+    language: str = "en",
+    device: str = "auto",
+    temperature: float | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    speaker: str | None = None,
+    gpt_tensors: Mapping[str, torch.Tensor] | None = None,
+) -> list[Path]:
     """Load the model once and write ``out_dir/sample_NN.wav`` for each text (listening samples of a trial,
     whose trained tensors ``gpt_tensors`` replace the folder's).
 
@@ -275,7 +327,8 @@ def speak_samples(model_dir: str | os.PathLike, texts: list[str], speaker_wav: s
     outs = [Path(out_dir) / f"sample_{i:02d}.wav" for i in range(len(texts))]
     voice, latents = _prepare(model_dir, texts, outs, speaker_wav, speaker, language, device, gpt_tensors)
     return [
-        speak(voice, text, latents, out, language=language, temperature=temperature, seed=seed,
-              max_seconds=max_seconds).path
+        speak(
+            voice, text, latents, out, language=language, temperature=temperature, seed=seed, max_seconds=max_seconds
+        ).path
         for text, out in zip(texts, outs, strict=True)
     ]

@@ -26,6 +26,14 @@ from xtts_tune.probes.texts import SAMPLE_TEXTS, sample_texts
 from xtts_tune.probes.thresholds import PROBE_VERSION
 
 __all__ = [
-    "PROBE_VERSION", "SAMPLE_TEXTS", "ProbeScores", "ReferenceProfile", "SampleScore", "ceiling",
-    "reference_profile", "sample_texts", "score_samples", "speaker_similarity",
+    "PROBE_VERSION",
+    "SAMPLE_TEXTS",
+    "ProbeScores",
+    "ReferenceProfile",
+    "SampleScore",
+    "ceiling",
+    "reference_profile",
+    "sample_texts",
+    "score_samples",
+    "speaker_similarity",
 ]

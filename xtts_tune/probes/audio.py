@@ -95,7 +95,7 @@ def voiced_frames(audio16k: np.ndarray) -> np.ndarray:
     peak = float(np.max(np.abs(audio16k))) or 1.0
     pcm = (np.clip(audio16k[: n * frame] / peak * 0.9, -1, 1) * 32767).astype("<i2").tobytes()
     vad = _vad()
-    flags = np.array([vad.is_speech(pcm[i * frame * 2:(i + 1) * frame * 2], VAD_RATE) for i in range(n)])
+    flags = np.array([vad.is_speech(pcm[i * frame * 2 : (i + 1) * frame * 2], VAD_RATE) for i in range(n)])
     out = flags.copy()
     i = 0
     while i < n:  # drop short voiced runs
@@ -130,7 +130,7 @@ def voiced_seconds_after(voiced: np.ndarray, t: float) -> float:
     0.06
     """
     first = int(np.ceil(round(t / FRAME_S, 6)))
-    return round(float(voiced[max(0, first):].sum()) * FRAME_S, 6)
+    return round(float(voiced[max(0, first) :].sum()) * FRAME_S, 6)
 
 
 def duration_seconds(path: str | os.PathLike) -> float:

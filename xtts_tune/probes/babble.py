@@ -68,13 +68,21 @@ def tail_after_text(text: str, words: Sequence, voiced: np.ndarray) -> tuple[flo
     if idx is None:
         idx = len(hyp) - 1
     last = hyp[idx][1]
-    extra = len({id(w) for _, w in hyp[idx + 1:]} - {id(last)})
+    extra = len({id(w) for _, w in hyp[idx + 1 :]} - {id(last)})
     end = float(last.end)
     return voiced_seconds_after(voiced, end + TAIL_MARGIN_S), extra, round(end, 3)
 
 
-def decide_flags(*, speech_seconds: float | None, chars: int, seconds: float, tail_speech_s: float | None,
-                 max_seconds: float | None, rate_low: float, rate_high: float) -> tuple[str, ...]:
+def decide_flags(
+    *,
+    speech_seconds: float | None,
+    chars: int,
+    seconds: float,
+    tail_speech_s: float | None,
+    max_seconds: float | None,
+    rate_low: float,
+    rate_high: float,
+) -> tuple[str, ...]:
     """The babble flags of one sample (names from :data:`FLAGS`, in that order)."""
     flags = []
     if tail_speech_s is not None and tail_speech_s > TAIL_SPEECH_MAX_S:

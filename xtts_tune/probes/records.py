@@ -124,8 +124,9 @@ class ProbeScores:
     probe_version: int = PROBE_VERSION
 
     @classmethod
-    def from_samples(cls, samples: list[SampleScore], *, language: str, asr: str,
-                     asr_note: str | None = None) -> ProbeScores:
+    def from_samples(
+        cls, samples: list[SampleScore], *, language: str, asr: str, asr_note: str | None = None
+    ) -> ProbeScores:
         """The summary figures computed from per-sample scores."""
         samples = tuple(samples)
         sims = [s.similarity for s in samples]
@@ -141,20 +142,36 @@ class ProbeScores:
             return round(sum(getattr(s, edits) for s in heard) / max(1, sum(getattr(s, total) for s in heard)), 6)
 
         return cls(
-            samples=samples, language=language, asr=asr, asr_note=asr_note,
-            similarity=_mean(sims), similarity_sd=_sd(sims),
-            cer=pooled("char_edits", "ref_chars"), cer_sd=_sd([s.cer for s in heard]),
-            wer=pooled("word_edits", "words"), n_texts=len(samples),
-            n_flagged=sum(1 for s in samples if s.flags), flag_counts=dict(sorted(counts.items())),
+            samples=samples,
+            language=language,
+            asr=asr,
+            asr_note=asr_note,
+            similarity=_mean(sims),
+            similarity_sd=_sd(sims),
+            cer=pooled("char_edits", "ref_chars"),
+            cer_sd=_sd([s.cer for s in heard]),
+            wer=pooled("word_edits", "words"),
+            n_texts=len(samples),
+            n_flagged=sum(1 for s in samples if s.flags),
+            flag_counts=dict(sorted(counts.items())),
         )
 
     def summary(self) -> dict[str, Any]:
         """The summary figures only (short enough for a trial user attribute)."""
-        return json_safe({
-            "similarity": self.similarity, "similarity_sd": self.similarity_sd, "cer": self.cer,
-            "cer_sd": self.cer_sd, "wer": self.wer, "n_texts": self.n_texts, "n_flagged": self.n_flagged,
-            "flag_counts": self.flag_counts, "asr_note": self.asr_note, "probe_version": self.probe_version,
-        })
+        return json_safe(
+            {
+                "similarity": self.similarity,
+                "similarity_sd": self.similarity_sd,
+                "cer": self.cer,
+                "cer_sd": self.cer_sd,
+                "wer": self.wer,
+                "n_texts": self.n_texts,
+                "n_flagged": self.n_flagged,
+                "flag_counts": self.flag_counts,
+                "asr_note": self.asr_note,
+                "probe_version": self.probe_version,
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "samples"}

@@ -60,8 +60,11 @@ def _embed_entry(path: Path, digest: str, cache_dir) -> tuple[dict, bool]:
     from xtts_tune.probes.similarity import embed
 
     span = speech_span(voiced_frames(load_audio(path, VAD_RATE)))
-    entry = {"embedding": [round(float(x), 7) for x in embed(path)], "seconds": round(duration_seconds(path), 4),
-             "speech_seconds": None if span is None else round(span[1] - span[0], 4)}
+    entry = {
+        "embedding": [round(float(x), 7) for x in embed(path)],
+        "seconds": round(duration_seconds(path), 4),
+        "speech_seconds": None if span is None else round(span[1] - span[0], 4),
+    }
     cache.store(cache_dir, key, entry)
     return entry, False
 
@@ -76,8 +79,13 @@ def _asr_entry(path: Path, digest: str, text: str, language: str, cache_dir) -> 
 
     heard = transcribe(path)
     tail, extra, last_end = tail_after_text(text, heard.words, voiced_frames(load_audio(path, VAD_RATE)))
-    entry = {"transcript": heard.text, "tail_speech_s": tail, "extra_words": extra, "last_word_end": last_end,
-             "words": [[w.text, w.start, w.end] for w in heard.words]}
+    entry = {
+        "transcript": heard.text,
+        "tail_speech_s": tail,
+        "extra_words": extra,
+        "last_word_end": last_end,
+        "words": [[w.text, w.start, w.end] for w in heard.words],
+    }
     cache.store(cache_dir, key, entry)
     return entry, False
 
@@ -94,12 +102,12 @@ def _checked(items: Sequence[Clip], what: str) -> list[tuple[Path, str]]:
 
 def _report(progress: ProgressFn | None, stage: str, done: int, total: int, path: Path, cached: bool) -> None:
     if progress is not None:
-        progress({"event": "probe", "stage": stage, "done": done, "total": total, "path": str(path),
-                  "cached": cached})
+        progress({"event": "probe", "stage": stage, "done": done, "total": total, "path": str(path), "cached": cached})
 
 
-def reference_profile(clips: Sequence[Clip], *, cache_dir: str | os.PathLike | None = None,
-                      progress: ProgressFn | None = None) -> ReferenceProfile:
+def reference_profile(
+    clips: Sequence[Clip], *, cache_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None
+) -> ReferenceProfile:
     """The target speaker's profile from its training clips: the L2-normalised mean Resemblyzer embedding,
     and the 5th, 50th and 95th percentile of seconds of speech span per letter over the clips."""
     from xtts_tune.probes.similarity import mean_embedding
@@ -117,8 +125,13 @@ def reference_profile(clips: Sequence[Clip], *, cache_dir: str | os.PathLike | N
     if not rates:
         raise AudioError(f"{items[0][0].parent}: no speech found in the reference clips; give clips with speech")
     low, median, high = (round(float(x), 6) for x in np.percentile(rates, [5, 50, 95]))
-    return ReferenceProfile(embedding=tuple(float(x) for x in mean_embedding(embeddings)), n_clips=len(items),
-                            rate_low=low, rate_median=median, rate_high=high)
+    return ReferenceProfile(
+        embedding=tuple(float(x) for x in mean_embedding(embeddings)),
+        n_clips=len(items),
+        rate_low=low,
+        rate_median=median,
+        rate_high=high,
+    )
 
 
 def asr_name() -> str:
@@ -131,10 +144,15 @@ def asr_name() -> str:
         return "faster-whisper tiny.en int8 (weights package missing)"
 
 
-def score_samples(samples: Sequence[Clip], reference: ReferenceProfile | Sequence[Clip], *, language: str = "en",
-                  cache_dir: str | os.PathLike | None = None,
-                  max_seconds: float | Sequence[float | None] | None = None,
-                  progress: ProgressFn | None = None) -> ProbeScores:
+def score_samples(
+    samples: Sequence[Clip],
+    reference: ReferenceProfile | Sequence[Clip],
+    *,
+    language: str = "en",
+    cache_dir: str | os.PathLike | None = None,
+    max_seconds: float | Sequence[float | None] | None = None,
+    progress: ProgressFn | None = None,
+) -> ProbeScores:
     """Score synthesized ``samples`` (wav, text) against the target's ``reference`` (a profile, or the
     training clips to build one from).
 
@@ -144,8 +162,9 @@ def score_samples(samples: Sequence[Clip], reference: ReferenceProfile | Sequenc
     ``progress`` gets ``{"event": "probe", "stage": "sample", "done", "total", "path", "cached"}`` per sample.
     """
     items = _checked(samples, "sample")
-    profile = reference if isinstance(reference, ReferenceProfile) else reference_profile(reference,
-                                                                                         cache_dir=cache_dir)
+    profile = (
+        reference if isinstance(reference, ReferenceProfile) else reference_profile(reference, cache_dir=cache_dir)
+    )
     if max_seconds is None:
         caps = [default_max_seconds(text) for _, text in items]
     elif isinstance(max_seconds, (int, float)):
@@ -168,22 +187,32 @@ def score_samples(samples: Sequence[Clip], reference: ReferenceProfile | Sequenc
             hit = hit and asr_hit
         scored.append(_sample_score(path, text, emb, heard, cap, mean, profile))
         _report(progress, "sample", i, len(items), path, hit)
-    return ProbeScores.from_samples(scored, language=language, asr=asr_name() if note is None else "n/a",
-                                    asr_note=note)
+    return ProbeScores.from_samples(scored, language=language, asr=asr_name() if note is None else "n/a", asr_note=note)
 
 
-def _sample_score(path: Path, text: str, emb: dict, heard: dict | None, cap: float | None, mean: np.ndarray,
-                  profile: ReferenceProfile) -> SampleScore:
+def _sample_score(
+    path: Path, text: str, emb: dict, heard: dict | None, cap: float | None, mean: np.ndarray, profile: ReferenceProfile
+) -> SampleScore:
     from xtts_tune.probes.similarity import cosine
 
     counts = error_counts(text, heard["transcript"]) if heard is not None else None
     chars = letters(text)
     tail = heard["tail_speech_s"] if heard is not None else None
-    flags = decide_flags(speech_seconds=emb["speech_seconds"], chars=chars, seconds=emb["seconds"],
-                         tail_speech_s=tail, max_seconds=cap, rate_low=profile.rate_low,
-                         rate_high=profile.rate_high)
+    flags = decide_flags(
+        speech_seconds=emb["speech_seconds"],
+        chars=chars,
+        seconds=emb["seconds"],
+        tail_speech_s=tail,
+        max_seconds=cap,
+        rate_low=profile.rate_low,
+        rate_high=profile.rate_high,
+    )
     return SampleScore(
-        path=str(path), text=text, seconds=emb["seconds"], speech_seconds=emb["speech_seconds"], chars=chars,
+        path=str(path),
+        text=text,
+        seconds=emb["seconds"],
+        speech_seconds=emb["speech_seconds"],
+        chars=chars,
         similarity=round(cosine(np.asarray(emb["embedding"]), mean), 6),
         transcript=heard["transcript"] if heard is not None else None,
         cer=None if counts is None else round(counts["char_edits"] / max(1, counts["chars"]), 6),
@@ -192,13 +221,16 @@ def _sample_score(path: Path, text: str, emb: dict, heard: dict | None, cap: flo
         words=counts["words"] if counts is not None else len(normalize(text).split()),
         char_edits=None if counts is None else counts["char_edits"],
         ref_chars=counts["chars"] if counts is not None else chars,
-        tail_speech_s=tail, extra_words=heard["extra_words"] if heard is not None else None,
-        max_seconds=cap, flags=flags,
+        tail_speech_s=tail,
+        extra_words=heard["extra_words"] if heard is not None else None,
+        max_seconds=cap,
+        flags=flags,
     )
 
 
-def speaker_similarity(wavs: Sequence[str | os.PathLike], reference: ReferenceProfile, *,
-                       cache_dir: str | os.PathLike | None = None) -> list[float]:
+def speaker_similarity(
+    wavs: Sequence[str | os.PathLike], reference: ReferenceProfile, *, cache_dir: str | os.PathLike | None = None
+) -> list[float]:
     """Only the similarity of each wav to the profile's mean embedding (no transcript: seconds, not minutes,
     for many clips)."""
     from xtts_tune.probes.similarity import cosine
@@ -211,10 +243,17 @@ def speaker_similarity(wavs: Sequence[str | os.PathLike], reference: ReferencePr
     return out
 
 
-def ceiling(heldout: Sequence[Clip], reference: ReferenceProfile | Sequence[Clip], *, language: str = "en",
-            cache_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None) -> ProbeScores:
+def ceiling(
+    heldout: Sequence[Clip],
+    reference: ReferenceProfile | Sequence[Clip],
+    *,
+    language: str = "en",
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+) -> ProbeScores:
     """The target's own held-out clips scored like samples (no length cap): the similarity a real recording
     of the speaker gets against the same mean, and the ASR's error floor on this speaker."""
     heldout = list(heldout)
-    return score_samples(heldout, reference, language=language, cache_dir=cache_dir,
-                         max_seconds=[None] * len(heldout), progress=progress)
+    return score_samples(
+        heldout, reference, language=language, cache_dir=cache_dir, max_seconds=[None] * len(heldout), progress=progress
+    )

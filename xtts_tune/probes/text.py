@@ -22,9 +22,29 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-         "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
 
 
@@ -91,8 +111,10 @@ def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
     """
     ref, hyp = normalize(reference), normalize(hypothesis)
     return {
-        "word_edits": edit_distance(ref.split(), hyp.split()), "words": len(ref.split()),
-        "char_edits": edit_distance(ref, hyp), "chars": len(ref),
+        "word_edits": edit_distance(ref.split(), hyp.split()),
+        "words": len(ref.split()),
+        "char_edits": edit_distance(ref, hyp),
+        "chars": len(ref),
     }
 
 

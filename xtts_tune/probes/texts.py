@@ -27,4 +27,4 @@ SAMPLE_TEXTS = (
 
 def sample_texts(count: int | None = None) -> tuple[str, ...]:
     """The first ``count`` sample texts (all when None); short ones first, so even 3 texts include them."""
-    return SAMPLE_TEXTS if count is None else SAMPLE_TEXTS[:max(0, count)]
+    return SAMPLE_TEXTS if count is None else SAMPLE_TEXTS[: max(0, count)]

@@ -160,11 +160,17 @@ class TestComparison:
         if clips and loss is None:
             return None
         note = raw.get("note")
-        return cls(clips=clips, winner=as_int(raw.get("winner")), winner_loss=loss,
-                   winner_val_loss=finite(raw.get("winner_val_loss")), guide=as_int(raw.get("guide")),
-                   guide_loss=finite(raw.get("guide_loss")), base_loss=finite(raw.get("base_loss")),
-                   note=note if isinstance(note, str) else None,
-                   sound=dict(raw["sound"]) if isinstance(raw.get("sound"), Mapping) else None)
+        return cls(
+            clips=clips,
+            winner=as_int(raw.get("winner")),
+            winner_loss=loss,
+            winner_val_loss=finite(raw.get("winner_val_loss")),
+            guide=as_int(raw.get("guide")),
+            guide_loss=finite(raw.get("guide_loss")),
+            base_loss=finite(raw.get("base_loss")),
+            note=note if isinstance(note, str) else None,
+            sound=dict(raw["sound"]) if isinstance(raw.get("sound"), Mapping) else None,
+        )
 
     @classmethod
     def from_study(cls, study) -> TestComparison | None:

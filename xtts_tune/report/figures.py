@@ -82,13 +82,20 @@ def all_curves(curves: Sequence[_Curve], analysis: StudyAnalysis) -> go.Figure |
     shown: set[str] = set()
     traces = []
     for c in sorted(curves, key=lambda c: c.number == chosen):
-        traces.append({
-            "type": "scatter", "mode": "lines", "x": c.steps, "y": c.val,
-            "name": c.verdict, "legendgroup": c.verdict, "showlegend": c.verdict not in shown,
-            "line": {"color": VERDICT_COLOURS.get(c.verdict), "width": 4 if c.number == chosen else 1.5},
-            "opacity": 1.0 if c.number == chosen else 0.65,
-            "hovertemplate": f"trial {c.number} ({c.verdict})<br>step %{{x}}<br>val loss %{{y:.4f}}<extra></extra>",
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": c.steps,
+                "y": c.val,
+                "name": c.verdict,
+                "legendgroup": c.verdict,
+                "showlegend": c.verdict not in shown,
+                "line": {"color": VERDICT_COLOURS.get(c.verdict), "width": 4 if c.number == chosen else 1.5},
+                "opacity": 1.0 if c.number == chosen else 0.65,
+                "hovertemplate": f"trial {c.number} ({c.verdict})<br>step %{{x}}<br>val loss %{{y:.4f}}<extra></extra>",
+            }
+        )
         shown.add(c.verdict)
     layout = _layout(xaxis={"title": {"text": "optimizer step"}}, yaxis={"title": {"text": "validation loss"}})
     figure = go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
@@ -107,8 +114,14 @@ def _clip_spikes(figure: go.Figure, curves: Sequence[_Curve]) -> go.Figure:
     figure.update_yaxes(range=[low - pad, high + pad])
     figure.add_annotation(
         text=f"spikes above {high + pad:.3g} are cut off (hover or zoom out to see them)",
-        xref="paper", yref="paper", x=0, y=1.02, xanchor="left", yanchor="bottom",
-        showarrow=False, font={"size": 11, "color": "#5a6272"},
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.02,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": "#5a6272"},
     )
     return figure
 
@@ -145,8 +158,17 @@ def trial_curves(curves: Sequence[_Curve], analysis: StudyAnalysis) -> go.Figure
         shapes=_markers(curves[first]),
         xaxis={"title": {"text": "optimizer step"}},
         yaxis={"title": {"text": "loss"}},
-        updatemenus=[{"buttons": buttons, "active": first, "x": 0.0, "xanchor": "left",
-                      "y": 1.18, "yanchor": "top", "direction": "down"}],
+        updatemenus=[
+            {
+                "buttons": buttons,
+                "active": first,
+                "x": 0.0,
+                "xanchor": "left",
+                "y": 1.18,
+                "yanchor": "top",
+                "direction": "down",
+            }
+        ],
         margin={"t": 80},
     )
     return go.Figure({"data": traces, "layout": layout}, skip_invalid=False)
@@ -154,31 +176,58 @@ def trial_curves(curves: Sequence[_Curve], analysis: StudyAnalysis) -> go.Figure
 
 def _curve_traces(c: _Curve) -> list[dict[str, Any]]:
     colour = VERDICT_COLOURS.get(c.verdict)
-    traces = [{
-        "type": "scatter", "mode": "lines+markers", "x": c.steps, "y": c.val, "name": "validation",
-        "line": {"color": colour, "width": 3}, "marker": {"size": 5},
-        "hovertemplate": "step %{x}<br>validation %{y:.4f}<extra></extra>",
-    }]
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": c.steps,
+            "y": c.val,
+            "name": "validation",
+            "line": {"color": colour, "width": 3},
+            "marker": {"size": 5},
+            "hovertemplate": "step %{x}<br>validation %{y:.4f}<extra></extra>",
+        }
+    ]
     if any(v is not None for v in c.train):
-        traces.append({
-            "type": "scatter", "mode": "lines+markers", "x": c.steps, "y": c.train, "name": "train",
-            "line": {"color": colour, "width": 2, "dash": "dash"}, "opacity": 0.6, "marker": {"size": 4},
-            "hovertemplate": "step %{x}<br>train %{y:.4f}<extra></extra>",
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": c.steps,
+                "y": c.train,
+                "name": "train",
+                "line": {"color": colour, "width": 2, "dash": "dash"},
+                "opacity": 0.6,
+                "marker": {"size": 4},
+                "hovertemplate": "step %{x}<br>train %{y:.4f}<extra></extra>",
+            }
+        )
     best = _value_at(c, c.best_step)
     if best is not None:
-        traces.append({
-            "type": "scatter", "mode": "markers", "x": [c.best_step], "y": [best], "name": "best step",
-            "marker": {"symbol": "star", "size": 16, "color": colour, "line": {"color": "#222", "width": 1}},
-            "hovertemplate": "best step %{x}<br>validation %{y:.4f}<extra></extra>",
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [c.best_step],
+                "y": [best],
+                "name": "best step",
+                "marker": {"symbol": "star", "size": 16, "color": colour, "line": {"color": "#222", "width": 1}},
+                "hovertemplate": "best step %{x}<br>validation %{y:.4f}<extra></extra>",
+            }
+        )
     onset = _value_at(c, c.onset_step)
     if onset is not None:
-        traces.append({
-            "type": "scatter", "mode": "markers", "x": [c.onset_step], "y": [onset], "name": "overfitting onset",
-            "marker": {"symbol": "x", "size": 13, "color": VERDICT_COLOURS["overfitting"]},
-            "hovertemplate": "overfitting from step %{x}<br>validation %{y:.4f}<extra></extra>",
-        })
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [c.onset_step],
+                "y": [onset],
+                "name": "overfitting onset",
+                "marker": {"symbol": "x", "size": 13, "color": VERDICT_COLOURS["overfitting"]},
+                "hovertemplate": "overfitting from step %{x}<br>validation %{y:.4f}<extra></extra>",
+            }
+        )
     return traces
 
 
@@ -199,10 +248,21 @@ def _markers(c: _Curve) -> list[dict[str, Any]]:
 
 def _vline(x: int, colour: str, dash: str, text: str) -> dict[str, Any]:
     return {
-        "type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
         "line": {"color": colour, "width": 2, "dash": dash},
-        "label": {"text": text, "textposition": "end", "textangle": 0, "xanchor": "right",
-                  "font": {"size": 11, "color": colour}},
+        "label": {
+            "text": text,
+            "textposition": "end",
+            "textangle": 0,
+            "xanchor": "right",
+            "font": {"size": 11, "color": colour},
+        },
     }
 
 
@@ -216,9 +276,7 @@ def history(study: optuna.Study, trials: Sequence[FrozenTrial]) -> go.Figure | s
     return _tidy(optuna.visualization.plot_optimization_history(study))
 
 
-def intermediate(
-    study: optuna.Study, trials: Sequence[FrozenTrial], curves: Sequence[_Curve]
-) -> go.Figure | str:
+def intermediate(study: optuna.Study, trials: Sequence[FrozenTrial], curves: Sequence[_Curve]) -> go.Figure | str:
     if not any(t.intermediate_values for t in trials):
         return "No trial has reported an intermediate value yet."
     figure = _tidy(optuna.visualization.plot_intermediate_values(study))
@@ -289,10 +347,18 @@ def overfit_map(trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> go.Fi
         return "Needs trials with a learning rate and a freeze depth."
     traces = [
         {
-            "type": "scatter", "mode": "markers", "name": verdict,
-            "x": [p[0] for p in pts], "y": [p[1] for p in pts], "text": [p[2] for p in pts],
-            "marker": {"color": VERDICT_COLOURS.get(verdict), "size": 12, "opacity": 0.85,
-                       "line": {"color": "white", "width": 1}},
+            "type": "scatter",
+            "mode": "markers",
+            "name": verdict,
+            "x": [p[0] for p in pts],
+            "y": [p[1] for p in pts],
+            "text": [p[2] for p in pts],
+            "marker": {
+                "color": VERDICT_COLOURS.get(verdict),
+                "size": 12,
+                "opacity": 0.85,
+                "line": {"color": "white", "width": 1},
+            },
             "hovertemplate": "%{text}<br>learning rate %{x:.2e}<br>freeze depth %{y}<extra></extra>",
         }
         for verdict, pts in sorted(points.items(), key=lambda kv: list(VERDICT_COLOURS).index(kv[0]))

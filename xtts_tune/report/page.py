@@ -75,36 +75,68 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
     analysis = analyze(study, noise=noise, trials=trials)
     curves = [c for c in (figures.curve_data(t, v) for t, v in zip(trials, analysis.verdicts, strict=True)) if c]
     blocks = [
-        _block("plot-curves-all", "Validation curves of every trial", figures.all_curves(curves, analysis),
-               "Each line is one trial's validation loss, coloured by its verdict; the recommended "
-               "trial is drawn thicker."),
-        _block("plot-curves", "Train and validation curves, one trial at a time", figures.trial_curves(curves, analysis),
-               "Pick a trial in the menu. The dashed vertical line marks its best step, the dotted "
-               "red one the step where overfitting set in. The train curve is the mean loss of the "
-               "training batches (noise-augmented ones included) since the previous evaluation, so it is "
-               "smoother and noisier than the validation curve in different ways."),
-        _block("plot-history", "Optimisation history", figures.history(study, trials),
-               "Best validation loss of each completed trial and the best so far."),
-        _block("plot-intermediate", "Intermediate values", figures.intermediate(study, trials, curves),
-               "Validation loss reported at each evaluation step, as the pruner saw it."),
-        _block("plot-importances", "Parameter importances", figures.importances(study, analysis),
-               f"Which knobs drive the best validation loss: {analysis.importances.method}, over "
-               f"{analysis.importances.trials} complete trials (a ranking needs "
-               f"{MIN_TRIALS_FOR_IMPORTANCES}; few trials rank noise)."),
-        _block("plot-parallel", "Parallel coordinates", figures.parallel(study, trials),
-               "Each line is a completed trial through its parameter values to its loss."),
-        _block("plot-overfit-map", "Overfitting map", figures.overfit_map(trials, analysis),
-               "Freeze depth against learning rate, coloured by verdict; below, the share of "
-               "finished trials that overfit at each freeze depth and learning-rate decade.",
-               after=_rates_table(analysis)),
-        samples_section(study, trials, analysis.verdicts,
-                        analysis.recommendation.trial_number if analysis.recommendation else None),
+        _block(
+            "plot-curves-all",
+            "Validation curves of every trial",
+            figures.all_curves(curves, analysis),
+            "Each line is one trial's validation loss, coloured by its verdict; the recommended "
+            "trial is drawn thicker.",
+        ),
+        _block(
+            "plot-curves",
+            "Train and validation curves, one trial at a time",
+            figures.trial_curves(curves, analysis),
+            "Pick a trial in the menu. The dashed vertical line marks its best step, the dotted "
+            "red one the step where overfitting set in. The train curve is the mean loss of the "
+            "training batches (noise-augmented ones included) since the previous evaluation, so it is "
+            "smoother and noisier than the validation curve in different ways.",
+        ),
+        _block(
+            "plot-history",
+            "Optimisation history",
+            figures.history(study, trials),
+            "Best validation loss of each completed trial and the best so far.",
+        ),
+        _block(
+            "plot-intermediate",
+            "Intermediate values",
+            figures.intermediate(study, trials, curves),
+            "Validation loss reported at each evaluation step, as the pruner saw it.",
+        ),
+        _block(
+            "plot-importances",
+            "Parameter importances",
+            figures.importances(study, analysis),
+            f"Which knobs drive the best validation loss: {analysis.importances.method}, over "
+            f"{analysis.importances.trials} complete trials (a ranking needs "
+            f"{MIN_TRIALS_FOR_IMPORTANCES}; few trials rank noise).",
+        ),
+        _block(
+            "plot-parallel",
+            "Parallel coordinates",
+            figures.parallel(study, trials),
+            "Each line is a completed trial through its parameter values to its loss.",
+        ),
+        _block(
+            "plot-overfit-map",
+            "Overfitting map",
+            figures.overfit_map(trials, analysis),
+            "Freeze depth against learning rate, coloured by verdict; below, the share of "
+            "finished trials that overfit at each freeze depth and learning-rate decade.",
+            after=_rates_table(analysis),
+        ),
+        samples_section(
+            study, trials, analysis.verdicts, analysis.recommendation.trial_number if analysis.recommendation else None
+        ),
     ]
     page = _page(study, trials, analysis, blocks)
     atomic_write_text(out_path, page)
     logger.info(
         "wrote the report of study %r to %s (%.1f MiB, %.2f s)",
-        study.study_name, out_path, len(page.encode()) / 2**20, time.perf_counter() - started,
+        study.study_name,
+        out_path,
+        len(page.encode()) / 2**20,
+        time.perf_counter() - started,
     )
     return out_path
 
@@ -127,18 +159,22 @@ def _rates_table(analysis: StudyAnalysis) -> str:
     return f"<div class=rates-row>{''.join(parts)}</div>"
 
 
-def _block(plot_id: str, title: str, content: "plotly.graph_objects.Figure | str", caption: str, *, after: str = "") -> str:
+def _block(
+    plot_id: str, title: str, content: plotly.graph_objects.Figure | str, caption: str, *, after: str = ""
+) -> str:
     if isinstance(content, str):
         body = f'<div id="{plot_id}" class="plot-note">{_e(content)}</div>'
     else:
         body = pio.to_html(
-            content, config=PLOT_CONFIG, include_plotlyjs=False, full_html=False,
-            div_id=plot_id, default_height=f"{figures.HEIGHT}px", validate=False,
+            content,
+            config=PLOT_CONFIG,
+            include_plotlyjs=False,
+            full_html=False,
+            div_id=plot_id,
+            default_height=f"{figures.HEIGHT}px",
+            validate=False,
         )
-    return (
-        f'<section class="card"><h2>{_e(title)}</h2><p class="caption">{_e(caption)}</p>'
-        f"{body}{after}</section>"
-    )
+    return f'<section class="card"><h2>{_e(title)}</h2><p class="caption">{_e(caption)}</p>{body}{after}</section>'
 
 
 def _page(
@@ -167,7 +203,9 @@ def _subtitle(study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
     running = sum(t.state == TrialState.RUNNING for t in trials)
     note = (
         f"<p class=warn>{running} trial{'s are' if running != 1 else ' is'} still running: "
-        "this report is a snapshot.</p>" if running else ""
+        "this report is a snapshot.</p>"
+        if running
+        else ""
     )
     return f"<p class=muted>Generated {_e(now)} by xtts-tune {_e(str(version))}.</p>{note}"
 
@@ -216,7 +254,8 @@ def _study_html(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: St
     saved = (
         f"{compute.steps:,} of {compute.planned_steps:,} planned optimizer steps spent; "
         f"{compute.saved_steps:,} ({compute.saved_fraction:.1%}) saved by pruning and early stopping"
-        if compute.planned_steps else "—"
+        if compute.planned_steps
+        else "—"
     )
     rows = [
         ("dataset", _e(str(data.get("path", "—")))),
@@ -240,8 +279,21 @@ def _top_knobs(analysis: StudyAnalysis) -> str:
 
 def _trials_table(trials: Sequence[FrozenTrial], analysis: StudyAnalysis) -> str:
     names = sorted({k for t in trials for k in t.params})
-    heads = ["trial", "state", "verdict", "best val loss", "best step", "best epoch", "onset",
-             "steps", "planned", *names, "trainable", "stop reason", "wall s"]
+    heads = [
+        "trial",
+        "state",
+        "verdict",
+        "best val loss",
+        "best step",
+        "best epoch",
+        "onset",
+        "steps",
+        "planned",
+        *names,
+        "trainable",
+        "stop reason",
+        "wall s",
+    ]
     head = "".join(f'<th scope=col title="sort">{_e(h)}</th>' for h in heads)
     rows = "".join(_trial_row(t, v, names) for t, v in zip(trials, analysis.verdicts, strict=True))
     return (
@@ -255,13 +307,19 @@ def _trial_row(trial: FrozenTrial, verdict: TrialVerdict, names: Sequence[str]) 
     record = TrialRecord.from_trial(trial)
     share = record.trainable_share
     cells = [
-        _cell(trial.number), _cell(trial.state.name.lower()),
+        _cell(trial.number),
+        _cell(trial.state.name.lower()),
         _verdict_cell(verdict),
-        _cell(verdict.value, digits=4), _cell(verdict.best_step), _cell(verdict.best_epoch, digits=2),
-        _cell(verdict.overfit_onset_step), _cell(finite(record.steps)), _cell(finite(record.planned_steps)),
+        _cell(verdict.value, digits=4),
+        _cell(verdict.best_step),
+        _cell(verdict.best_epoch, digits=2),
+        _cell(verdict.overfit_onset_step),
+        _cell(finite(record.steps)),
+        _cell(finite(record.planned_steps)),
         *(_cell(trial.params.get(n)) for n in names),
         _cell(share, shown=None if share is None else f"{share:.1%}"),
-        _cell(stop_reason_words(record.stop_reason)), _cell(record.wall_seconds, digits=1),
+        _cell(stop_reason_words(record.stop_reason)),
+        _cell(record.wall_seconds, digits=1),
     ]
     return f'<tr data-trial="{trial.number}">{"".join(cells)}</tr>'
 

@@ -73,6 +73,7 @@ __all__ = [
 CONFIRM_DIR = "confirm"
 """Folder in the study's folder (``<output_dir>/<study_name>``) that holds the confirmation runs."""
 
+
 class ConfirmError(UserError):
     """The study cannot be confirmed (bad arguments, nothing to confirm, no stored config)."""
 
@@ -161,7 +162,8 @@ def confirmation_candidates(study: optuna.Study, top: int) -> list[int]:
     overfitting nor unstable (the recommendation's candidates), best first."""
     eligible = sorted(
         (
-            v for v in trial_verdicts(study)
+            v
+            for v in trial_verdicts(study)
             if v.state == "COMPLETE" and v.value is not None and v.verdict not in REJECTED
         ),
         key=lambda v: (v.value, v.number),
@@ -177,9 +179,7 @@ def confirmation_config(
     record = StudyRecord.from_study(study)
     stored = record.config
     if stored is None:
-        raise ConfirmError(
-            f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)"
-        )
+        raise ConfirmError(f"study '{study.study_name}' has no stored config (was it created by xtts-tune search?)")
     raw = copy.deepcopy(dict(stored))
     raw["train"] = train_config(study, trial)
     if record.output_dir:
@@ -285,7 +285,10 @@ def confirm_top_trials(
                 _emit(progress, {**event, "number": n, "seed": seed})
 
             result = run_trial(
-                cfg, base=base, data=data, run_dir=run_dir,
+                cfg,
+                base=base,
+                data=data,
+                run_dir=run_dir,
                 progress=on_progress if progress is not None else None,
             )
             try:
@@ -314,8 +317,12 @@ def confirm_top_trials(
     for n in numbers:
         runs = [
             SeedRun(
-                seed=r["seed"], best_val_loss=r["best_val_loss"], best_step=r["best_step"],
-                verdict=r.get("verdict"), run_dir=r.get("run_dir"), new=(n, r["seed"]) in new,
+                seed=r["seed"],
+                best_val_loss=r["best_val_loss"],
+                best_step=r["best_step"],
+                verdict=r.get("verdict"),
+                run_dir=r.get("run_dir"),
+                new=(n, r["seed"]) in new,
             )
             for r in stored.get(n, [])
         ]
@@ -349,8 +356,6 @@ def _original_seed(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> int:
 def _store(study: optuna.Study, number: int, run: SeedRun) -> None:
     """Merge one run into the study's stored confirmation runs."""
     write_confirmation_run(study, number, run.to_attr())
-
-
 
 
 def _emit(progress: ProgressFn | None, event: dict) -> None:

@@ -44,12 +44,14 @@ def study_definition(cfg: StudyConfig, space: SearchSpace) -> dict[str, Any]:
     """The definition of the study that ``cfg`` and its (resolved) search ``space`` describe (JSON-safe)."""
     train = dataclasses.asdict(dataclasses.replace(cfg.train, **space.fixed))
     fixed = {k: v for k, v in train.items() if k not in space.params and k not in WORKER_CHOICES}
-    return json_safe({
-        "space": {name: _spec(spec) for name, spec in space.params.items()},
-        "train": fixed,
-        "search_fixed": sorted(space.fixed),
-        "model": dataclasses.asdict(cfg.model),
-    })
+    return json_safe(
+        {
+            "space": {name: _spec(spec) for name, spec in space.params.items()},
+            "train": fixed,
+            "search_fixed": sorted(space.fixed),
+            "model": dataclasses.asdict(cfg.model),
+        }
+    )
 
 
 def _spec(spec) -> dict[str, Any]:

@@ -32,8 +32,13 @@ def score_wavs(plan: SamplePlan, samples: Sequence[tuple[str, str]], out_dir: Pa
     from xtts_tune.probes import score_samples
 
     try:
-        scores = score_samples(list(samples), list(plan.reference), language=plan.language,
-                               cache_dir=plan.cache_dir, max_seconds=plan.max_seconds)
+        scores = score_samples(
+            list(samples),
+            list(plan.reference),
+            language=plan.language,
+            cache_dir=plan.cache_dir,
+            max_seconds=plan.max_seconds,
+        )
     except Exception as exc:
         logger.warning("the probes could not score %s (%s)", out_dir or "the samples", exc)
         return None
@@ -56,8 +61,9 @@ def ensure_baselines(study, plan: SamplePlan, study_dir: Path) -> StudyRecord:
     from xtts_tune.probes import PROBE_VERSION, ceiling
 
     record = StudyRecord.from_study(study)
-    fresh = [r is not None and r.get("probe_version") == PROBE_VERSION
-             for r in (record.probes_base, record.probes_ceiling)]
+    fresh = [
+        r is not None and r.get("probe_version") == PROBE_VERSION for r in (record.probes_base, record.probes_ceiling)
+    ]
     if all(fresh):
         return record
     if not fresh[0]:
@@ -79,8 +85,16 @@ def _speak(plan: SamplePlan, tensors, out_dir: Path, texts: Sequence[str]) -> li
     from xtts_tune.model.speak import speak_samples
 
     try:
-        return speak_samples(plan.folder, list(texts), plan.speaker_wav, out_dir, language=plan.language,
-                             device=plan.device, max_seconds=plan.max_seconds, gpt_tensors=tensors)
+        return speak_samples(
+            plan.folder,
+            list(texts),
+            plan.speaker_wav,
+            out_dir,
+            language=plan.language,
+            device=plan.device,
+            max_seconds=plan.max_seconds,
+            gpt_tensors=tensors,
+        )
     except Exception as exc:
         logger.warning("no samples in %s (%s)", out_dir, exc)
         return []

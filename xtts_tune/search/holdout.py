@@ -37,8 +37,9 @@ def score_on_test(study: optuna.Study, cfg, base, data, *, plan=None) -> TestCom
         return None
     test = list(data.split.test)
     if not test:
-        result = TestComparison(clips=0, winner=winner.number,
-                                note="no test split (data.test_fraction: 0): nothing selection never saw")
+        result = TestComparison(
+            clips=0, winner=winner.number, note="no test split (data.test_fraction: 0): nothing selection never saw"
+        )
         write_test_comparison(study, result)
         return result
 
@@ -102,9 +103,19 @@ def score_kept_on_test(study: optuna.Study, cfg, base, data, *, store: bool = Tr
         if path is not None and test:
             tensors = load_trained_tensors(path, base_fingerprint=base.fingerprint)
             loss = validation_loss(cfg, base=base, data=data, state=tensors, clips=test)["loss"]
-        rows.append({"number": number, "state": v.state, "verdict": v.verdict, "rising_at_end": v.rising_at_end,
-                     "overfit_onset_step": v.overfit_onset_step, "best_step": v.best_step, "val_loss": v.value,
-                     "test_loss": loss, "recommended": ranking.winner is not None and number == ranking.winner.number})
+        rows.append(
+            {
+                "number": number,
+                "state": v.state,
+                "verdict": v.verdict,
+                "rising_at_end": v.rising_at_end,
+                "overfit_onset_step": v.overfit_onset_step,
+                "best_step": v.best_step,
+                "val_loss": v.value,
+                "test_loss": loss,
+                "recommended": ranking.winner is not None and number == ranking.winner.number,
+            }
+        )
     if store:
         write_study(study, test_scores=rows)
     return rows

@@ -117,7 +117,7 @@ def claim_home(cfg: StudyConfig, url: str, uid: str) -> None:
         "study_name": cfg.study_name,
         "storage": redact(url),
         "uid": uid,
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     create_exclusive(cfg.study_dir / CLAIM_NAME, json.dumps(claim, indent=1))
     existing = read_claim(cfg.study_dir)

@@ -50,8 +50,11 @@ def trial_note(number: int, state: str, record: TrialRecord, params: dict[str, A
         f"| seed | {record.seed} |",
         f"| params | {', '.join(f'{k}={fmt(v)}' for k, v in params.items())} |",
         "",
-        *([f"Listening samples: {len(record.samples)} wavs (this trial's artifacts; the report plays them)", ""]
-          if record.samples else []),
+        *(
+            [f"Listening samples: {len(record.samples)} wavs (this trial's artifacts; the report plays them)", ""]
+            if record.samples
+            else []
+        ),
         *([f"By ear: {describe_probes(record.probes)}", ""] if record.probes else []),
         "### Curve",
         "",
@@ -117,8 +120,10 @@ def upload_file(trial: optuna.Trial, path: Path, artifact_dir: Path, mimetype: s
 
         with quiet_experimental():
             return upload_artifact(
-                artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
-                study_or_trial=trial, mimetype=mimetype,
+                artifact_store=FileSystemArtifactStore(str(artifact_dir)),
+                file_path=str(path),
+                study_or_trial=trial,
+                mimetype=mimetype,
             )
     except Exception as exc:
         logger.warning("trial %d: could not upload %s to the dashboard (%s)", trial.number, path.name, exc)

@@ -102,19 +102,22 @@ def open_or_create_study(
 
 def _record(study, cfg, url, settings, fingerprint, definition, num_layers, uid) -> None:
     """A new study's attributes, and its start (:meth:`SearchSettings.start_queue`) queued first."""
-    write_study(study, **StudyRecord(
-        uid=uid,
-        fingerprint=fingerprint,
-        definition=definition,
-        config=json_safe(cfg.to_dict()),
-        xtts_tune_version=tool_version(),
-        artifact_dir=str((cfg.study_dir / ARTIFACTS_DIR).resolve()),
-        output_dir=str(cfg.output_path.resolve()),
-        study_dir=str(cfg.study_dir.resolve()),
-        project_root=str(Path(cfg.root).resolve()),
-        config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
-        created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    ).to_attrs())
+    write_study(
+        study,
+        **StudyRecord(
+            uid=uid,
+            fingerprint=fingerprint,
+            definition=definition,
+            config=json_safe(cfg.to_dict()),
+            xtts_tune_version=tool_version(),
+            artifact_dir=str((cfg.study_dir / ARTIFACTS_DIR).resolve()),
+            output_dir=str(cfg.output_path.resolve()),
+            study_dir=str(cfg.study_dir.resolve()),
+            project_root=str(Path(cfg.root).resolve()),
+            config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
+            created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        ).to_attrs(),
+    )
     for params, attrs in settings.start_queue(num_layers, cfg.train):  # the guide's recipe first
         study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
     logger.info("created study '%s' in %s", study.study_name, redact(url))

@@ -27,9 +27,7 @@ def trial_record(result, train: TrainConfig, thresholds) -> TrialRecord:
     constraint). The search bench's replayed trials get it the same way.
     """
     try:
-        diagnosis = diagnose(
-            result.curve, thresholds=thresholds, trainable_share=result.params.share
-        ).to_dict()
+        diagnosis = diagnose(result.curve, thresholds=thresholds, trainable_share=result.params.share).to_dict()
     except ValueError as exc:
         logger.info("no diagnosis: %s", exc)
         diagnosis = None

@@ -67,8 +67,8 @@ def apply_retention(study: optuna.Study, trials: list[FrozenTrial], trials_dir: 
                 "checkpoint_path": str(ckpt),
                 "bytes_freed": size,
                 "reason": f"not among the top {keep_top_k} trials of the study's ranking (nor its recommended "
-                          "trial, runner-up or the guide's configuration)",
-                "deleted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "trial, runner-up or the guide's configuration)",
+                "deleted_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             }
             atomic_write_json(ckpt.parent / RETENTION_NAME, note)
             logger.info("trial %d: deleted %s (not in the top %d)", t.number, ckpt, keep_top_k)

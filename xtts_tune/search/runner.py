@@ -117,9 +117,16 @@ class _Search:
         self.device = next(base.gpt.parameters()).device
         self.trials_run: list[int] = []
         self.index = 0
-        self.samples = sample_plan(base, data, count=settings.samples, short=settings.short_samples,
-                                   device=cfg.train.device, max_seconds=settings.sample_max_seconds,
-                                   language=cfg.data.language, cache_dir=cfg.study_dir / "cache" / "probes")
+        self.samples = sample_plan(
+            base,
+            data,
+            count=settings.samples,
+            short=settings.short_samples,
+            device=cfg.train.device,
+            max_seconds=settings.sample_max_seconds,
+            language=cfg.data.language,
+            cache_dir=cfg.study_dir / "cache" / "probes",
+        )
         write_study(study, listening_samples=None if self.samples or not settings.samples else NO_DECODER)
         if self.samples is not None:
             self.emit({"event": "baselines", "texts": len(self.samples.texts)})
@@ -141,8 +148,15 @@ class _Search:
         run_dir = self.trials_dir / f"trial-{trial.number:04d}"  # this study's own folder (search.home)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_trial(trial, run_dir=str(run_dir))
-        self.emit({"event": "trial_start", "number": trial.number, "index": self.index,
-                   "n_trials": self.n_trials, "params": dict(params)})
+        self.emit(
+            {
+                "event": "trial_start",
+                "number": trial.number,
+                "index": self.index,
+                "n_trials": self.n_trials,
+                "params": dict(params),
+            }
+        )
         curve: list[dict] = []
 
         def on_eval(record: dict) -> bool:
@@ -155,7 +169,11 @@ class _Search:
 
         try:
             result = run_trial(
-                trial_cfg, base=self.base, data=self.data, run_dir=run_dir, callback=on_eval,
+                trial_cfg,
+                base=self.base,
+                data=self.data,
+                run_dir=run_dir,
+                callback=on_eval,
                 progress=on_progress if self.progress is not None else None,
             )
         except BaseException as exc:
@@ -181,8 +199,14 @@ class _Search:
             record = dataclasses.replace(record, verdict=verdict_at_end(others, me, self.thresholds) or record.verdict)
         write_trial(trial, **record.to_attrs())
         if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
-            samples = speak_trial(trial, self.samples, result.checkpoint_path, run_dir, self.artifact_dir,
-                                  progress=on_progress if self.progress is not None else None)
+            samples = speak_trial(
+                trial,
+                self.samples,
+                result.checkpoint_path,
+                run_dir,
+                self.artifact_dir,
+                progress=on_progress if self.progress is not None else None,
+            )
             probes = score_entries(self.samples, samples, run_dir / "samples")
             if probes is not None:
                 write_trial(trial, probes=probes)
@@ -211,8 +235,11 @@ class _Search:
         value = record.best_val_loss
         user_attrs, system_attrs = record.split_attrs()
         me = optuna.trial.create_trial(
-            value=value if value is not None else float("nan"), params=trial.params,
-            distributions=trial.distributions, user_attrs=user_attrs, system_attrs=system_attrs,
+            value=value if value is not None else float("nan"),
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
         )
         me.number = trial.number
         return me
@@ -244,21 +271,23 @@ class _Search:
         save_study_note(study)
         record = TrialRecord.from_trial(frozen)
         value = record.best_val_loss if record.best_val_loss is not None else finite(frozen.value)
-        self.emit({
-            "event": "trial_end",
-            "number": frozen.number,
-            "index": self.index,
-            "n_trials": self.n_trials,
-            "state": frozen.state.name,
-            "value": value,
-            "steps": record.steps,
-            "planned_steps": record.planned_steps,
-            "verdict": record.verdict,
-            "best_so_far": winner.value if winner else None,
-            "recommended": winner.number if winner else None,
-            "lowest": lowest[0],
-            "lowest_number": lowest[1],
-        })
+        self.emit(
+            {
+                "event": "trial_end",
+                "number": frozen.number,
+                "index": self.index,
+                "n_trials": self.n_trials,
+                "state": frozen.state.name,
+                "value": value,
+                "steps": record.steps,
+                "planned_steps": record.planned_steps,
+                "verdict": record.verdict,
+                "best_so_far": winner.value if winner else None,
+                "recommended": winner.number if winner else None,
+                "lowest": lowest[0],
+                "lowest_number": lowest[1],
+            }
+        )
 
 
 def run_search(
@@ -299,8 +328,11 @@ def run_search(
     settings = SearchSettings.from_config(cfg)
     thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
     url = storage or default_storage(cfg)
-    heartbeats = {"heartbeat_interval": settings.heartbeat_interval, "grace_period": settings.grace_period,
-                  "max_retry": settings.max_retry}
+    heartbeats = {
+        "heartbeat_interval": settings.heartbeat_interval,
+        "grace_period": settings.grace_period,
+        "max_retry": settings.max_retry,
+    }
     db = sqlite_path(url)
     if db is None or db.is_file():
         rdb = open_storage(url, **heartbeats)  # a bad URL or a read-only database fails before the model loads
@@ -328,8 +360,9 @@ def run_search(
 
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     search.emit({"event": "message", "text": data.audio_summary})
-    estimate = most_expensive_line(settings.space.params, cfg.train, cfg.model, data.longest_clip_s, base.num_layers,
-                                   search.device)
+    estimate = most_expensive_line(
+        settings.space.params, cfg.train, cfg.model, data.longest_clip_s, base.num_layers, search.device
+    )
     if estimate:
         search.emit({"event": "message", "text": estimate})
     interrupted = False
@@ -353,6 +386,13 @@ def run_search(
         score_on_test(study, cfg, base, data, plan=search.samples)
         save_study_note(study)
         sync_verdicts(study)
-    return summarize(study, url, search.trials_dir, keep_top_k=settings.keep_top_k, interrupted=interrupted,
-                     trials_run=search.trials_run, default=storage is None or storage == default_storage(cfg),
-                     config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None)
+    return summarize(
+        study,
+        url,
+        search.trials_dir,
+        keep_top_k=settings.keep_top_k,
+        interrupted=interrupted,
+        trials_run=search.trials_run,
+        default=storage is None or storage == default_storage(cfg),
+        config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
+    )

@@ -51,8 +51,17 @@ HELDOUT_CLIPS = 10
 """Validation clips scored for the ceiling (the target's own voice against the reference)."""
 
 
-def sample_plan(base, data, *, count: int, short: int = 2, device: str, max_seconds: float | None = None,
-                language: str = "en", cache_dir: Path | None = None) -> SamplePlan | None:
+def sample_plan(
+    base,
+    data,
+    *,
+    count: int,
+    short: int = 2,
+    device: str,
+    max_seconds: float | None = None,
+    language: str = "en",
+    cache_dir: Path | None = None,
+) -> SamplePlan | None:
     """The plan for a study: the first ``count`` validation clips' texts, then ``short`` 1-3-word texts
     (:func:`xtts_tune.probes.sample_texts`: short texts are where fine-tunes babble), the first validation
     clip's audio as the voice. None when ``count`` is 0 or the base folder has no decoder."""
@@ -62,11 +71,15 @@ def sample_plan(base, data, *, count: int, short: int = 2, device: str, max_seco
     if count <= 0 or not has_decoder(base.folder):
         return None
     val = sorted(data.split.val)
-    shorts = tuple(t for t in sample_texts() if len(t.split()) <= 3)[:max(0, short)]
+    shorts = tuple(t for t in sample_texts() if len(t.split()) <= 3)[: max(0, short)]
     return SamplePlan(
-        folder=base.folder, base_fingerprint=base.fingerprint,
+        folder=base.folder,
+        base_fingerprint=base.fingerprint,
         texts=tuple(data.clips[c].text for c in val[:count]) + shorts,
-        speaker_wav=data.clips[val[0]].audio_file, device=device, max_seconds=max_seconds, language=language,
+        speaker_wav=data.clips[val[0]].audio_file,
+        device=device,
+        max_seconds=max_seconds,
+        language=language,
         reference=tuple((data.clips[c].audio_file, data.clips[c].text) for c in sorted(data.split.train)),
         heldout=tuple((data.clips[c].audio_file, data.clips[c].text) for c in val[:HELDOUT_CLIPS]),
         cache_dir=cache_dir,
@@ -86,13 +99,23 @@ def speak_trial(
 
     say = progress or (lambda event: None)
     started = time.perf_counter()
-    say({"event": "message", "text": f"making {len(plan.texts)} listening sample(s) with the best checkpoint "
-                                     f"into {run_dir / 'samples'} (minutes on a CPU) ..."})
+    say(
+        {
+            "event": "message",
+            "text": f"making {len(plan.texts)} listening sample(s) with the best checkpoint "
+            f"into {run_dir / 'samples'} (minutes on a CPU) ...",
+        }
+    )
     try:
         tensors = load_trained_tensors(checkpoint, base_fingerprint=plan.base_fingerprint)
         paths = speak_samples(
-            plan.folder, list(plan.texts), plan.speaker_wav, run_dir / "samples", device=plan.device,
-            max_seconds=plan.max_seconds, gpt_tensors=tensors,
+            plan.folder,
+            list(plan.texts),
+            plan.speaker_wav,
+            run_dir / "samples",
+            device=plan.device,
+            max_seconds=plan.max_seconds,
+            gpt_tensors=tensors,
         )
     except Exception as exc:
         logger.warning("trial %d: no listening samples (%s)", trial.number, exc)
@@ -102,6 +125,11 @@ def speak_trial(
         for text, path in zip(plan.texts, paths, strict=True)
     ]
     write_trial(trial, samples=entries)
-    say({"event": "message", "text": f"listening samples made in {time.perf_counter() - started:.0f} s: "
-                                     + ", ".join(str(p) for p in paths)})
+    say(
+        {
+            "event": "message",
+            "text": f"listening samples made in {time.perf_counter() - started:.0f} s: "
+            + ", ".join(str(p) for p in paths),
+        }
+    )
     return entries

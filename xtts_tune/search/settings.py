@@ -100,8 +100,12 @@ class PrunerSettings:
         """
         from xtts_tune.analysis.verdicts import MIN_EVALUATIONS
 
-        key = {"median": "n_warmup_steps", "percentile": "n_warmup_steps",
-               "successive_halving": "min_resource", "hyperband": "min_resource"}.get(self.type)
+        key = {
+            "median": "n_warmup_steps",
+            "percentile": "n_warmup_steps",
+            "successive_halving": "min_resource",
+            "hyperband": "min_resource",
+        }.get(self.type)
         warmup = self.kwargs.get(key, 0 if key == "n_warmup_steps" else None) if key else None
         if not isinstance(warmup, int) or eval_every <= 0:
             return None  # no pruner, or "auto": not known before trials run
@@ -110,9 +114,11 @@ class PrunerSettings:
         if evaluations >= MIN_EVALUATIONS:
             return None
         needed = (MIN_EVALUATIONS - start) * eval_every
-        return (f"search.pruner: {key} {warmup} with train.eval_every {eval_every} lets the pruner cut a trial "
-                f"after {evaluations} evaluations; its curve would be inconclusive (a verdict needs "
-                f"{MIN_EVALUATIONS}): raise {key} to {needed} or more")
+        return (
+            f"search.pruner: {key} {warmup} with train.eval_every {eval_every} lets the pruner cut a trial "
+            f"after {evaluations} evaluations; its curve would be inconclusive (a verdict needs "
+            f"{MIN_EVALUATIONS}): raise {key} to {needed} or more"
+        )
 
     def build(self) -> optuna.pruners.BasePruner:
         pruner = PRUNERS[self.type](**self.kwargs)
@@ -157,27 +163,40 @@ class SearchSettings:
         settings.sampler = _parse_sampler(raw.get("sampler"), cfg, where)
         settings.pruner = _parse_pruner(raw.get("pruner"), cfg.train, where)
         # the plain keys: their defaults are the dataclass fields' (written once, above)
-        for key, kind in (("enqueue_guide", bool), ("keep_top_k", int), ("heartbeat_interval", int),
-                          ("grace_period", int), ("max_retry", int), ("samples", int), ("short_samples", int),
-                          ("sample_max_seconds", float)):
+        for key, kind in (
+            ("enqueue_guide", bool),
+            ("keep_top_k", int),
+            ("heartbeat_interval", int),
+            ("grace_period", int),
+            ("max_retry", int),
+            ("samples", int),
+            ("short_samples", int),
+            ("sample_max_seconds", float),
+        ):
             value = raw.get(key, getattr(settings, key))
             nullable = key in ("max_retry", "sample_max_seconds")  # null: no limit, no cap
             setattr(settings, key, None if value is None and nullable else coerce(value, kind, f"search.{key}", where))
-        if min(settings.samples, settings.short_samples) < 0 or (settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0):
+        if min(settings.samples, settings.short_samples) < 0 or (
+            settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0
+        ):
             raise ConfigError(
                 f"{where}: search.samples and search.short_samples must be >= 0 and search.sample_max_seconds > 0"
             )
         if settings.keep_top_k < 0:
             raise ConfigError(f"{where}: search.keep_top_k must be >= 0, got {settings.keep_top_k}")
         if settings.heartbeat_interval < 1:
-            raise ConfigError(f"{where}: search.heartbeat_interval must be >= 1 second, got {settings.heartbeat_interval}")
+            raise ConfigError(
+                f"{where}: search.heartbeat_interval must be >= 1 second, got {settings.heartbeat_interval}"
+            )
         if settings.grace_period <= settings.heartbeat_interval:
             raise ConfigError(
                 f"{where}: search.grace_period ({settings.grace_period}) must be longer than "
                 f"search.heartbeat_interval ({settings.heartbeat_interval})"
             )
         if settings.max_retry is not None and settings.max_retry < 0:
-            raise ConfigError(f"{where}: search.max_retry must be >= 0 (or null for no limit), got {settings.max_retry}")
+            raise ConfigError(
+                f"{where}: search.max_retry must be >= 0 (or null for no limit), got {settings.max_retry}"
+            )
         settings.enqueue = parse_enqueue(raw.get("enqueue"), space, where)
         return settings
 
@@ -253,10 +272,14 @@ def _parse_sampler(raw: Any, cfg: StudyConfig, where: str) -> dict[str, Any]:
     if kind == "gp":
         tpe_only = [k for k in out if k not in GP_KEYS]
         if tpe_only:
-            raise ConfigError(f"{where}: search.sampler.{tpe_only[0]} is a TPE setting; a 'type: gp' sampler "
-                              f"takes {', '.join(GP_KEYS)}")
+            raise ConfigError(
+                f"{where}: search.sampler.{tpe_only[0]} is a TPE setting; a 'type: gp' sampler "
+                f"takes {', '.join(GP_KEYS)}"
+            )
     elif "deterministic_objective" in out:
-        raise ConfigError(f"{where}: search.sampler.deterministic_objective is a GP setting; add 'type: gp' or remove it")
+        raise ConfigError(
+            f"{where}: search.sampler.deterministic_objective is a GP setting; add 'type: gp' or remove it"
+        )
     return out
 
 

@@ -133,7 +133,7 @@ class SearchSpace:
         out.validate(where)
         return out
 
-    def resolved(self, num_layers: int, where: str) -> "SearchSpace":
+    def resolved(self, num_layers: int, where: str) -> SearchSpace:
         """Check the space against the base model (freeze depth within 0..layers); fill a default high."""
         params = dict(self.params)
         fd = params.get("freeze_depth")
@@ -164,7 +164,6 @@ class SearchSpace:
             out[name] = spec.clamp(value)
         return out
 
-
     def spread_params(self, guide: dict[str, Any]) -> list[dict[str, Any]]:
         """A small space-filling start: one config per learning-rate decade (equal log cells of about a decade
         each, at their centres) x three freeze depths (the range's ends and middle), the other knobs at
@@ -187,11 +186,14 @@ class SearchSpace:
             rates = [lr.low + (lr.high - lr.low) * (i + 0.5) / 3 for i in range(3)]
         depths = sorted({int(fd.low), fd.clamp((fd.low + fd.high) / 2), int(fd.high)})
         n, m = len(rates), len(depths)
-        every = math.lcm(n, m)  # k-th config: depth k mod m, rate shifted once per lcm: the first max(n, m) differ in both
+        every = math.lcm(
+            n, m
+        )  # k-th config: depth k mod m, rate shifted once per lcm: the first max(n, m) differ in both
         order = list(dict.fromkeys(((k + k // every) % n, k % m) for k in range(n * m)))
         order += [(i, j) for i in range(n) for j in range(m) if (i, j) not in order]
-        return [{**guide, "learning_rate": lr.clamp(float(f"{rates[i]:.3g}")), "freeze_depth": depths[j]}
-                for i, j in order]
+        return [
+            {**guide, "learning_rate": lr.clamp(float(f"{rates[i]:.3g}")), "freeze_depth": depths[j]} for i, j in order
+        ]
 
 
 def _train_fields() -> dict[str, Any]:
@@ -218,7 +220,9 @@ def parse_space(raw: Any, train: TrainConfig, where: str) -> SearchSpace:
             _check_train_value(train, key, fixed[key], where, full)
             continue
         spec = _parse_param(key, value, typ, where, full)
-        values = list(spec.choices) if spec.kind == "categorical" else [v for v in (spec.low, spec.high) if v is not None]
+        values = (
+            list(spec.choices) if spec.kind == "categorical" else [v for v in (spec.low, spec.high) if v is not None]
+        )
         for v in values:
             _check_train_value(train, key, v, where, full)
         params[key] = spec
@@ -261,7 +265,9 @@ def _parse_param(key: str, value: dict, typ: Any, where: str, full: str) -> Para
         if step <= 0:
             raise ConfigError(f"{where}: {full}.step must be > 0, got {step}")
         if log:
-            raise ConfigError(f"{where}: {full}: 'step' and 'log: true' cannot be combined (Optuna does not support it)")
+            raise ConfigError(
+                f"{where}: {full}: 'step' and 'log: true' cannot be combined (Optuna does not support it)"
+            )
     if high is not None and not low < high:
         raise ConfigError(
             f"{where}: {full}: low ({low}) must be less than high ({high}); use a scalar to fix the knob instead"
@@ -304,7 +310,9 @@ def parse_enqueue(raw: Any, space: SearchSpace, where: str) -> list[dict[str, An
             v = coerce(value, typ, f"search.enqueue[{i}].{key}", where)
             high_unknown = spec.kind != "categorical" and spec.high is None
             if not high_unknown and not spec.contains(v):
-                raise ConfigError(f"{where}: search.enqueue[{i}].{key} = {v!r} is outside the space ({spec.describe()})")
+                raise ConfigError(
+                    f"{where}: search.enqueue[{i}].{key} = {v!r} is outside the space ({spec.describe()})"
+                )
             params[key] = v
         out.append(params)
     return out

@@ -204,7 +204,10 @@ def check_writable(db: Path) -> None:
 def retry_callback(max_retry: int | None):
     """Optuna's callback that queues a failed trial's params again (up to ``max_retry`` times)."""
     with quiet_experimental():
-        cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+        cls = (
+            getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+            or optuna.storages.RetryFailedTrialCallback
+        )
         return cls(max_retry=max_retry)
 
 

@@ -38,8 +38,15 @@ def verdict_at_end(trials: Sequence[FrozenTrial], me: FrozenTrial, thresholds: D
     return None if mine is None or mine.verdict == "unknown" else mine.verdict
 
 
-def note_at_end(number: int, state: str, record: TrialRecord, params: dict, others: Sequence[FrozenTrial],
-                me: FrozenTrial, thresholds: DiagnosisThresholds) -> str:
+def note_at_end(
+    number: int,
+    state: str,
+    record: TrialRecord,
+    params: dict,
+    others: Sequence[FrozenTrial],
+    me: FrozenTrial,
+    thresholds: DiagnosisThresholds,
+) -> str:
     """The dashboard note of a trial that just ended (``me``, as it will be stored), with its study-level
     verdict among ``others``."""
     verdicts = verdicts_of([*[t for t in others if t.number != number], me], thresholds)
@@ -86,8 +93,10 @@ def study_level_diagnosis(trial: FrozenTrial, v: TrialVerdict) -> dict[str, Any]
     own = diagnosis.get("verdict")
     reasons = list(v.reasons)
     if own and own != v.verdict:
-        reasons.append(f"(its own curve alone said {own}; the study-level verdict compares it with the other trials; "
-                       f"its 'verdict' attribute keeps the value it had when it ended)")
+        reasons.append(
+            f"(its own curve alone said {own}; the study-level verdict compares it with the other trials; "
+            f"its 'verdict' attribute keeps the value it had when it ended)"
+        )
     diagnosis.update(verdict=v.verdict, reasons=reasons)
     return diagnosis
 

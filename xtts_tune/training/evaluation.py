@@ -17,7 +17,11 @@ from xtts_tune.training.loop import TrialRun
 
 
 def validation_loss(
-    cfg: StudyConfig, *, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None = None,
+    cfg: StudyConfig,
+    *,
+    base: LoadedBase,
+    data: PreparedData,
+    state: dict[str, torch.Tensor] | None = None,
     clips: list[str] | None = None,
 ) -> dict[str, float]:
     """The validation losses of the GPT (or with the weights ``state``: a whole GPT state dict, or a trial

@@ -54,8 +54,9 @@ class FinalTraining:
     model_dir: Path | None
 
 
-def run_final_training(config_path: Path, *, overrides: list[str] | None = None, progress=None,
-                       resume_every: int = RESUME_EVERY) -> FinalTraining:
+def run_final_training(
+    config_path: Path, *, overrides: list[str] | None = None, progress=None, resume_every: int = RESUME_EVERY
+) -> FinalTraining:
     """The final fine-tune from an exported YAML; writes a loadable XTTS folder in ``<study_dir>/model``.
 
     Every ``resume_every`` optimizer steps it saves a resumable state in the run folder
@@ -92,9 +93,11 @@ def warn_missing_speakers(cfg: StudyConfig) -> bool:
     base = resolve_base_path(cfg.base_model, Path(cfg.root))
     if (base / "speakers_xtts.pth").is_file():
         return False
-    logger.warning("%s: not found, so the trained XTTS folder will have no speakers_xtts.pth (no stored speakers: "
-                   "speak with --speaker-wav); copy it from the released XTTS v2 folder to keep them",
-                   base / "speakers_xtts.pth")
+    logger.warning(
+        "%s: not found, so the trained XTTS folder will have no speakers_xtts.pth (no stored speakers: "
+        "speak with --speaker-wav); copy it from the released XTTS v2 folder to keep them",
+        base / "speakers_xtts.pth",
+    )
     return True
 
 

@@ -55,7 +55,10 @@ class TrialRun:
         self.silence = data.features.silence_frame()
         self.curve: list[dict] = []
         self.timings: dict[str, float] = {
-            "batch_preparation": 0.0, "forward_backward": 0.0, "optimizer": 0.0, "evaluation": 0.0
+            "batch_preparation": 0.0,
+            "forward_backward": 0.0,
+            "optimizer": 0.0,
+            "evaluation": 0.0,
         }
         self.skipped = 0
         self.losses = TrialLosses(cfg, base, data, use_prefix=use_prefix)
@@ -157,7 +160,9 @@ class TrialRun:
             improved_before = stopper.best
             stop = stopper.update(rec["val_loss"], len(self.curve) - 1)
             if rec["val_loss"] < improved_before:
-                best_state = {n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters() if n in trainable_names}
+                best_state = {
+                    n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters() if n in trainable_names
+                }
             rec["best_val_loss"] = stopper.best
             atomic_write_json(self.run_dir / "curve.json", {"curve": self.curve, "trainable_share": params.share})
             if self.progress:
@@ -188,7 +193,9 @@ class TrialRun:
             started -= saved["elapsed"]
             logger.info("resuming from step %d (%s)", step, self.resume.path)
             if self.progress:
-                self.progress({"event": "message", "text": f"resuming from step {step} of {planned} ({self.resume.path})"})
+                self.progress(
+                    {"event": "message", "text": f"resuming from step {step} of {planned} ({self.resume.path})"}
+                )
         gpt.train()
         try:
             if train.eval_at_start and saved is None:
@@ -246,8 +253,13 @@ class TrialRun:
                     last_of_epoch = start + train.grad_accum_steps >= len(batches)
                     if self.progress:
                         self.progress(
-                            {"event": "step", "step": step, "epoch": epoch_pos, "planned_steps": planned,
-                             "train_loss": train_losses[-1] if train_losses else None}
+                            {
+                                "event": "step",
+                                "step": step,
+                                "epoch": epoch_pos,
+                                "planned_steps": planned,
+                                "train_loss": train_losses[-1] if train_losses else None,
+                            }
                         )
                     if step % train.eval_every == 0 or last_of_epoch or step >= planned:
                         stop, asked = record(epoch_pos)
@@ -258,19 +270,37 @@ class TrialRun:
                     if stop_reason != "completed" or step >= planned:
                         break
                     if self.resume and self.resume.due(step):
-                        self.resume.save({
-                            "trained": {n: p.detach().to("cpu", copy=True) for n, p in gpt.named_parameters()
-                                        if n in trainable_names},
-                            "optimizer": opt.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
-                            "step": step, "epoch": epoch, "batches": batches, "start": start + train.grad_accum_steps,
-                            "best": best_state, "curve": self.curve, "stopper": dict(stopper.__dict__),
-                            "train_losses": list(train_losses), "grad_norm": last_grad_norm,
-                            "python_rng": python_rng_state(rng), "rng": rng_states(),
-                            "elapsed": time.perf_counter() - started,
-                        })
+                        self.resume.save(
+                            {
+                                "trained": {
+                                    n: p.detach().to("cpu", copy=True)
+                                    for n, p in gpt.named_parameters()
+                                    if n in trainable_names
+                                },
+                                "optimizer": opt.state_dict(),
+                                "scaler": self.scaler.state_dict() if self.scaler else None,
+                                "step": step,
+                                "epoch": epoch,
+                                "batches": batches,
+                                "start": start + train.grad_accum_steps,
+                                "best": best_state,
+                                "curve": self.curve,
+                                "stopper": dict(stopper.__dict__),
+                                "train_losses": list(train_losses),
+                                "grad_norm": last_grad_norm,
+                                "python_rng": python_rng_state(rng),
+                                "rng": rng_states(),
+                                "elapsed": time.perf_counter() - started,
+                            }
+                        )
                 batches = None
                 epoch += 1
-            if stop_reason == "completed" and train.max_steps and step >= train.max_steps and step < steps_per_epoch * train.max_epochs:
+            if (
+                stop_reason == "completed"
+                and train.max_steps
+                and step >= train.max_steps
+                and step < steps_per_epoch * train.max_epochs
+            ):
                 stop_reason = "max_steps"
             if self.resume:
                 self.resume.done()
@@ -309,12 +339,14 @@ class TrialRun:
         )
         atomic_write_json(
             self.run_dir / "curve.json",
-            {"curve": self.curve, "trainable_share": params.share, "summary": result.summary(),
-             "config": self.cfg.to_dict()},
+            {
+                "curve": self.curve,
+                "trainable_share": params.share,
+                "summary": result.summary(),
+                "config": self.cfg.to_dict(),
+            },
         )
         return result
-
-
 
 
 def run_trial(

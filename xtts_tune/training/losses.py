@@ -28,7 +28,9 @@ def prefix_cache_of(cfg: StudyConfig, base: LoadedBase, data: PreparedData) -> P
     """The study's prefix cache, created on first use and shared by its trials (it lives on ``data``)."""
     if data.prefix_cache is None:
         data.prefix_cache = PrefixCache(
-            cfg.cache_dir, base_fingerprint=base.fingerprint, dtype=cfg.train.prefix_cache_dtype,
+            cfg.cache_dir,
+            base_fingerprint=base.fingerprint,
+            dtype=cfg.train.prefix_cache_dtype,
             precision=cfg.train.precision,
         )
     return data.prefix_cache

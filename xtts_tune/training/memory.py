@@ -118,8 +118,9 @@ def most_expensive_line(space_params: dict, train, model, longest_clip_s: float,
     depth = extreme("freeze_depth", train.freeze_depth, min)
     batch = extreme("batch_size", train.batch_size, max)
     frozen = bool(model.freeze_text_embedding and model.freeze_mel_embedding)
-    peak = estimate_peak_bytes(freeze_depth=depth, embeddings_frozen=frozen, batch_size=batch,
-                               longest_clip_s=longest_clip_s)
+    peak = estimate_peak_bytes(
+        freeze_depth=depth, embeddings_frozen=frozen, batch_size=batch, longest_clip_s=longest_clip_s
+    )
     return (
         f"memory: the space's most expensive configuration (freeze_depth {depth}, embeddings "
         f"{'frozen' if frozen else 'trainable'}, batch {batch}, clips up to {longest_clip_s:.1f} s) needs about "

@@ -261,7 +261,9 @@ def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, pro
     mel = TorchMelSpectrogram(mel_norm_file=str(out / "mel_stats.pth"), sampling_rate=sample_rate)
     with torch.no_grad():
         mels = [mel(w.unsqueeze(0)).squeeze(0) for w in wavs]
-    dvae, usage = train_dvae(mels, spec, progress=(lambda s, n, l: progress("dvae", s, n, l)) if progress else None)
+    dvae, usage = train_dvae(
+        mels, spec, progress=(lambda s, n, loss: progress("dvae", s, n, loss)) if progress else None
+    )
     torch.save(dvae.state_dict(), out / "dvae.pth")
     logger.info(
         "DVAE uses %d of %d codes (perplexity %.1f)", usage["codes_used"], usage["codebook_size"], usage["perplexity"]
@@ -327,4 +329,6 @@ def save_gpt_into_base(out: Path, gpt_state: dict[str, torch.Tensor]) -> None:
     """Write GPT weights as model.pth in the released format: {"model": {"gpt.<name>": tensor}}."""
     from xtts_tune.model.checkpoint import atomic_torch_save
 
-    atomic_torch_save({"model": {f"gpt.{k}": v.detach().cpu().clone() for k, v in gpt_state.items()}}, out / "model.pth")
+    atomic_torch_save(
+        {"model": {f"gpt.{k}": v.detach().cpu().clone() for k, v in gpt_state.items()}}, out / "model.pth"
+    )

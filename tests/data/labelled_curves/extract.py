@@ -48,13 +48,20 @@ def from_table(name: str, labels: dict[int, tuple[str, str]]) -> dict:
     curves = []
     for index, (label, reason) in sorted(labels.items()):
         config = table["configs"][index]
-        curves.append({
-            "id": f"{name}#{index}", "params": config["params"], "label": label, "reason": reason,
-            "curve": _slim(early_stopped(config["curve"])),
-        })
-    return {"source": f"benchmarks/search-table-{name}.json (commit {table['meta']['commit']}, "
-                      f"{table['meta']['machine']}), cut by the study's early stopping",
-            "curves": curves}
+        curves.append(
+            {
+                "id": f"{name}#{index}",
+                "params": config["params"],
+                "label": label,
+                "reason": reason,
+                "curve": _slim(early_stopped(config["curve"])),
+            }
+        )
+    return {
+        "source": f"benchmarks/search-table-{name}.json (commit {table['meta']['commit']}, "
+        f"{table['meta']['machine']}), cut by the study's early stopping",
+        "curves": curves,
+    }
 
 
 def from_trials(folder: Path, source: str, labels: dict[int, tuple[str, str]], storage: str | None) -> dict:
@@ -67,13 +74,20 @@ def from_trials(folder: Path, source: str, labels: dict[int, tuple[str, str]], s
     curves = []
     for number, (label, reason) in sorted(labels.items()):
         data = json.loads((folder / f"trial-{number:04d}" / "curve.json").read_text())
-        curves.append({"id": f"kathleen#{number}", "params": params.get(number, {}), "label": label,
-                       "reason": reason, "curve": _slim(data["curve"])})
+        curves.append(
+            {
+                "id": f"kathleen#{number}",
+                "params": params.get(number, {}),
+                "label": label,
+                "reason": reason,
+                "curve": _slim(data["curve"]),
+            }
+        )
     return {"source": source, "curves": curves}
 
 
 sys.path.insert(0, str(HERE))
-from labels import DEMO, DEMO_VOICE2, KATHLEEN, KATHLEEN_SOURCE
+from labels import DEMO, DEMO_VOICE2, KATHLEEN, KATHLEEN_SOURCE  # noqa: E402 (beside this script)
 
 if __name__ == "__main__":
     (HERE / "demo.json").write_text(json.dumps(from_table("demo", DEMO), indent=1) + "\n")
@@ -81,4 +95,5 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and KATHLEEN:
         storage = sys.argv[2] if len(sys.argv) > 2 else None
         (HERE / "kathleen.json").write_text(
-            json.dumps(from_trials(Path(sys.argv[1]), KATHLEEN_SOURCE, KATHLEEN, storage), indent=1) + "\n")
+            json.dumps(from_trials(Path(sys.argv[1]), KATHLEEN_SOURCE, KATHLEEN, storage), indent=1) + "\n"
+        )
