@@ -122,3 +122,20 @@ def test_common_aliases_are_suggested_in_the_yaml_too(tmp_path):
         load_config(write(tmp_path, "train: {lr: 1.0e-4}\n"))
     with pytest.raises(ConfigError, match=r"unknown key 'train\.epochs'; did you mean 'train\.max_epochs'\?"):
         load_config(write(tmp_path, "train: {epochs: 2}\n"))
+
+
+def test_the_config_modules_import_in_one_direction():
+    """schema <- overrides <- config: neither the schema nor the overrides reader imports the module that puts
+    them together, so there is no import circle (each module, first in a fresh interpreter, imports alone)."""
+    import ast
+    import subprocess
+    import sys
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((ROOT / "xtts_tune" / f"{name}.py").read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert not {"xtts_tune.config", "xtts_tune.overrides"} & imports("schema")
+    assert "xtts_tune.config" not in imports("overrides")
+    for name in ("schema", "overrides", "config"):
+        subprocess.run([sys.executable, "-c", f"import xtts_tune.{name}"], cwd=ROOT, check=True)

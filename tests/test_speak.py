@@ -398,6 +398,12 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
         assert (Path(t.user_attrs["samples"][0]["path"]).parent / "probes.json").is_file()
         assert "By ear: similarity " in get_note(study.trials[t.number])
     assert 'id="samples-table"' in page and "the target&#x27;s own held-out clips" in page
+    from xtts_tune.export import export_best
+
+    exported = yaml.safe_load(export_best(study, tmp_path / "listen-best.yaml").read_text())
+    sound = exported["provenance"]["sound"]  # how the exported trial sounds, beside the base, with the weights
+    assert sound["trial"]["n_texts"] == 4 and sound["base_model"] == record.probes_base
+    assert [w["name"] for w in sound["probe_weights"]] == ["speaker encoder", "speech recognizer"]
     assert 'id="plot-sound"' in page
     assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(
         summary
