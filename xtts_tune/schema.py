@@ -1,21 +1,7 @@
-"""The study configuration's schema: the typed sections, their keys and aliases, building and validating a
-config from a dict, and the paths a config implies. Loading a YAML file is :mod:`xtts_tune.config`.
-
-A study YAML has these sections (every key optional except where noted)::
-
-    study_name: demo
-    base_model: embedded          # "embedded" (the tiny base shipped in the package) or an XTTS v2 folder
-    output_dir: runs/demo         # each study's files go to <output_dir>/<study_name>/
-    data:    {path, formatter, language, val_fraction | val_count, train_count, split_seed, demo_target}
-    model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
-    train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
-    search:  {...}                # read by the search (xtts_tune.search.settings)
-    diagnosis: {...}              # thresholds (xtts_tune.analysis.thresholds)
-
-Unknown or misspelled keys are rejected with the file, the key and the closest valid key (or the key a
-common alias such as ``lr`` stands for). ``--set key=value`` overrides use dotted keys
-(``train.learning_rate=1e-5``); train and data knobs may also be named bare (``learning_rate=1e-5``).
-Reading the file and applying overrides is :mod:`xtts_tune.overrides`; both build on this module.
+"""The study configuration's schema: the typed sections (``data``, ``model``, ``train``; ``search`` and
+``diagnosis`` are read by their own modules), their keys and aliases, building and validating a config from a
+dict, and the paths a config implies. The YAML's layout is described once, in :mod:`xtts_tune.config`, which
+loads it; reading the file and applying overrides is :mod:`xtts_tune.overrides`. Both build on this module.
 """
 
 from __future__ import annotations
