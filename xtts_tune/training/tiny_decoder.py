@@ -221,7 +221,7 @@ def train_narrow(examples: list[DecoderExample], spec: DecoderSpec, progress=Non
         torch.nn.utils.clip_grad_norm_(dec.parameters(), 5.0)
         opt.step()
         sched.step()
-        running += float(loss)
+        running += float(loss.detach())
         if step % 25 == 0:
             curve.append((step, round(running / 25, 4), round(time.time() - started, 1)))
             running = 0.0
@@ -313,6 +313,8 @@ def build_tiny_decoder(
     from xtts_tune.io import atomic_write_text
 
     spec = spec or DecoderSpec()
+    if {v.voice for v in DECODER_VOICES} & {t.voice for t in DEMO_TARGETS.values()}:
+        raise ValueError("a demo target voice is among DECODER_VOICES; the decoder must never hear it")
     started = time.time()
     train_texts, held_texts = split_demo_sentences()
     with tempfile.TemporaryDirectory(prefix="tiny-decoder-") as work:
