@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from xtts_tune.data.demo import BASE_VOICE, VoiceSpec
+from xtts_tune.data.demo import BASE_VOICE, DEMO_TARGETS, VoiceSpec
 
 DECODER_VOICES = (
     BASE_VOICE,
