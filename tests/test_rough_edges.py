@@ -105,15 +105,20 @@ def test_train_reuses_the_studys_caches_and_warns_once_about_speakers(demo_targe
 
 
 def test_a_trials_peak_memory_is_its_own_not_an_earlier_one(demo_target, tmp_path, fresh_base, make_config):
-    import numpy as np
+    import mmap
 
     from tests.conftest import demo_subset
     from xtts_tune.model.base import peak_memory_bytes
     from xtts_tune.training.loop import run_trial
 
-    spike = np.ones(2**30 // 8)  # 1 GiB touched, then freed: an earlier trial's peak in this process
-    del spike
+    # 1 GiB of fresh pages touched, then returned to the system: an earlier trial's peak in this process. (An
+    # anonymous mapping, not a numpy array: in a long test process the allocator may hand an array pages that
+    # are already resident, and the peak would not move.)
+    spike = mmap.mmap(-1, 2**30)
+    for offset in range(0, 2**30, mmap.PAGESIZE):
+        spike[offset] = 1
     process_peak = peak_memory_bytes(torch.device("cpu"))
+    spike.close()
     data = demo_subset(demo_target, tmp_path / "d", 12)
     result = run_trial(make_config(data, tmp_path / "run", max_steps=1, eval_every=1), base=fresh_base)
     assert 0 < result.peak_memory_bytes < process_peak - 2**29, (result.peak_memory_bytes, process_peak)
