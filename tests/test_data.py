@@ -155,16 +155,18 @@ def test_a_missing_wavs_folder_and_an_unknown_language_are_one_line(demo_target,
     assert "\n" not in str(err.value)
 
 
-def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
+def _missing_wavs_error(demo_target, folder: Path, tiny_base, clips: int, missing: int):
+    """Validate a demo subset of ``clips`` clips whose first ``missing`` wavs are deleted; the folder and the
+    error it raises."""
     from xtts_tune.data.clips import validate_clips
 
-    folder = demo_subset(demo_target, tmp_path / "d", 12)
-    for wav in sorted((folder / "wavs").iterdir())[:10]:
+    folder = demo_subset(demo_target, folder, clips)
+    for wav in sorted((folder / "wavs").iterdir())[:missing]:
         wav.unlink()
-    clips = load_clips(DataConfig(path=str(folder)), Path("."))
+    loaded = load_clips(DataConfig(path=str(folder)), Path("."))
     with pytest.raises(DataValidationError) as err:
         validate_clips(
-            clips,
+            loaded,
             tiny_base.tokenizer,
             sample_rate=22050,
             max_wav_length=10**6,
@@ -173,6 +175,11 @@ def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
             silence_rms=1e-4,
             dataset=folder,
         )
+    return folder, err
+
+
+def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
+    folder, err = _missing_wavs_error(demo_target, tmp_path / "d", tiny_base, 12, 10)
     lines = str(err.value).splitlines()
     assert len(err.value.problems) == 10 and len(lines) == 2
     meta = folder / "metadata.csv"
@@ -183,23 +190,7 @@ def test_problems_of_one_kind_are_grouped(demo_target, tmp_path, tiny_base):
 
 
 def test_more_than_ten_clips_of_one_kind_are_listed_in_a_file(demo_target, tmp_path, tiny_base):
-    from xtts_tune.data.clips import validate_clips
-
-    folder = demo_subset(demo_target, tmp_path / "d", 14)
-    for wav in sorted((folder / "wavs").iterdir())[:13]:
-        wav.unlink()
-    clips = load_clips(DataConfig(path=str(folder)), Path("."))
-    with pytest.raises(DataValidationError) as err:
-        validate_clips(
-            clips,
-            tiny_base.tokenizer,
-            sample_rate=22050,
-            max_wav_length=10**6,
-            max_text_tokens=200,
-            min_seconds=0.5,
-            silence_rms=1e-4,
-            dataset=folder,
-        )
+    folder, err = _missing_wavs_error(demo_target, tmp_path / "d", tiny_base, 14, 13)
     lines = str(err.value).splitlines()
     listed = err.value.problems_file
     assert f"(all 13: {listed})" in lines[0]
