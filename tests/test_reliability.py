@@ -197,6 +197,9 @@ def test_ctrl_c_prints_the_summary_and_one_line(demo_target, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell's background job (`make test &`, nohup) inherits SIGINT ignored, and Python
+        # then leaves it ignored, so the Ctrl-C would never arrive (seen: the search ran on and exited 0)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while not list((tmp_path / "runs").rglob("curve.json")):
