@@ -102,3 +102,19 @@ def test_search_next_steps_work_when_copied_from_another_folder(demo_target, tmp
     assert not (tmp_path / "b" / "studies").exists()
     lost = run_cli("report", "--study", "demo", cwd=tmp_path / "b")
     assert lost.returncode == 2 and "pass --config PATH/TO/demo.yaml" in lost.stderr
+
+
+def test_a_mistyped_config_is_named_before_torch_or_coqui_load(tmp_path):
+    """A user mistake costs under a second, not the 7-9 s of importing torch, transformers and coqui first."""
+    heavy = ("torch", "transformers", "TTS", "sklearn")
+    code = (
+        "import sys\nfrom xtts_tune import cli\n"
+        "for command in ('search', 'trial', 'train'):\n"
+        "    rc = cli.main([command, '--config', sys.argv[1]])\n"
+        f"    print(command, rc, *sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.splitlines() == ["search 2", "trial 2", "train 2"], out.stdout + out.stderr
+    assert out.stderr.count("missing.yaml: config file not found") == 3

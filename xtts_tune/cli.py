@@ -22,9 +22,10 @@ EXIT_INTERRUPTED = 130
 
 def cmd_trial(args) -> int:
     from xtts_tune.config import load_config
+
+    cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
     from xtts_tune.training.loop import run_trial
 
-    cfg = load_config(args.config, args.set)
     run_dir = Path(args.run_dir) if args.run_dir else None
     print(f"trial: {cfg.source} → base {cfg.base_model}, data {cfg.data_path}")
     result = run_trial(cfg, run_dir=run_dir, progress=terminal.Progress())
@@ -42,12 +43,13 @@ def _verdict(cfg, result):
 
 def cmd_train(args) -> int:
     from xtts_tune.config import load_config
+
+    cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
     from xtts_tune.training.final import run_final_training
 
     final = run_final_training(
         Path(args.config), overrides=args.set, progress=terminal.Progress(), resume_every=args.resume_every
     )
-    cfg = load_config(args.config, args.set)
     terminal.print_trial_result(final.trial, _verdict(cfg, final.trial))
     terminal.print_final_model(final.model_dir)
     return 0
@@ -114,14 +116,15 @@ def cmd_build_base(args) -> int:
 
 def cmd_search(args) -> int:
     from xtts_tune.config import load_config
-    from xtts_tune.search.runner import run_search
 
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
     if getattr(args, "report", True):  # the report and YAML written at the end must be this study's to replace
         from xtts_tune.search.home import check_outputs
         from xtts_tune.search.storage import default_storage
 
         check_outputs(cfg, args.storage or default_storage(cfg))
+    from xtts_tune.search.runner import run_search
+
     summary = run_search(cfg, n_trials=args.trials, storage=args.storage, progress=terminal.search_progress())
     print(terminal.render_summary(summary), flush=True)
     if summary.interrupted:

@@ -69,13 +69,9 @@ class Progress:
 def quiet_third_party() -> None:
     for name in ("TTS", "trainer", "fsspec", "numba", "matplotlib", "urllib3", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # read by transformers when it is imported, which the command line does only where it needs the model
+    # (importing it here to set its level cost every command about 4 s, error lines included)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
     warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.records import (
@@ -153,9 +152,10 @@ def importances_of(study: optuna.Study, trials: Sequence[FrozenTrial]) -> Import
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PED-ANOVA's note that it ranks for low target values
-            importances = optuna.importance.get_param_importances(
-                study, evaluator=PedAnovaImportanceEvaluator(), params=varying
-            )
+            # imported here: optuna.importance loads scikit-learn (about 2.5 s), which only this needs
+            from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+            importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(), params=varying)
     except (RuntimeError, ValueError) as e:
         logger.warning("parameter importances are not available: %s", e)
         return Importances({}, n, note=f"not available: {e}")
