@@ -247,3 +247,26 @@ def test_re_processed_audio_of_the_same_size_is_another_dataset(study, tiny_base
             run_search(make_cfg(raw, root), n_trials=1, storage=url, base=tiny_base)
     finally:
         wav.write_bytes(kept)
+
+
+def test_a_worker_that_read_no_study_yet_is_not_refused_by_the_claim_its_sibling_just_made(tmp_path):
+    """Workers started together: one reads "no database, no study", then its sibling creates the database, the
+    study and the folder's claim. The late one's check must see its own study there, not a foreign one (seen
+    under load: the fourth of four workers stopped with "runs/demo belongs to study 'demo'")."""
+    import optuna
+
+    from xtts_tune.config import StudyConfig
+    from xtts_tune.record import write_study
+    from xtts_tune.search.home import StudyHomeError, check_home, claim_home
+    from xtts_tune.search.storage import open_storage
+
+    cfg = StudyConfig(output_dir=str(tmp_path / "runs"))
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    # the sibling, after this worker read uid None: database, study, record and claim
+    study = optuna.create_study(study_name=cfg.study_name, storage=open_storage(url))
+    write_study(study, uid="a1b2c3d4e5f6")
+    claim_home(cfg, url, "a1b2c3d4e5f6")
+    check_home(cfg, url, None)  # the late worker's check, with what it read before: not refused
+    # a claim of a study in another storage is still foreign
+    with pytest.raises(StudyHomeError, match="belongs to study 'demo'"):
+        check_home(cfg, f"sqlite:///{tmp_path / 'other.db'}", None)

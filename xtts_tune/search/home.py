@@ -33,7 +33,7 @@ from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import create_exclusive
 from xtts_tune.record import stored_study_record
-from xtts_tune.search.storage import open_storage, redact, sqlite_path
+from xtts_tune.search.storage import open_storage, redact, sqlite_path, storage_lock
 from xtts_tune.stamps import output_owner
 
 CLAIM_NAME = "study.json"
@@ -75,6 +75,13 @@ def check_outputs(cfg: StudyConfig, url: str) -> None:
 def _refuse_foreign(cfg: StudyConfig, url: str, uid: str | None, *, outputs: bool) -> None:
     foreign: list[str] = []
     claim = read_claim(cfg.study_dir)
+    if claim is not None and uid is None and _database_exists(url):
+        # Workers started together: another one may have created the study and claimed the folder since this
+        # one read "no study". A claim and its study are made together under the storage lock, so read both
+        # again under it; only a claim that still names another study is foreign.
+        with storage_lock(url):
+            uid = stored_uid(url, cfg.study_name)
+            claim = read_claim(cfg.study_dir)
     if claim is not None and claim.get("uid") != uid:
         foreign.append(str(cfg.study_dir))
     elif claim is None and uid is None and any((cfg.study_dir / "trials").glob("trial-*")):
@@ -88,6 +95,11 @@ def _refuse_foreign(cfg: StudyConfig, url: str, uid: str | None, *, outputs: boo
     if foreign:
         claim = claim if claim is not None and claim.get("uid") != uid else None
         raise _refusal(cfg, url, uid, foreign, claim, owners[0] if owners else None)
+
+
+def _database_exists(url: str) -> bool:
+    db = sqlite_path(url)
+    return db is None or db.is_file()
 
 
 def stored_uid(url: str, study_name: str) -> str | None:
