@@ -57,7 +57,8 @@ class Strategy:
     options: tuple[tuple[str, Any], ...] = ()
 
 
-_OLD = (("type", "tpe"), ("constraints", False), ("spread_start", False), ("n_ei_candidates", 24))  # before issue 21
+_OPTUNA_EI = (("n_ei_candidates", 24),)  # TPESampler's own default, the product's before issue 21
+_OLD = (("type", "tpe"), ("constraints", False), ("spread_start", False), *_OPTUNA_EI)  # the default before issue 21
 _TPE = (("type", "tpe"), ("constraints", True), ("spread_start", False))
 _GP = (("type", "gp"), ("constraints", True), ("spread_start", False))
 _SPREAD = (("spread_start", True),)
@@ -69,9 +70,7 @@ STRATEGIES: dict[str, Strategy] = {
     "tpe+hyperband": Strategy("TPE + Hyperband", "study", "hyperband", _OLD),
     "tpe": Strategy("TPE, no pruning", "study", "none", _OLD),
     "tpe-c": Strategy("TPE + the ranking's constraint, 8 EI candidates", "study", "none", _TPE),
-    "tpe-c-ei24": Strategy(
-        "TPE + constraint, 24 EI candidates (Optuna's)", "study", "none", _TPE + (("n_ei_candidates", 24),)
-    ),
+    "tpe-c-ei24": Strategy("TPE + constraint, 24 EI candidates (Optuna's)", "study", "none", _TPE + _OPTUNA_EI),
     "tpe-c-indep": Strategy("TPE (independent) + constraint", "study", "none", _TPE + (("multivariate", False),)),
     "tpe-c-prior3": Strategy("TPE + constraint, prior weight 3", "study", "none", _TPE + (("prior_weight", 3.0),)),
     "tpe-c-10": Strategy(

@@ -98,14 +98,14 @@ def _refuse_foreign(cfg: StudyConfig, url: str, uid: str | None, *, outputs: boo
 
 
 def _database_exists(url: str) -> bool:
+    """False only for an SQLite file not created yet (a PostgreSQL server is asked, not a file)."""
     db = sqlite_path(url)
     return db is None or db.is_file()
 
 
 def stored_uid(url: str, study_name: str) -> str | None:
     """The id of the study of that name in ``url`` (None: no such study, or no database yet)."""
-    db = sqlite_path(url)
-    if db is not None and not db.is_file():
+    if not _database_exists(url):
         return None
     record = stored_study_record(open_storage(url), study_name)
     return None if record is None else record.uid
