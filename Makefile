@@ -89,22 +89,22 @@ demo-base: $(STAMP)
 	$(BIN)/xtts-tune build-base --out xtts_tune/assets/tiny_base --data data/demo
 
 bench: $(STAMP)
-	$(BIN)/python -m xtts_tune.bench
+	$(BIN)/python -m benchmarks
 
 # search strategies replayed on tables of measured curves (benchmarks/search-table-*.json, committed): seconds;
 # RECORD=1 records the tables again first (real trials, about 15 minutes per study on a 2-core CPU)
 bench-search: $(STAMP)
-	$(BIN)/python -m xtts_tune.bench.search_bench $(if $(RECORD),--record) $(ARGS)
+	$(BIN)/python -m benchmarks.search.bench $(if $(RECORD),--record) $(ARGS)
 
 # the real XTTS v2 GPT shape (random weights): step time and peak memory for freeze depths 0, 24, 28;
 # on a GPU 3 steps of batch 1 x accumulation 16, on a CPU one step that only shows the path works
 bench-real-size: $(STAMP)
-	$(BIN)/python -m xtts_tune.bench --real-size $(ARGS)
+	$(BIN)/python -m benchmarks --real-size $(ARGS)
 
 # the probes (speaker similarity, CER/WER, babble flags) on a real speaker and the demo voices: a Markdown
 # table of figures and seconds per clip on this machine (a few minutes on a 2-core CPU); see docs/probes.md
 bench-probes: $(STAMP)
-	$(BIN)/python -m xtts_tune.bench.probes $(ARGS)
+	$(BIN)/python -m benchmarks.probes $(ARGS)
 
 clean:
 	rm -rf runs studies/*.db studies/*-report.html studies/*-best.yaml

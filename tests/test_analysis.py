@@ -17,8 +17,9 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from xtts_tune.analysis.diagnosis import diagnose
-from xtts_tune.analysis.recommend import NoRecommendationError, recommend
+from xtts_tune.analysis.curve.diagnosis import diagnose
+from xtts_tune.analysis.ranking.recommend import NoRecommendationError, recommend
+from xtts_tune.analysis.ranking.verdicts import trial_verdicts
 from xtts_tune.analysis.statistics import (
     compute_saved,
     learning_rate_band,
@@ -26,7 +27,6 @@ from xtts_tune.analysis.statistics import (
     parameter_importances,
 )
 from xtts_tune.analysis.study_analysis import analyze
-from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import StudyConfig
 from xtts_tune.record import StudyRecord, TrialRecord, write_study
 
@@ -337,7 +337,7 @@ def test_a_near_tie_goes_to_the_trial_that_trains_fewer_parameters(tmp_path: Pat
         "trial 0 (3.0000), and trains fewer of the model's parameters (5.0% against 30.0%)"
     )
     assert rec.next_steps[0].startswith("Confirm with other seeds")
-    from xtts_tune.analysis.ranking import rank, why_passed_over
+    from xtts_tune.analysis.ranking.order import rank, why_passed_over
 
     ranking = rank(study)
     assert ranking.winner.number == 1 and ranking.runner_up.number == 0 and ranking.order() == [1, 0, 2]
@@ -367,7 +367,7 @@ def test_the_advice_counts_every_finished_trial_and_follows_the_map(tmp_path: Pa
     for i in range(3):
         add_trial(study, "healthy", 3.0 + i / 100, {"freeze_depth": 1, "learning_rate": 2e-4})
     verdicts = trial_verdicts(study)
-    from xtts_tune.analysis import advice
+    from xtts_tune.analysis.ranking import advice
 
     assert advice.trend_advice(verdicts, study.trials)[0].startswith("5 of 8 finished trials (62%) overfit")
     for v in verdicts[5:]:

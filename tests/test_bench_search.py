@@ -12,16 +12,15 @@ from pathlib import Path
 import optuna
 import pytest
 
-from xtts_tune.analysis.ranking import rank
-from xtts_tune.bench.search_bench import overall, print_rows, strategy_rows
-from xtts_tune.bench.search_record import record_table
-from xtts_tune.bench.search_replay import (
+from benchmarks.search.bench import overall, print_rows, strategy_rows
+from benchmarks.search.record import record_table
+from benchmarks.search.replay import (
     STRATEGIES,
     Replay,
     replay_curve,
     replay_search,
 )
-from xtts_tune.bench.search_table import (
+from benchmarks.search.table import (
     SearchTable,
     TableConfig,
     TableMismatchError,
@@ -29,6 +28,7 @@ from xtts_tune.bench.search_table import (
     grid_values,
     load_table,
 )
+from xtts_tune.analysis.ranking.order import rank
 from xtts_tune.config import StudyConfig, TrainConfig, load_config
 from xtts_tune.record import TrialRecord
 from xtts_tune.search.settings import SearchSettings
@@ -102,8 +102,8 @@ def test_replayed_trials_report_the_recorded_curve_and_spend_its_steps(tiny):
 
 
 def test_a_replayed_curve_stops_where_the_real_trial_loop_stops(tiny, tiny_base, demo_target, tmp_path):
-    from xtts_tune.data.prepare import prepare_data
     from xtts_tune.training.loop import run_trial
+    from xtts_tune.training.prepare import prepare_data
 
     cfg, table, _ = tiny
     entry = table.configs[0]
@@ -259,7 +259,7 @@ def _queued(study: optuna.Study) -> list[tuple[dict, str | None]]:
 def test_the_replayed_default_search_samples_and_starts_as_run_search_does(
     tiny_base, demo_target, tmp_path, monkeypatch
 ):
-    from xtts_tune.bench.search_bench import DEFAULT
+    from benchmarks.search.bench import DEFAULT
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.settings import CONSTRAINT
 
@@ -291,7 +291,7 @@ def test_the_replayed_default_search_samples_and_starts_as_run_search_does(
 
 @pytest.mark.slow
 def test_run_search_stores_the_rankings_rejection_as_the_trials_violated_constraint(tiny_base, demo_target, tmp_path):
-    from xtts_tune.analysis.verdicts import REJECTED
+    from xtts_tune.analysis.ranking.verdicts import REJECTED
     from xtts_tune.search.runner import run_search
     from xtts_tune.search.settings import CONSTRAINT
 

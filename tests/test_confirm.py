@@ -16,7 +16,7 @@ import optuna
 import pytest
 from test_analysis import add_trial, new_study
 
-from xtts_tune.analysis.recommend import NoRecommendationError, recommend
+from xtts_tune.analysis.ranking.recommend import NoRecommendationError, recommend
 from xtts_tune.record import read_confirmations, write_confirmation_run
 from xtts_tune.search.confirm import (
     ConfirmError,

@@ -202,13 +202,13 @@ def test_more_than_ten_clips_of_one_kind_are_listed_in_a_file(demo_target, tmp_p
 
 
 def test_a_tiny_dataset_warns_with_the_split_sizes(demo_target, tmp_path, tiny_base, make_config, caplog):
-    from xtts_tune.data.prepare import prepare_data
+    from xtts_tune.training.prepare import prepare_data
 
     folder = demo_subset(demo_target, tmp_path / "d", 3)
     cfg = make_config(folder, tmp_path / "run")
     cfg.data.val_count = 1
     cfg.data.test_fraction = 0  # 3 clips cannot hold a test part as well (that is refused with one line)
-    with caplog.at_level("WARNING", logger="xtts_tune.data.prepare"):
+    with caplog.at_level("WARNING", logger="xtts_tune.training.prepare"):
         data = prepare_data(cfg, tiny_base)
     assert (len(data.split.train), len(data.split.val)) == (2, 1)
     (record,) = [r for r in caplog.records if "tiny dataset" in r.getMessage()]

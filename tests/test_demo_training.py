@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from xtts_tune.analysis.diagnosis import diagnose
+from xtts_tune.analysis.curve.diagnosis import diagnose
 from xtts_tune.training.loop import run_trial
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xtts_tune.analysis.diagnosis import Diagnosis, diagnose
-from xtts_tune.analysis.thresholds import DiagnosisThresholds
+from xtts_tune.analysis.curve.diagnosis import Diagnosis, diagnose
+from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds
 
 
 def _curve(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.ranking.order import rank
 from xtts_tune.config import load_config
 from xtts_tune.export import export_best
 from xtts_tune.report.page import build_report
@@ -71,7 +71,7 @@ def test_one_best_in_the_summary_the_report_the_export_and_the_unseen_clips(judg
 
 def test_a_winner_still_improving_gets_advice_with_numbers(judged):
     _, _, study = judged
-    from xtts_tune.analysis.recommend import recommend
+    from xtts_tune.analysis.ranking.recommend import recommend
 
     rec = recommend(study)
     v = next(v for v in rank(study).verdicts if v.number == rec.trial_number)

@@ -1,7 +1,7 @@
 """The verdicts agree with a person's reading of real curves (tests/data/labelled_curves/, see extract.py there).
 
 Each file is one study's curves: the study-level verdicts (under-trained compares a trial with the study's best)
-are computed over all of a file's curves, as :func:`xtts_tune.analysis.verdicts.verdicts_of` does for a study.
+are computed over all of a file's curves, as :func:`xtts_tune.analysis.ranking.verdicts.verdicts_of` does for a study.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from xtts_tune.analysis.thresholds import DiagnosisThresholds
-from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
+from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds
+from xtts_tune.analysis.ranking.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.record import TrialRecord
 
 HERE = Path(__file__).parent / "data" / "labelled_curves"

@@ -19,20 +19,49 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "xtts_tune"
-MODULE_FILES = sorted(p for p in PACKAGE.rglob("*.py") if "assets" not in p.parts)
-PRINTING = {"xtts_tune.cli", "xtts_tune.terminal"}  # and the benchmark commands under xtts_tune.bench
+BENCHMARKS = ROOT / "benchmarks"
+PACKAGE_FILES = sorted(p for p in PACKAGE.rglob("*.py") if "assets" not in p.parts)
+MODULE_FILES = PACKAGE_FILES + sorted(BENCHMARKS.rglob("*.py"))
+# The floors, lowest first (docs/design.md, "Module map"): a module imports from its own floor or one below,
+# never from a floor above. The judgment (analysis) sits below the search because the search calls it (the
+# ranking keeps checkpoints, the summary names the pick); it never calls the search back.
+LAYERS = [
+    (
+        "xtts_tune",
+        "xtts_tune.errors",
+        "xtts_tune.values",
+        "xtts_tune.schema",
+        "xtts_tune.overrides",
+        "xtts_tune.config",
+        "xtts_tune.io",
+        "xtts_tune.lazy",
+        "xtts_tune.stamps",
+        "xtts_tune.record",
+    ),
+    ("xtts_tune.data",),
+    ("xtts_tune.probes",),
+    ("xtts_tune.model",),
+    ("xtts_tune.training",),
+    ("xtts_tune.embedded",),
+    ("xtts_tune.analysis",),
+    ("xtts_tune.search",),
+    ("xtts_tune.report", "xtts_tune.export"),
+    ("xtts_tune.terminal",),
+    ("xtts_tune.cli", "xtts_tune.__main__"),
+]
+PRINTING = {"xtts_tune.cli", "xtts_tune.terminal"}  # and the benchmark commands under benchmarks
 TORCH_FREE = [
     "xtts_tune.analysis",
-    "xtts_tune.analysis.confirmations",
-    "xtts_tune.analysis.diagnosis",
+    "xtts_tune.analysis.evidence.confirmations",
+    "xtts_tune.analysis.curve.diagnosis",
     "xtts_tune.analysis.examples",
-    "xtts_tune.analysis.explain",
-    "xtts_tune.analysis.recommend",
+    "xtts_tune.analysis.ranking.explain",
+    "xtts_tune.analysis.ranking.recommend",
     "xtts_tune.analysis.records",
     "xtts_tune.analysis.statistics",
     "xtts_tune.analysis.study_analysis",
-    "xtts_tune.analysis.thresholds",
-    "xtts_tune.analysis.verdicts",
+    "xtts_tune.analysis.curve.thresholds",
+    "xtts_tune.analysis.ranking.verdicts",
     "xtts_tune.report",
     "xtts_tune.report.figures",
     "xtts_tune.report.page",
@@ -47,8 +76,8 @@ TORCH_FREE = [
     "xtts_tune.probes.text",
     "xtts_tune.probes.provenance",
     "xtts_tune.record",
-    "xtts_tune.analysis.sound",
-    "xtts_tune.analysis.ranking",
+    "xtts_tune.analysis.ranking.sound",
+    "xtts_tune.analysis.ranking.order",
     "xtts_tune.schema",
     "xtts_tune.lazy",
 ]
@@ -59,9 +88,9 @@ SLOW_EXAMPLES = {
     "xtts_tune.search.runner",
     "xtts_tune.search.confirm",
     "xtts_tune.model.base",
-    "xtts_tune.data.prepare",
+    "xtts_tune.training.prepare",
     "xtts_tune.model.speak",
-    "xtts_tune.bench.search_record",
+    "benchmarks.search.record",
     "xtts_tune.probes.score",  # loads the speaker encoder and the ASR model
 }
 
@@ -105,7 +134,46 @@ def test_no_private_imports_no_cli_imports_and_only_the_terminal_prints(path):
         if isinstance(node, ast.Import):
             assert all(a.name != "xtts_tune.cli" for a in node.names) or name == "xtts_tune.cli"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
-            assert name in PRINTING or name.startswith("xtts_tune.bench"), f"{name}:{node.lineno} prints"
+            assert name in PRINTING or name.startswith("benchmarks"), f"{name}:{node.lineno} prints"
+
+
+def floor(name: str) -> int:
+    """The floor of a module: the longest prefix of it that :data:`LAYERS` names."""
+    best, rank = "", None
+    for i, names in enumerate(LAYERS):
+        for prefix in names:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, rank = prefix, i
+    assert rank is not None, f"{name} is on no floor of LAYERS: add its room there and to docs/design.md"
+    return rank
+
+
+def _imported(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every xtts_tune module an AST imports (at the top or inside a function), with its line."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("xtts_tune", "benchmarks"):
+            out.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] in ("xtts_tune", "benchmarks")]
+    return out
+
+
+@pytest.mark.parametrize("path", PACKAGE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_from_a_floor_above_it_nor_the_benchmarks(path):
+    name = module_name(path)
+    for line, target in _imported(ast.parse(path.read_text())):
+        assert not target.startswith("benchmarks"), f"{name}:{line} imports {target}: benchmarks are not shipped"
+        assert floor(target) <= floor(name), (
+            f"{name}:{line} imports {target}, a floor above it ({LAYERS[floor(target)][0]} over "
+            f"{LAYERS[floor(name)][0]}): move the shared piece down"
+        )
+
+
+def test_the_floor_check_catches_an_arrow_back_up():
+    tree = ast.parse("def f():\n    from xtts_tune.model.base import LoadedBase\n")
+    ((_, target),) = _imported(tree)
+    assert floor(target) > floor("xtts_tune.data.features")
 
 
 def _modules_with_examples() -> list:

@@ -12,11 +12,11 @@ from tests.conftest import small_config
 from tests.test_cli import run_cli, study_yaml
 from xtts_tune.config import ConfigError, ModelConfig, StudyConfig, TrainConfig
 from xtts_tune.data.features import collate, fixed_slice_rng
-from xtts_tune.data.prepare import prepare_data
 from xtts_tune.model.freezing import apply_freezing
 from xtts_tune.model.prefix import gpt_losses
 from xtts_tune.training.loop import run_trial
 from xtts_tune.training.prefix_cache import PrefixCache, prefix_key
+from xtts_tune.training.prepare import prepare_data
 
 FROZEN_INPUTS = ModelConfig(freeze_conditioning=True, freeze_text_embedding=True, freeze_mel_embedding=True)
 

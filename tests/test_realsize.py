@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from xtts_tune.bench.realsize import main, real_size_figures
-from xtts_tune.bench.realsize_model import (
+from benchmarks.realsize.bench import main, real_size_figures
+from benchmarks.realsize.model import (
     ARCH_FILE,
     VOCAB_FILE,
     ArchitectureError,
@@ -23,8 +23,8 @@ from xtts_tune.bench.realsize_model import (
     real_size_config,
     synthetic_clip,
 )
-from xtts_tune.bench.realsize_step import measure
-from xtts_tune.bench.realsize_table import format_table, prefix_cache_rows
+from benchmarks.realsize.step import measure
+from benchmarks.realsize.table import format_table, prefix_cache_rows
 from xtts_tune.config import ModelConfig, TrainConfig
 from xtts_tune.data.features import silence_frame
 from xtts_tune.model.freezing import apply_freezing, count_parameters
@@ -236,7 +236,7 @@ def test_whole_trial_rows_through_the_cli_on_a_released_layout_folder(tmp_path):
     """The whole-trial path of make bench-real-size at 2 of the released 30 layers (full width, real-size
     DVAE and HiFi-GAN): trial and train run through the CLI, the checkpoint holds only what trained, and the
     final run folder holds the GPT once plus that checkpoint."""
-    from xtts_tune.bench.realsize_trial import format_rows, whole_trial_figures
+    from benchmarks.realsize.trial import format_rows, whole_trial_figures
 
     trial = whole_trial_figures(tmp_path, freeze_depth=1, layers=2, device="cpu")
     assert trial["peak_memory_bytes"] > 0 and trial["device"] == "cpu"

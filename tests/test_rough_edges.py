@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.test_analysis import add_trial, new_study
-from xtts_tune.analysis.recommend import recommend
+from xtts_tune.analysis.ranking.recommend import recommend
 from xtts_tune.io import human_bytes
 
 

@@ -1,4 +1,4 @@
-"""The judgment by ear (xtts_tune.analysis.sound) on constructed studies: a trial that sounds worse than the
+"""The judgment by ear (xtts_tune.analysis.ranking.sound) on constructed studies: a trial that sounds worse than the
 base model is never recommended, a loss-quality divergence is named, a near-tie goes to the higher speaker
 similarity only beyond the noise, and differences inside the noise are not reasons."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 from test_analysis import add_trial, new_study
 
-from xtts_tune.analysis.ranking import rank, why_passed_over
-from xtts_tune.analysis.recommend import recommend
-from xtts_tune.analysis.sound import judge_sound
+from xtts_tune.analysis.ranking.order import rank, why_passed_over
+from xtts_tune.analysis.ranking.recommend import recommend
+from xtts_tune.analysis.ranking.sound import judge_sound
 from xtts_tune.record import write_study
 
 BASE = {

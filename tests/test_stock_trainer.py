@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from xtts_tune.bench.stock_trainer import run_stock_trainer
-from xtts_tune.data.prepare import prepare_data
+from benchmarks.stock_trainer import run_stock_trainer
 from xtts_tune.training.evaluation import validation_loss
 from xtts_tune.training.loop import run_trial
+from xtts_tune.training.prepare import prepare_data
 
 pytestmark = pytest.mark.slow
 

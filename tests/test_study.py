@@ -28,7 +28,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from xtts_tune.analysis.thresholds import thresholds_from_section
+from xtts_tune.analysis.curve.thresholds import thresholds_from_section
 from xtts_tune.config import ConfigError, config_from_dict
 from xtts_tune.record import TrialRecord
 from xtts_tune.search.dashboard import dashboard_command

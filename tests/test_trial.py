@@ -92,7 +92,7 @@ def test_same_seed_same_curve_and_checkpoint_loads_in_coqui(fresh_base, demo_tar
 
 
 def test_augmentation_never_touches_validation_clips(fresh_base, demo_target, tmp_path, make_config, monkeypatch):
-    from xtts_tune.data.prepare import prepare_data
+    from xtts_tune.training.prepare import prepare_data
 
     cfg = make_config(demo_target, tmp_path / "run", augment_prob=1.0, max_steps=2, eval_every=1)
     data = prepare_data(cfg, fresh_base)
@@ -170,7 +170,7 @@ def _coqui_val_loss(base, data, cfg):
 def test_cached_validation_conditioning_gives_coqui_eval_loss(
     fresh_base, demo_target, tmp_path, make_config, freeze_conditioning
 ):
-    from xtts_tune.data.prepare import prepare_data
+    from xtts_tune.training.prepare import prepare_data
 
     cfg = make_config(demo_target, tmp_path / "out", max_steps=2, eval_every=1, eval_at_start=True)
     cfg.model.freeze_conditioning = freeze_conditioning

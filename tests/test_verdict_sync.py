@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import optuna
 from optuna_dashboard import get_note
 
-from xtts_tune.analysis.diagnosis import diagnose
-from xtts_tune.analysis.thresholds import DiagnosisThresholds
-from xtts_tune.analysis.verdicts import trial_verdicts
+from xtts_tune.analysis.curve.diagnosis import diagnose
+from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds
+from xtts_tune.analysis.ranking.verdicts import trial_verdicts
 from xtts_tune.record import StudyRecord
 from xtts_tune.search.verdict_sync import sync_verdicts, verdict_at_end
 

@@ -34,8 +34,8 @@ def cmd_trial(args) -> int:
 
 
 def _verdict(cfg, result):
-    from xtts_tune.analysis.thresholds import thresholds_from_section
-    from xtts_tune.analysis.verdicts import curve_verdict
+    from xtts_tune.analysis.curve.thresholds import thresholds_from_section
+    from xtts_tune.analysis.ranking.verdicts import curve_verdict
 
     thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
     return curve_verdict(result.curve, thresholds=thresholds, trainable_share=result.params.share)
@@ -90,7 +90,7 @@ def cmd_demo_data(args) -> int:
 
 def cmd_build_base(args) -> int:
     from xtts_tune.data.demo import generate_demo_data
-    from xtts_tune.training.tiny_base import TinyBaseSpec, build_tiny_base
+    from xtts_tune.embedded.base import TinyBaseSpec, build_tiny_base
 
     corpus = Path(args.corpus) if args.corpus else generate_demo_data(Path(args.data), which=("base",))["base"]
     spec = TinyBaseSpec(seed=args.seed)

@@ -9,7 +9,7 @@ A study YAML has these sections (every key optional except where noted)::
     model:   {freeze_conditioning, freeze_text_embedding, freeze_text_head, freeze_mel_embedding, freeze_mel_head}
     train:   {freeze_depth, learning_rate, weight_decay, ... see TrainConfig}
     search:  {...}                # read by the search (xtts_tune.search.settings)
-    diagnosis: {...}              # thresholds (xtts_tune.analysis.thresholds)
+    diagnosis: {...}              # thresholds (xtts_tune.analysis.curve.thresholds)
 
 Unknown or misspelled keys are rejected with the file, the key and the closest valid key (or the key a
 common alias such as ``lr`` stands for). ``--set key=value`` overrides use dotted keys

@@ -23,10 +23,10 @@ import optuna
 import yaml
 
 from xtts_tune import __version__
-from xtts_tune.analysis.holdout import describe_test_comparison
-from xtts_tune.analysis.recommend import recommend
+from xtts_tune.analysis.evidence.holdout import describe_test_comparison
+from xtts_tune.analysis.ranking.recommend import recommend
+from xtts_tune.analysis.ranking.verdicts import trial_verdicts
 from xtts_tune.analysis.records import is_complete, train_config, trial_value
-from xtts_tune.analysis.verdicts import trial_verdicts
 from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text

@@ -74,6 +74,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def atomic_torch_save(obj, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` through :func:`atomic_path`; return the path.
+
+    torch is imported here, on first use, so that this module stays importable by the layers that never
+    load torch (analysis, report, export)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
     with atomic_path(path) as tmp:

@@ -1,7 +1,7 @@
 """Lazy public names for a package's ``__init__``: each name is imported from its module on first use, so
 importing a package (``xtts_tune.analysis``) never pulls in what its other modules need (torch, coqui).
 
->>> getattr_, dir_ = lazy_exports("xtts_tune.analysis", {"diagnose": "xtts_tune.analysis.diagnosis"})
+>>> getattr_, dir_ = lazy_exports("xtts_tune.analysis", {"diagnose": "xtts_tune.analysis.curve.diagnosis"})
 >>> getattr_("diagnose").__name__
 'diagnose'
 """

@@ -13,8 +13,8 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from xtts_tune.analysis.holdout import describe_test_comparison
-from xtts_tune.analysis.sound import describe_probes
+from xtts_tune.analysis.evidence.holdout import describe_test_comparison
+from xtts_tune.analysis.ranking.sound import describe_probes
 from xtts_tune.io import fmt, human_bytes
 
 if TYPE_CHECKING:  # only for annotations: rendering needs no search or torch import
@@ -102,7 +102,7 @@ def _no_optuna_trial_tracebacks(record: logging.LogRecord) -> bool:
 
 
 def print_trial_result(result, verdict=None) -> None:
-    """The trial's outcome; ``verdict`` (:func:`xtts_tune.analysis.verdicts.curve_verdict`) with its reasons."""
+    """The trial's outcome; ``verdict`` (:func:`xtts_tune.analysis.ranking.verdicts.curve_verdict`) with its reasons."""
     if result.stop_reason == "early_stopped":
         print(f"early stopping fired at step {result.steps} (no improvement for the patience window)")
     else:

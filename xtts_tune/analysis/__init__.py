@@ -26,56 +26,43 @@ Rules of the recommendation (:func:`recommend`):
   steps say to lower the learning-rate range or freeze more layers; when more than half
   underfit, to raise it or unfreeze more layers (the guide's troubleshooting).
 
-Modules: :mod:`~.thresholds` (the one reader of the ``diagnosis`` section), :mod:`~.diagnosis` (one curve's
-verdict), :mod:`~.records` (reading stored trials), :mod:`~.verdicts` (every trial's verdict),
-:mod:`~.statistics` (importances, overfitting rates, compute saved), :mod:`~.confirmations`,
-:mod:`~.recommend` (the rules), :mod:`~.explain` (the sentences), :mod:`~.study_analysis` (all of it at once).
+The layout is its three concepts, with what they all read at the top:
+
+- :mod:`~.curve`: one curve's numbers and verdict: :mod:`~.curve.thresholds` (the one reader of the
+  ``diagnosis`` section), :mod:`~.curve.reader` (read and check a curve), :mod:`~.curve.stats` (its noise,
+  a series' trend), :mod:`~.curve.diagnosis` (the verdict).
+- :mod:`~.ranking`: every trial's verdict (:mod:`~.ranking.verdicts`), how it sounds against the base
+  (:mod:`~.ranking.sound`), the one ranking (:mod:`~.ranking.order`), the recommendation's rules
+  (:mod:`~.ranking.recommend`), its sentences (:mod:`~.ranking.explain`) and the search-space advice
+  (:mod:`~.ranking.advice`).
+- :mod:`~.evidence`: what unseen clips and other seeds say: the winner against the guide's recipe on the
+  test split (:mod:`~.evidence.holdout`), confirmation runs (:mod:`~.evidence.confirmations`), what the
+  overfitting flag does to the pick (:mod:`~.evidence.flag_effect`).
+- shared: :mod:`~.records` (reading stored trials), :mod:`~.statistics` (importances, overfitting rates,
+  compute saved), :mod:`~.study_analysis` (all of it at once, for the report), :mod:`~.location` (a study's
+  storage for printed commands), :mod:`~.examples` (an in-memory study).
 """
-
-from xtts_tune.analysis.diagnosis import Diagnosis, diagnose
-from xtts_tune.analysis.recommend import (
-    DEFAULT_SEED_NOISE,
-    NoRecommendationError,
-    Recommendation,
-    recommend,
-)
-from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
-from xtts_tune.analysis.thresholds import DiagnosisThresholds
-from xtts_tune.analysis.verdicts import TrialVerdict, trial_verdicts
-
-__all__ = [
-    "DEFAULT_SEED_NOISE",
-    "Diagnosis",
-    "DiagnosisThresholds",
-    "NoRecommendationError",
-    "Recommendation",
-    "StudyAnalysis",
-    "TrialVerdict",
-    "analyze",
-    "diagnose",
-    "recommend",
-    "trial_verdicts",
-]
 
 from xtts_tune.lazy import lazy_exports
 
 _API = {
-    "Diagnosis": "xtts_tune.analysis.diagnosis",
-    "diagnose": "xtts_tune.analysis.diagnosis",
-    "TrialVerdict": "xtts_tune.analysis.verdicts",
-    "trial_verdicts": "xtts_tune.analysis.verdicts",
-    "curve_verdict": "xtts_tune.analysis.verdicts",
-    "Ranking": "xtts_tune.analysis.ranking",
-    "rank": "xtts_tune.analysis.ranking",
-    "Recommendation": "xtts_tune.analysis.recommend",
-    "NoRecommendationError": "xtts_tune.analysis.recommend",
-    "recommend": "xtts_tune.analysis.recommend",
+    "Diagnosis": "xtts_tune.analysis.curve.diagnosis",
+    "diagnose": "xtts_tune.analysis.curve.diagnosis",
+    "TrialVerdict": "xtts_tune.analysis.ranking.verdicts",
+    "trial_verdicts": "xtts_tune.analysis.ranking.verdicts",
+    "curve_verdict": "xtts_tune.analysis.ranking.verdicts",
+    "Ranking": "xtts_tune.analysis.ranking.order",
+    "rank": "xtts_tune.analysis.ranking.order",
+    "Recommendation": "xtts_tune.analysis.ranking.recommend",
+    "DEFAULT_SEED_NOISE": "xtts_tune.analysis.ranking.recommend",
+    "NoRecommendationError": "xtts_tune.analysis.ranking.recommend",
+    "recommend": "xtts_tune.analysis.ranking.recommend",
     "StudyAnalysis": "xtts_tune.analysis.study_analysis",
     "analyze": "xtts_tune.analysis.study_analysis",
-    "DiagnosisThresholds": "xtts_tune.analysis.thresholds",
-    "thresholds_from_section": "xtts_tune.analysis.thresholds",
-    "study_thresholds": "xtts_tune.analysis.thresholds",
-    "describe_test_comparison": "xtts_tune.analysis.holdout",
+    "DiagnosisThresholds": "xtts_tune.analysis.curve.thresholds",
+    "thresholds_from_section": "xtts_tune.analysis.curve.thresholds",
+    "study_thresholds": "xtts_tune.analysis.curve.thresholds",
+    "describe_test_comparison": "xtts_tune.analysis.evidence.holdout",
     "trial_value": "xtts_tune.analysis.records",
     "is_complete": "xtts_tune.analysis.records",
     "guide_trial": "xtts_tune.analysis.records",

@@ -12,6 +12,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from xtts_tune.analysis.curve.thresholds import study_thresholds
+from xtts_tune.analysis.ranking.verdicts import (
+    INCONCLUSIVE,
+    STUDY_VERDICTS,
+    TrialVerdict,
+    verdicts_of,
+)
 from xtts_tune.analysis.records import (
     FINISHED,
     FREEZE_DEPTH,
@@ -19,13 +26,6 @@ from xtts_tune.analysis.records import (
     knob_value,
     study_trials,
     trial_value,
-)
-from xtts_tune.analysis.thresholds import study_thresholds
-from xtts_tune.analysis.verdicts import (
-    INCONCLUSIVE,
-    STUDY_VERDICTS,
-    TrialVerdict,
-    verdicts_of,
 )
 from xtts_tune.io import as_int, finite
 from xtts_tune.record import TrialRecord

@@ -10,11 +10,18 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from xtts_tune.analysis.recommend import (
+from xtts_tune.analysis.curve.thresholds import study_thresholds
+from xtts_tune.analysis.ranking.recommend import (
     NoRecommendationError,
     Recommendation,
     best_recommendation,
     seed_noise,
+)
+from xtts_tune.analysis.ranking.verdicts import (
+    STUDY_VERDICTS,
+    UNKNOWN,
+    TrialVerdict,
+    verdicts_of,
 )
 from xtts_tune.analysis.records import FINISHED, check_direction
 from xtts_tune.analysis.statistics import (
@@ -24,13 +31,6 @@ from xtts_tune.analysis.statistics import (
     compute_of,
     importances_of,
     rates_of,
-)
-from xtts_tune.analysis.thresholds import study_thresholds
-from xtts_tune.analysis.verdicts import (
-    STUDY_VERDICTS,
-    UNKNOWN,
-    TrialVerdict,
-    verdicts_of,
 )
 
 

@@ -1,6 +1,7 @@
 """The data: clips read through coqui's formatters and validated (:mod:`~.clips`), the saved split
 (:mod:`~.split`), the demo voices (:mod:`~.demo`), noise augmentation (:mod:`~.augmentation`), cached
-per-clip features and batches (:mod:`~.features`), and what a study prepares once (:mod:`~.prepare`)."""
+per-clip features and batches (:mod:`~.features`). What a study prepares once with the base model is
+:mod:`xtts_tune.training.prepare`: the data layer never imports the model."""
 
 from xtts_tune.lazy import lazy_exports
 
@@ -13,8 +14,6 @@ _API = {
     "load_or_create_split": "xtts_tune.data.split",
     "generate_demo_data": "xtts_tune.data.demo",
     "ensure_demo_target": "xtts_tune.data.demo",
-    "PreparedData": "xtts_tune.data.prepare",
-    "prepare_data": "xtts_tune.data.prepare",
     "FeatureStore": "xtts_tune.data.features",
     "dataset_fingerprint": "xtts_tune.data.content",
 }

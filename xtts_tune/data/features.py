@@ -25,7 +25,7 @@ import torchaudio
 
 from xtts_tune.data.augmentation import noisy_variant, variant_seed
 from xtts_tune.data.clips import Clip, read_wav
-from xtts_tune.model.checkpoint import atomic_torch_save
+from xtts_tune.io import atomic_torch_save
 
 logger = logging.getLogger(__name__)
 

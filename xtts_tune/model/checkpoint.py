@@ -27,20 +27,13 @@ from pathlib import Path
 import torch
 
 from xtts_tune.errors import UserError
-from xtts_tune.io import atomic_path
+from xtts_tune.io import atomic_torch_save
 
 FORMAT = "xtts-tune trained tensors 1"
 
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be used with this base model; the message names the file and the fix."""
-
-
-def atomic_torch_save(obj, path: str | Path) -> Path:
-    """``torch.save(obj)`` to ``path`` through a temporary file and one rename; return the path."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
 
 
 def save_trial_checkpoint(path: str | Path, trained: Mapping[str, torch.Tensor], *, base_fingerprint: str) -> Path:

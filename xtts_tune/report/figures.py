@@ -12,18 +12,18 @@ import plotly.graph_objects as go
 from optuna.importance import BaseImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
+from xtts_tune.analysis.ranking.verdicts import (
+    INCONCLUSIVE,
+    UNDER_TRAINED,
+    UNKNOWN,
+    TrialVerdict,
+)
 from xtts_tune.analysis.records import (
     FREEZE_DEPTH,
     LEARNING_RATE,
     knob_value,
 )
 from xtts_tune.analysis.study_analysis import StudyAnalysis
-from xtts_tune.analysis.verdicts import (
-    INCONCLUSIVE,
-    UNDER_TRAINED,
-    UNKNOWN,
-    TrialVerdict,
-)
 from xtts_tune.io import finite
 from xtts_tune.record import TrialRecord
 

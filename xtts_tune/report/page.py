@@ -25,11 +25,11 @@ import plotly.io as pio
 import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.holdout import describe_test_comparison
+from xtts_tune.analysis.evidence.holdout import describe_test_comparison
+from xtts_tune.analysis.ranking.verdicts import UNKNOWN, TrialVerdict
 from xtts_tune.analysis.records import stop_reason_words
 from xtts_tune.analysis.statistics import MIN_TRIALS_FOR_IMPORTANCES
 from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
-from xtts_tune.analysis.verdicts import UNKNOWN, TrialVerdict
 from xtts_tune.io import atomic_write_text, finite
 from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 from xtts_tune.report import figures
@@ -61,7 +61,7 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
     Args:
         study: The study (it may still be running).
         out_path: The HTML file to write; parent folders are created.
-        noise: Relative seed noise for the recommendation (see :func:`xtts_tune.analysis.recommend`).
+        noise: Relative seed noise for the recommendation (see :func:`xtts_tune.analysis.ranking.recommend`).
 
     >>> import tempfile
     >>> from xtts_tune.analysis.examples import example_study
@@ -126,7 +126,10 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
             after=_rates_table(analysis),
         ),
         samples_section(
-            study, trials, analysis.verdicts, analysis.recommendation.trial_number if analysis.recommendation else None
+            study,
+            trials,
+            analysis.verdicts,
+            analysis.recommendation.trial_number if analysis.recommendation else None,
         ),
     ]
     page = _page(study, trials, analysis, blocks)

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from optuna.trial import FrozenTrial
 
-from xtts_tune.analysis.sound import babble_count
-from xtts_tune.analysis.verdicts import TrialVerdict
+from xtts_tune.analysis.ranking.sound import babble_count
+from xtts_tune.analysis.ranking.verdicts import TrialVerdict
 from xtts_tune.record import StudyRecord, TrialRecord
 
 _HEAD = ("trial", "validation loss", "speaker similarity", "CER", "past the text", "flagged", "samples")

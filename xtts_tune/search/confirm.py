@@ -3,7 +3,7 @@
 One seed cannot tell apart trials whose validation losses are within the seed noise of each other.
 :func:`confirm_top_trials` (``xtts-tune confirm --study NAME --top 3 --seeds 3``) takes the ``top``
 COMPLETE trials with the lowest validation loss whose verdict is neither unstable nor inconclusive (the
-candidates of :func:`xtts_tune.analysis.recommend`) and trains each one again with ``seeds`` other seeds
+candidates of :func:`xtts_tune.analysis.ranking.recommend`) and trains each one again with ``seeds`` other seeds
 (the trial's seed + 1, + 2, ...): the trial's full train config (its ``train_config`` attribute with its
 params applied), the study's base model, dataset and saved train/validation split. The base model is
 loaded and the data prepared once; the study's fingerprint (dataset, split, base model) is checked first,
@@ -18,7 +18,7 @@ attribute ``confirmations``::
 
 merged with what is there: a (trial, seed) run already stored is not run again, so re-running with more
 seeds or a larger ``top`` only trains what is missing, and an interrupted confirm continues where it
-stopped. :func:`xtts_tune.analysis.recommend` then ranks the confirmed candidates by their mean best
+stopped. :func:`xtts_tune.analysis.ranking.recommend` then ranks the confirmed candidates by their mean best
 validation loss over the original run and these runs.
 """
 
@@ -37,16 +37,16 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.confirmations import Confirmation
-from xtts_tune.analysis.diagnosis import diagnose
-from xtts_tune.analysis.recommend import (
+from xtts_tune.analysis.curve.diagnosis import diagnose
+from xtts_tune.analysis.curve.thresholds import study_thresholds
+from xtts_tune.analysis.evidence.confirmations import Confirmation
+from xtts_tune.analysis.ranking.recommend import (
     NoRecommendationError,
     Recommendation,
     recommend,
 )
+from xtts_tune.analysis.ranking.verdicts import REJECTED, trial_verdicts
 from xtts_tune.analysis.records import train_config
-from xtts_tune.analysis.thresholds import study_thresholds
-from xtts_tune.analysis.verdicts import REJECTED, trial_verdicts
 from xtts_tune.config import StudyConfig, config_from_dict, project_root
 from xtts_tune.errors import UserError
 from xtts_tune.io import ProgressFn
@@ -231,9 +231,9 @@ def confirm_top_trials(
     >>> [(t.number, [run.seed for run in t.runs]) for t in result.trials]
     [(0, [1])]
     """
-    from xtts_tune.data.prepare import prepare_data
     from xtts_tune.model.base import load_study_base
     from xtts_tune.training.loop import run_trial
+    from xtts_tune.training.prepare import prepare_data
 
     for name, value in (("top", top), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -7,10 +7,10 @@ import logging
 
 from xtts_tune.config import StudyConfig
 from xtts_tune.data.content import dataset_fingerprint
-from xtts_tune.data.prepare import audio_hashes, ensure_dataset
 from xtts_tune.data.split import make_split, saved_split
 from xtts_tune.errors import UserError
 from xtts_tune.search.storage import redact
+from xtts_tune.training.prepare import audio_hashes, ensure_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.ranking.order import rank
 from xtts_tune.analysis.records import guide_trial
 from xtts_tune.record import TestComparison, write_study, write_test_comparison
 from xtts_tune.search.ears import sound_on_test
@@ -86,7 +86,7 @@ def score_kept_on_test(study: optuna.Study, cfg, base, data, *, store: bool = Tr
     With ``store``, the rows are kept in the study's record (``test_scores``).
 
     Keep every checkpoint (``--set search.keep_top_k=N`` with N at least the number of trials) to score them
-    all; :mod:`xtts_tune.analysis.flag_effect` reads the rows.
+    all; :mod:`xtts_tune.analysis.evidence.flag_effect` reads the rows.
     """
     from xtts_tune.model.checkpoint import load_trained_tensors
     from xtts_tune.training.evaluation import validation_loss

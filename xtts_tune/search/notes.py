@@ -13,9 +13,9 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.holdout import describe_test_comparison
+from xtts_tune.analysis.evidence.holdout import describe_test_comparison
+from xtts_tune.analysis.ranking.sound import describe_probes
 from xtts_tune.analysis.records import stop_reason_words
-from xtts_tune.analysis.sound import describe_probes
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.io import atomic_path, fmt
 from xtts_tune.record import TestComparison, TrialRecord, write_trial

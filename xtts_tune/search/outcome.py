@@ -11,8 +11,8 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from xtts_tune.analysis.diagnosis import diagnose
-from xtts_tune.analysis.verdicts import REJECTED, curve_verdict
+from xtts_tune.analysis.curve.diagnosis import diagnose
+from xtts_tune.analysis.ranking.verdicts import REJECTED, curve_verdict
 from xtts_tune.config import TrainConfig
 from xtts_tune.io import finite, json_safe
 from xtts_tune.record import TrialRecord, retry_attrs

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial
 
-from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.ranking.order import rank
 from xtts_tune.analysis.records import guide_trial
 from xtts_tune.io import atomic_write_json
 from xtts_tune.record import TrialRecord
@@ -35,7 +35,7 @@ def trial_checkpoint(trial: FrozenTrial) -> Path | None:
 
 def kept_trials(study: optuna.Study, trials: Sequence[FrozenTrial], keep_top_k: int) -> set[int]:
     """The trials whose checkpoints are kept: the first ``keep_top_k`` of the study's one ranking
-    (:func:`xtts_tune.analysis.ranking.rank`), and always the recommended trial, the runner-up and the guide's
+    (:func:`xtts_tune.analysis.ranking.order.rank`), and always the recommended trial, the runner-up and the guide's
     configuration (the unseen-clips comparison scores the winner against it)."""
     ranking = rank(study, trials=trials)
     keep = set(ranking.order()[:keep_top_k])

@@ -60,10 +60,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.ranking import rank
+from xtts_tune.analysis.curve.thresholds import thresholds_from_section
+from xtts_tune.analysis.ranking.order import rank
+from xtts_tune.analysis.ranking.sound import judge_sound
 from xtts_tune.analysis.records import trial_value
-from xtts_tune.analysis.sound import judge_sound
-from xtts_tune.analysis.thresholds import thresholds_from_section
 from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite
@@ -246,7 +246,7 @@ class _Search:
 
     def _rejected(self, record: TrialRecord) -> float:
         """The sampler's constraint: the verdict's rejection (:func:`trial_record`), or its samples sound worse
-        than the base model's (:mod:`xtts_tune.analysis.sound`)."""
+        than the base model's (:mod:`xtts_tune.analysis.ranking.sound`)."""
         base = StudyRecord.from_study(self.study).probes_base if record.probes else None
         start = (record.curve or [{}])[0].get("val_loss")
         improved = record.best_val_loss is not None and isinstance(start, float) and record.best_val_loss < start
@@ -319,8 +319,8 @@ def run_search(
     >>> [(row.number, row.state, row.steps) for row in summary.rows]
     [(0, 'COMPLETE', 2)]
     """
-    from xtts_tune.data.prepare import prepare_data
     from xtts_tune.model.base import load_study_base
+    from xtts_tune.training.prepare import prepare_data
 
     if n_trials < 0:
         raise ConfigError(f"the number of trials must be >= 0, got {n_trials}")

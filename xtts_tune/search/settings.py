@@ -101,7 +101,7 @@ class PrunerSettings:
         >>> PrunerSettings("median", {"n_warmup_steps": 6}).warmup_warning(eval_every=2) is None
         True
         """
-        from xtts_tune.analysis.verdicts import MIN_EVALUATIONS
+        from xtts_tune.analysis.ranking.verdicts import MIN_EVALUATIONS
 
         key = {
             "median": "n_warmup_steps",

@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from xtts_tune.analysis.ranking import rank, why_passed_over
+from xtts_tune.analysis.ranking.order import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
 from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
@@ -39,7 +39,7 @@ class SearchSummary:
     storage: str
     rows: list[TrialRow]
     best_number: int | None
-    """The recommended trial (the study's one ranking: :func:`xtts_tune.analysis.ranking.rank`)."""
+    """The recommended trial (the study's one ranking: :func:`xtts_tune.analysis.ranking.order.rank`)."""
     best_value: float | None
     best_params: dict[str, Any]
     total_steps: int

@@ -1,5 +1,5 @@
 """One verdict everywhere: the dashboard's trial notes and ``verdict`` attributes carry the study-level verdict
-(:func:`xtts_tune.analysis.verdicts.verdicts_of`: inconclusive, under-trained), the one the summary, the report
+(:func:`xtts_tune.analysis.ranking.verdicts.verdicts_of`: inconclusive, under-trained), the one the summary, the report
 and the export show.
 
 - When a trial ends, its ``verdict`` user attribute is its study-level verdict against the trials finished so
@@ -21,9 +21,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, study_thresholds
+from xtts_tune.analysis.ranking.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.analysis.records import FINISHED
-from xtts_tune.analysis.thresholds import DiagnosisThresholds, study_thresholds
-from xtts_tune.analysis.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.record import TrialRecord, write_study
 from xtts_tune.search.notes import trial_note
 

@@ -12,7 +12,7 @@ _API = {
     "FinalTraining": "xtts_tune.training.final",
     "EarlyStopping": "xtts_tune.training.early_stopping",
     "PrefixCache": "xtts_tune.training.prefix_cache",
-    "build_tiny_base": "xtts_tune.training.tiny_base",
+    "prepare_data": "xtts_tune.training.prepare",
 }
 
 __all__ = sorted(_API)

@@ -10,10 +10,10 @@ import os
 import torch
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.data.prepare import PreparedData
 from xtts_tune.model.base import LoadedBase
 from xtts_tune.model.checkpoint import full_gpt_state
 from xtts_tune.training.loop import TrialRun
+from xtts_tune.training.prepare import PreparedData
 
 
 def validation_loss(

@@ -22,7 +22,6 @@ import torch
 from xtts_tune.config import ConfigError, StudyConfig, load_config
 from xtts_tune.data.clips import DataError
 from xtts_tune.data.content import dataset_fingerprint
-from xtts_tune.data.prepare import audio_hashes, ensure_dataset
 from xtts_tune.data.split import saved_split
 from xtts_tune.io import atomic_path, json_safe
 from xtts_tune.model.base import (
@@ -37,6 +36,7 @@ from xtts_tune.model.checkpoint import (
     load_trained_tensors,
 )
 from xtts_tune.training.loop import run_trial
+from xtts_tune.training.prepare import audio_hashes, ensure_dataset
 from xtts_tune.training.result import TrialResult
 from xtts_tune.training.resume import ResumeState
 

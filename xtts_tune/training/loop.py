@@ -26,13 +26,13 @@ import torch
 from xtts_tune.config import StudyConfig
 from xtts_tune.data.augmentation import choose_variant
 from xtts_tune.data.features import collate, fixed_slice_rng, to_device
-from xtts_tune.data.prepare import PreparedData, prepare_data
 from xtts_tune.io import atomic_write_json
 from xtts_tune.model.base import LoadedBase, load_study_base, peak_memory_bytes, reset_peak_memory
 from xtts_tune.model.checkpoint import save_trial_checkpoint
 from xtts_tune.model.freezing import ParamCounts, apply_freezing
 from xtts_tune.training.early_stopping import EarlyStopping
 from xtts_tune.training.losses import TrialLosses
+from xtts_tune.training.prepare import PreparedData, prepare_data
 from xtts_tune.training.result import TrialResult, optimizer_for
 from xtts_tune.training.resume import python_rng_state, restore_rng, rng_states, set_python_rng_state
 

@@ -18,10 +18,10 @@ import hashlib
 import torch
 
 from xtts_tune.config import StudyConfig
-from xtts_tune.data.prepare import PreparedData
 from xtts_tune.model.base import LoadedBase
 from xtts_tune.model.prefix import gpt_losses
 from xtts_tune.training.prefix_cache import PrefixCache, prefix_key
+from xtts_tune.training.prepare import PreparedData
 
 
 def prefix_cache_of(cfg: StudyConfig, base: LoadedBase, data: PreparedData) -> PrefixCache:

@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xtts_tune.model.checkpoint import atomic_torch_save
+from xtts_tune.io import atomic_torch_save
 from xtts_tune.model.prefix import assemble_prefix, capture_prefix
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from xtts_tune.model.checkpoint import atomic_torch_save
+from xtts_tune.io import atomic_torch_save
 
 logger = logging.getLogger(__name__)
 
