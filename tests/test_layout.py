@@ -86,6 +86,7 @@ SLOW_EXAMPLES = {
     "xtts_tune.training.loop",
     "xtts_tune.training.final",
     "xtts_tune.search.runner",
+    "xtts_tune.search.opening",  # loads the base and prepares the demo data
     "xtts_tune.search.confirm",
     "xtts_tune.model.base",
     "xtts_tune.training.prepare",

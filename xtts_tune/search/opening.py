@@ -1,12 +1,21 @@
-"""Opening a study for a search: every refusal first, while nothing is written; then create or load it.
+"""Opening a study for a search, told in order: check everything while nothing is written, then create or
+load the study, then claim its folder.
 
-:func:`refuse_before_writing` compares what the storage holds under the study's name with this run, under
-the storage's lock, and writes nothing: the dataset, split and base model
-(:mod:`~xtts_tune.search.fingerprint`), the search space and fixed knobs
-(:mod:`~xtts_tune.search.definition`), and whether the study's folder, report and YAML are its own
-(:mod:`~xtts_tune.search.home`). :func:`open_or_create_study` then creates the study (its id, config,
-fingerprint and definition recorded, its folder claimed, the guide's config enqueued) or loads it, under the
-same lock (a file lock for SQLite, an advisory lock for PostgreSQL), so workers starting together never race.
+:func:`open_study` is the story, top to bottom; the checks it calls sit below it, each in its own room:
+
+1. the search settings and the diagnosis thresholds are read from the config (:mod:`~.settings`);
+2. the storage URL is opened, or, for a new SQLite file, only checked to be writable (:mod:`~.storage`), so
+   a bad URL or a read-only database fails before the model loads;
+3. the base model is loaded and the settings resolved against its depth;
+4. :func:`refuse_before_writing` compares what the storage holds under the study's name with this run,
+   under the storage's lock, and writes nothing: the dataset, split and base model (:mod:`~.fingerprint`),
+   the search space and fixed knobs (:mod:`~.definition`), and whether the study's folder, report and YAML
+   are its own (:mod:`~.home`);
+5. the data is prepared (the split saved, features cached: the first writes);
+6. :func:`open_or_create_study` creates the study (its id, config, fingerprint and definition recorded, its
+   folder claimed, the guide's config enqueued) or loads it, under the same lock (a file lock for SQLite, an
+   advisory lock for PostgreSQL), so workers starting together never race;
+7. trials of dead local workers are failed and queued again (:mod:`~.recovery`).
 """
 
 from __future__ import annotations
@@ -14,23 +23,103 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
-from xtts_tune.config import StudyConfig
-from xtts_tune.io import json_safe
+from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, thresholds_from_section
+from xtts_tune.config import ConfigError, StudyConfig
+from xtts_tune.io import ProgressFn, json_safe
 from xtts_tune.record import StudyRecord, enqueue_attrs, stored_study_record, write_study
-from xtts_tune.search.definition import check_definition
-from xtts_tune.search.fingerprint import check_fingerprint, tool_version
+from xtts_tune.search.definition import check_definition, study_definition
+from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint, tool_version
 from xtts_tune.search.home import check_home, claim_home, new_uid, release_claim
+from xtts_tune.search.recovery import recover_dead_local_trials
 from xtts_tune.search.settings import SearchSettings
-from xtts_tune.search.storage import redact, storage_lock
+from xtts_tune.search.storage import check_writable, default_storage, open_storage, redact, sqlite_path, storage_lock
 
 logger = logging.getLogger(__name__)
 
 TRIALS_DIR = "trials"
 ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass
+class OpenedStudy:
+    """What a search runs on once its study is open: the study and everything checked on the way."""
+
+    study: optuna.Study
+    url: str
+    settings: SearchSettings
+    thresholds: DiagnosisThresholds
+    base: Any  # a LoadedBase (xtts_tune.model.base)
+    data: Any  # a PreparedData (xtts_tune.training.prepare)
+
+
+def open_study(
+    cfg: StudyConfig,
+    *,
+    n_trials: int,
+    storage: str | None = None,
+    progress: ProgressFn | None = None,
+    base=None,
+) -> OpenedStudy:
+    """Check everything, then create or load the study ``cfg.study_name``, then claim its folder.
+
+    Every refusal (a bad URL, a read-only database, another dataset, split or base model, a changed search
+    space, a folder that belongs to another study) is raised before anything is written; a refused run
+    leaves no empty database behind. ``base`` (a loaded base model) may be passed to reuse it.
+
+    >>> import tempfile
+    >>> from xtts_tune.config import load_config
+    >>> tmp = tempfile.mkdtemp()
+    >>> cfg = load_config("studies/demo.yaml", [f"output_dir={tmp}"])
+    >>> opened = open_study(cfg, n_trials=1, storage=f"sqlite:///{tmp}/demo.db")
+    >>> opened.study.study_name, len(opened.study.trials)   # created, with the guide's recipe queued
+    ('demo', 1)
+    """
+    from xtts_tune.model.base import load_study_base
+    from xtts_tune.training.prepare import prepare_data
+
+    if n_trials < 0:
+        raise ConfigError(f"the number of trials must be >= 0, got {n_trials}")
+    cfg.validate()
+    settings = SearchSettings.from_config(cfg)
+    thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
+    url = storage or default_storage(cfg)
+    heartbeats = {
+        "heartbeat_interval": settings.heartbeat_interval,
+        "grace_period": settings.grace_period,
+        "max_retry": settings.max_retry,
+    }
+    db = sqlite_path(url)
+    if db is None or db.is_file():
+        rdb = open_storage(url, **heartbeats)  # a bad URL or a read-only database fails before the model loads
+    else:  # created once the data is known to be good: a refused run leaves no empty database behind
+        check_writable(db)
+        rdb = None
+
+    base = load_study_base(cfg, base)
+    settings.resolve(base.num_layers, cfg.source)
+    warning = settings.pruner.warmup_warning(cfg.train.eval_every, cfg.train.eval_at_start)
+    if warning:
+        if progress is not None:
+            progress({"event": "warning", "message": warning})
+        else:
+            logger.warning(warning)
+    fingerprint = expected_fingerprint(cfg, base.fingerprint)
+    definition = study_definition(cfg, settings.space)
+    refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written
+
+    data = prepare_data(cfg, base)
+    rdb = rdb or open_storage(url, **heartbeats)
+    fingerprint["dataset"] = data.fingerprint
+    fingerprint["split"] = data.split.fingerprint
+    study = open_or_create_study(cfg, url, rdb, settings, fingerprint, definition, base.num_layers)
+    recover_dead_local_trials(study, settings.max_retry)
+    return OpenedStudy(study=study, url=url, settings=settings, thresholds=thresholds, base=base, data=data)
 
 
 def refuse_before_writing(cfg: StudyConfig, url: str, storage, fingerprint: dict, definition: dict) -> None:

@@ -60,30 +60,19 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from xtts_tune.analysis.curve.thresholds import thresholds_from_section
 from xtts_tune.analysis.ranking.order import rank
 from xtts_tune.analysis.ranking.sound import judge_sound
 from xtts_tune.analysis.records import trial_value
-from xtts_tune.config import ConfigError, StudyConfig, TrainConfig
+from xtts_tune.config import StudyConfig, TrainConfig
 from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
-from xtts_tune.search.definition import study_definition
 from xtts_tune.search.ears import ensure_baselines, score_entries
-from xtts_tune.search.fingerprint import expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
-from xtts_tune.search.opening import (
-    ARTIFACTS_DIR,
-    TRIALS_DIR,
-    open_or_create_study,
-    refuse_before_writing,
-)
+from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
 from xtts_tune.search.outcome import requeue_interrupted, trial_record
-from xtts_tune.search.recovery import (
-    recover_dead_local_trials,
-    worker_identity,
-)
+from xtts_tune.search.recovery import worker_identity
 from xtts_tune.search.retention import apply_retention, kept_trials
 from xtts_tune.search.samples import (
     NO_DECODER,
@@ -92,10 +81,7 @@ from xtts_tune.search.samples import (
 )
 from xtts_tune.search.settings import SearchSettings, quiet_experimental
 from xtts_tune.search.storage import (
-    check_writable,
     default_storage,
-    open_storage,
-    sqlite_path,
 )
 from xtts_tune.search.summary import SearchSummary, summarize
 from xtts_tune.search.verdict_sync import note_at_end, sync_verdicts, verdict_at_end
@@ -319,45 +305,9 @@ def run_search(
     >>> [(row.number, row.state, row.steps) for row in summary.rows]
     [(0, 'COMPLETE', 2)]
     """
-    from xtts_tune.model.base import load_study_base
-    from xtts_tune.training.prepare import prepare_data
-
-    if n_trials < 0:
-        raise ConfigError(f"the number of trials must be >= 0, got {n_trials}")
-    cfg.validate()
-    settings = SearchSettings.from_config(cfg)
-    thresholds = thresholds_from_section(cfg.diagnosis, cfg.source)
-    url = storage or default_storage(cfg)
-    heartbeats = {
-        "heartbeat_interval": settings.heartbeat_interval,
-        "grace_period": settings.grace_period,
-        "max_retry": settings.max_retry,
-    }
-    db = sqlite_path(url)
-    if db is None or db.is_file():
-        rdb = open_storage(url, **heartbeats)  # a bad URL or a read-only database fails before the model loads
-    else:  # created once the data is known to be good: a refused run leaves no empty database behind
-        check_writable(db)
-        rdb = None
-    base = load_study_base(cfg, base)
-    settings.resolve(base.num_layers, cfg.source)
-    warning = settings.pruner.warmup_warning(cfg.train.eval_every, cfg.train.eval_at_start)
-    if warning:
-        if progress is not None:
-            progress({"event": "warning", "message": warning})
-        else:
-            logger.warning(warning)
-    fingerprint = expected_fingerprint(cfg, base.fingerprint)
-    definition = study_definition(cfg, settings.space)
-    refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written
-
-    data = prepare_data(cfg, base)
-    rdb = rdb or open_storage(url, **heartbeats)
-    fingerprint["dataset"] = data.fingerprint
-    fingerprint["split"] = data.split.fingerprint
-    study = open_or_create_study(cfg, url, rdb, settings, fingerprint, definition, base.num_layers)
-    recover_dead_local_trials(study, settings.max_retry)
-
+    opened = open_study(cfg, n_trials=n_trials, storage=storage, progress=progress, base=base)
+    study, url, settings, thresholds = opened.study, opened.url, opened.settings, opened.thresholds
+    base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     search.emit({"event": "message", "text": data.audio_summary})
     estimate = most_expensive_line(
