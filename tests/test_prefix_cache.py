@@ -157,3 +157,13 @@ def test_cache_conditions_are_refused_with_one_line(demo_target, tmp_path):
         "prefix_cache off"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+def test_only_the_depth_in_use_stays_in_memory(tmp_path):
+    cache = PrefixCache(tmp_path, base_fingerprint="abc", dtype="float16", precision="fp32")
+    for depth in (1, 2, 3, 4):
+        for i in range(3):
+            cache.put(depth, f"clip-{i}", torch.ones(10, 8))
+        assert cache.nbytes() == cache.nbytes(depth) == 3 * 10 * 8 * 2
+    again = cache.lookup(1, ["clip-0", "clip-2"])  # a revisit reads depth 1 back from its shards
+    assert all(p is not None for p in again) and cache.nbytes() == cache.nbytes(1)

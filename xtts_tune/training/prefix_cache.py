@@ -16,7 +16,7 @@ What the mode fixes, and why it is acceptable for a search:
   theirs. Validation never had dropout, so validation losses are those of the uncached path (to the storage
   precision: ``prefix_cache_dtype``).
 
-Entries live in memory and in shard files ``<study>/cache/prefix-<base>-d<N>-<precision>-<dtype>/`` beside
+Only the depth in use lives in memory (visiting another saves and drops it); entries also live in shard files ``<study>/cache/prefix-<base>-d<N>-<precision>-<dtype>/`` beside
 the feature cache: each save writes the entries new since the last one as one more shard (atomically), so
 several workers and a killed run never corrupt it. Keys are the clip's feature key (file, text, noise
 variant) and its conditioning slice.
@@ -66,7 +66,19 @@ class PrefixCache:
     def _dir(self, depth: int) -> Path | None:
         return self.folder / self.name.format(depth=depth) if self.folder is not None else None
 
+    def _resident(self, depth: int) -> None:
+        """Keep only ``depth`` in memory (issue 28: RSS must not grow with the depths a worker visits):
+        the other depths' new entries are saved first, then dropped; a revisit reads its shards again."""
+        others = [d for d in self._mem if d != depth]
+        if not others:
+            return
+        self.save()
+        for d in others:
+            del self._mem[d]
+            self._loaded.discard(d)
+
     def _load(self, depth: int) -> None:
+        self._resident(depth)
         if depth in self._loaded:
             return
         self._loaded.add(depth)
@@ -85,6 +97,7 @@ class PrefixCache:
         return [self._mem[depth].get(k) for k in keys]
 
     def put(self, depth: int, key: str, piece: torch.Tensor) -> None:
+        self._resident(depth)
         stored = piece.detach().to("cpu", self.dtype)
         self._mem[depth][key] = stored
         self._new[depth][key] = stored
