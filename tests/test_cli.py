@@ -87,6 +87,11 @@ def test_search_next_steps_work_when_copied_from_another_folder(demo_target, tmp
     (tmp_path / "b").mkdir()
     out = run_cli("search", "--config", str(config), "--trials", "1", cwd=tmp_path / "a")
     assert out.returncode == 0, out.stderr
+    # the cost block before the first trial, and the measured time and ETA after it (search.preflight)
+    assert out.stdout.index("cost: 150 clips") < out.stdout.index("— trial 0")
+    assert (
+        "cost: disk about " in out.stdout and "time: this trial " in out.stdout and "0 of 1 trials left" in out.stdout
+    )
     report_line = next(line for line in out.stdout.splitlines() if line.startswith("report: "))
     searched = Path(report_line.split(": ", 1)[1])
     assert searched == elsewhere / "studies" / "demo-report.html" and searched.is_file()

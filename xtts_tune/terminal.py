@@ -157,10 +157,55 @@ def search_progress():
             )
         elif kind == "warning":
             print(f"warning: {event['message']}")
+        elif kind == "preflight":
+            print(render_preflight(event))
+        elif kind == "eta":
+            print(render_eta(event))
         elif "p" in state:
             state["p"](event)
 
     return on_event
+
+
+def render_preflight(event: dict) -> str:
+    """The cost block of a search (:mod:`xtts_tune.search.preflight`), before its first trial.
+
+    >>> print(render_preflight({"clips": 1132, "hours": 0.96, "train": 982, "val": 100, "test": 50,
+    ...     "ram_bytes": 3 * 2**30, "vram_bytes": None, "disk": {"feature cache": 2**28, "checkpoints": 2**20},
+    ...     "disk_bytes": 2**28 + 2**20, "free_bytes": 2**35, "folder": "runs/x"}))
+    cost: 1132 clips, 0.96 h of audio; split 982 train / 100 validation / 50 test
+    cost: RAM about 3.0 GiB; VRAM: no estimate for this base (the table is for the released shape)
+    cost: disk about 257.0 MiB (feature cache 256.0 MiB, checkpoints 1.0 MiB) of 32.0 GiB free in runs/x
+    """
+    vram = event.get("vram_bytes")
+    vram_text = (
+        f"VRAM about {human_bytes(vram)} at the space's most expensive configuration"
+        if vram
+        else "VRAM: no estimate for this base (the table is for the released shape)"
+    )
+    parts = ", ".join(f"{k} {human_bytes(v)}" for k, v in event.get("disk", {}).items())
+    return (
+        f"cost: {event['clips']} clips, {event['hours']:.2f} h of audio; split {event['train']} train / "
+        f"{event['val']} validation / {event['test']} test\n"
+        f"cost: RAM about {human_bytes(event['ram_bytes'])}; {vram_text}\n"
+        f"cost: disk about {human_bytes(event['disk_bytes'])} ({parts}) of {human_bytes(event['free_bytes'])} "
+        f"free in {event['folder']}"
+    )
+
+
+def render_eta(event: dict) -> str:
+    """The line after each trial: its time, the mean, and the ETA of this worker's remaining trials.
+
+    >>> render_eta({"trial_seconds": 42.0, "mean_seconds": 40.0, "done": 2, "n_trials": 20, "eta_seconds": 720.0})
+    'time: this trial 42 s, mean 40 s; 18 of 20 trials left, about 12 min (ETA)'
+    """
+    left = event["n_trials"] - event["done"]
+    eta = event["eta_seconds"]
+    when = f"{eta / 60:.0f} min" if eta >= 120 else f"{eta:.0f} s"
+    return (
+        f"time: this trial {event['trial_seconds']:.0f} s, mean {event['mean_seconds']:.0f} s; {left} of "
+        f"{event['n_trials']} trials left, about {when} (ETA)"
+    )
 
 
 def best_so_far(event: dict) -> str:

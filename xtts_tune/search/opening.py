@@ -11,11 +11,13 @@ load the study, then claim its folder.
    under the storage's lock, and writes nothing: the dataset, split and base model (:mod:`~.fingerprint`),
    the search space and fixed knobs (:mod:`~.definition`), and whether the study's folder, report and YAML
    are its own (:mod:`~.home`);
-5. the data is prepared (the split saved, features cached: the first writes);
-6. :func:`open_or_create_study` creates the study (its id, config, fingerprint and definition recorded, its
+5. the cost block (:mod:`~.preflight`): clips, hours, split, RAM, VRAM and disk, refused when the files
+   would not fit the free disk;
+6. the data is prepared (the split saved, features cached: the first writes);
+7. :func:`open_or_create_study` creates the study (its id, config, fingerprint and definition recorded, its
    folder claimed, the guide's config enqueued) or loads it, under the same lock (a file lock for SQLite, an
    advisory lock for PostgreSQL), so workers starting together never race;
-7. trials of dead local workers are failed and queued again (:mod:`~.recovery`).
+8. trials of dead local workers are failed and queued again (:mod:`~.recovery`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from xtts_tune.record import StudyRecord, enqueue_attrs, stored_study_record, wr
 from xtts_tune.search.definition import check_definition, study_definition
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint, tool_version
 from xtts_tune.search.home import check_home, claim_home, new_uid, release_claim
+from xtts_tune.search.preflight import check_cost
 from xtts_tune.search.recovery import recover_dead_local_trials
 from xtts_tune.search.settings import SearchSettings
 from xtts_tune.search.storage import check_writable, default_storage, open_storage, redact, sqlite_path, storage_lock
@@ -112,6 +115,7 @@ def open_study(
     fingerprint = expected_fingerprint(cfg, base.fingerprint)
     definition = study_definition(cfg, settings.space)
     refuse_before_writing(cfg, url, rdb, fingerprint, definition)  # before the split, cache or DB is written
+    check_cost(cfg, base, settings, progress)  # the cost block; refused here when the files would not fit
 
     data = prepare_data(cfg, base)
     rdb = rdb or open_storage(url, **heartbeats)

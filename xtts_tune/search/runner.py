@@ -72,6 +72,7 @@ from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
 from xtts_tune.search.outcome import requeue_interrupted, trial_record
+from xtts_tune.search.preflight import eta_event
 from xtts_tune.search.recovery import worker_identity
 from xtts_tune.search.retention import apply_retention, kept_trials
 from xtts_tune.search.samples import (
@@ -102,6 +103,7 @@ class _Search:
         self.worker = worker_identity()
         self.device = next(base.gpt.parameters()).device
         self.trials_run: list[int] = []
+        self.trial_seconds: list[float] = []  # this worker's trials, for the ETA (search.preflight)
         self.index = 0
         self.samples = sample_plan(
             base,
@@ -255,6 +257,13 @@ class _Search:
         values = [(trial_value(t), t.number) for t in finished]
         lowest = min(((v, n) for v, n in values if v is not None), default=(None, None))
         save_study_note(study)
+        eta = eta_event(
+            self.trial_seconds,
+            self.index,
+            finished_at=frozen.datetime_complete,
+            started_at=frozen.datetime_start,
+            n_trials=self.n_trials,
+        )
         record = TrialRecord.from_trial(frozen)
         value = record.best_val_loss if record.best_val_loss is not None else finite(frozen.value)
         self.emit(
@@ -274,6 +283,8 @@ class _Search:
                 "lowest_number": lowest[1],
             }
         )
+        if eta is not None:
+            self.emit(eta)
 
 
 def run_search(

@@ -102,12 +102,9 @@ def record_out_of_memory(trial, train, longest_clip_s: float, device) -> str:
     return line
 
 
-def most_expensive_line(space_params: dict, train, model, longest_clip_s: float, num_layers: int, device) -> str | None:
-    """Before the first trial: the estimated peak of the space's most expensive configuration (lowest freeze
-    depth, largest batch, the longest clip) next to the device's memory; None for a base that is not the
-    released 30-block shape (the table says nothing about it)."""
-    if num_layers != REAL_SIZE_LAYERS:
-        return None
+def most_expensive_config(space_params: dict, train, model, longest_clip_s: float) -> dict:
+    """The space's most expensive configuration: lowest freeze depth, largest batch, the longest clip, and
+    its estimated peak (:func:`estimate_peak_bytes`, ``peak`` in bytes)."""
 
     def extreme(name: str, fixed: int, pick) -> int:
         spec = space_params.get(name)
@@ -121,10 +118,29 @@ def most_expensive_line(space_params: dict, train, model, longest_clip_s: float,
     peak = estimate_peak_bytes(
         freeze_depth=depth, embeddings_frozen=frozen, batch_size=batch, longest_clip_s=longest_clip_s
     )
+    return {"depth": depth, "batch": batch, "frozen": frozen, "peak": peak}
+
+
+def most_expensive_peak(space_params: dict, train, model, longest_clip_s: float, num_layers: int) -> int | None:
+    """The estimated peak GPU memory (bytes) of :func:`most_expensive_config`; None for a base that is not the
+    released 30-block shape (the table says nothing about it)."""
+    if num_layers != REAL_SIZE_LAYERS:
+        return None
+    return most_expensive_config(space_params, train, model, longest_clip_s)["peak"]
+
+
+def most_expensive_line(space_params: dict, train, model, longest_clip_s: float, num_layers: int, device) -> str | None:
+    """Before the first trial: the estimated peak of the space's most expensive configuration (lowest freeze
+    depth, largest batch, the longest clip) next to the device's memory; None for a base that is not the
+    released 30-block shape (the table says nothing about it)."""
+    if num_layers != REAL_SIZE_LAYERS:
+        return None
+    c = most_expensive_config(space_params, train, model, longest_clip_s)
     return (
-        f"memory: the space's most expensive configuration (freeze_depth {depth}, embeddings "
-        f"{'frozen' if frozen else 'trainable'}, batch {batch}, clips up to {longest_clip_s:.1f} s) needs about "
-        f"{peak / GIB:.1f} GiB (estimated from the real-size GPU table); this run has {device_memory_text(device)}"
+        f"memory: the space's most expensive configuration (freeze_depth {c['depth']}, embeddings "
+        f"{'frozen' if c['frozen'] else 'trainable'}, batch {c['batch']}, clips up to {longest_clip_s:.1f} s) needs "
+        f"about {c['peak'] / GIB:.1f} GiB (estimated from the real-size GPU table); this run has "
+        f"{device_memory_text(device)}"
     )
 
 
