@@ -121,3 +121,23 @@ def split_fingerprint(train_ids: list[str], val_ids: list[str], test_ids: list[s
         parts["test"] = sorted(test_ids)
     text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def nested_train_subset(split: Split, fraction: float, *, seed: int | None = None) -> Split:
+    """``split`` with only ``fraction`` of its training clips (validation and test unchanged): the one
+    definition of a data fraction, used by the data curve (``xtts-tune data-curve``) and the fidelity
+    benchmark. The subsets are nested: one fixed shuffle of the train ids (from ``seed``, default the split's
+    own), whose first ``round(fraction * n)`` clips (at least 1) are kept, so 25 % holds every clip of 12.5 %.
+
+    >>> from xtts_tune.config import DataConfig
+    >>> split = make_split([f"clip{i:02d}" for i in range(40)], DataConfig(val_count=4, test_count=4))
+    >>> small, half = nested_train_subset(split, 0.125), nested_train_subset(split, 0.5)
+    >>> len(small.train), len(half.train), set(small.train) <= set(half.train), half.val == split.val
+    (4, 16, True, True)
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"a data fraction is in (0, 1], not {fraction}")
+    order = sorted(split.train)
+    random.Random(split.seed if seed is None else seed).shuffle(order)
+    keep = set(order[: max(1, round(fraction * len(order)))])
+    return Split(train=[c for c in split.train if c in keep], val=split.val, seed=split.seed, test=split.test)
