@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-fidelity clean
 
 install: $(STAMP)
 
@@ -105,6 +105,16 @@ bench-real-size: $(STAMP)
 # table of figures and seconds per clip on this machine (a few minutes on a 2-core CPU); see docs/probes.md
 bench-probes: $(STAMP)
 	$(BIN)/python -m benchmarks.probes $(ARGS)
+
+# one trial of one epoch at 100 / 300 / 1,132 / 3,000 clips of the real hour (and the released shape at depth 28):
+# wall time, peak RSS and disk per row, each row in its own process; see docs/benchmarks.md
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale $(ARGS)
+
+# is a short trial (1 epoch, or a nested fraction of the clips) a faithful proxy for the full one? Spearman
+# of the ranks, the best's place, regret and compute per fidelity (DATASET=kathleen|hour); see docs/search.md
+bench-fidelity: $(STAMP)
+	$(BIN)/python -m benchmarks.fidelity $(if $(DATASET),--dataset $(DATASET)) $(ARGS)
 
 clean:
 	rm -rf runs studies/*.db studies/*-report.html studies/*-best.yaml

@@ -30,9 +30,14 @@ from xtts_tune.record import write_study
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd=None, timeout=600):
+def run_cli(*args, cwd=None, timeout=600, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "xtts_tune.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "xtts_tune.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -178,11 +183,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(demo_target, tmp_p
         with pytest.raises(DiskFullError, match=r"kept\.json: disk full, no space left on the device"):
             atomic_write_text(kept, "x" * 1_000_000)
         assert kept.read_text() == "{}" and sorted(p.name for p in full.iterdir()) == ["kept.json"]
-        # a real search whose feature cache and checkpoints do not fit
+        # a real search whose feature cache and checkpoints do not fit: the preflight refuses before writing
         config = project(tmp_path, demo_target)
-        line = one_error_line(
-            run_cli("search", "--config", str(config), "--set", f"output_dir={full}", "--trials", "1")
-        )
+        search = ("search", "--config", str(config), "--set", f"output_dir={full}", "--trials", "1")
+        line = one_error_line(run_cli(*search))
+        assert "but only" in line and "are free; lower search.keep_top_k, or set output_dir" in line, line
+        assert sorted(p.name for p in full.iterdir()) == ["kept.json"]
+        # past a preflight told the disk has room (the disk fills from elsewhere mid-run): still one line
+        from xtts_tune.search.preflight import FREE_DISK_ENV
+
+        line = one_error_line(run_cli(*search, env={FREE_DISK_ENV: str(10**12)}))
         assert "disk full, no space left on the device" in line
         assert not [p for p in full.rglob("*") if p.name.endswith(".tmp")]
     finally:

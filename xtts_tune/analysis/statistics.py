@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -198,3 +199,16 @@ def compute_of(trials: Sequence[FrozenTrial]) -> ComputeSaved:
             continue
         n, steps, planned = n + 1, steps + spent, planned + max(full, spent)
     return ComputeSaved(trials=n, steps=steps, planned_steps=planned)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation of two paired lists (None under 3 pairs): how well one ranking (e.g.
+    validation loss, or a cheap fidelity's) orders the other (test loss, or full data's).
+
+    >>> spearman([1.0, 2.0, 3.0, 4.0], [10.0, 30.0, 20.0, 40.0])
+    0.8
+    """
+    if len(a) < 3:
+        return None
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(round(np.corrcoef(ra, rb)[0, 1], 4))

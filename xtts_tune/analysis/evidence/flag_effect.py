@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from xtts_tune.analysis.statistics import spearman
 
 __all__ = ["FlagEffect", "flag_effect"]
 
@@ -85,13 +85,6 @@ def flag_effect(rows: Sequence[Mapping[str, Any]]) -> FlagEffect:
         exclude_test_loss=excluded["test_loss"] if excluded else None,
         keep_pick=kept["number"] if kept else None,
         keep_test_loss=kept["test_loss"] if kept else None,
-        spearman=_spearman([r["val_loss"] for r in scored], [r["test_loss"] for r in scored]),
+        spearman=spearman([r["val_loss"] for r in scored], [r["test_loss"] for r in scored]),
         overfitting_test_ranks=[(r["number"], test_rank[r["number"]]) for r in scored if r["verdict"] == "overfitting"],
     )
-
-
-def _spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    if len(a) < 3:
-        return None
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(round(np.corrcoef(ra, rb)[0, 1], 4))
