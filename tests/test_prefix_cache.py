@@ -129,15 +129,15 @@ def test_cache_is_kept_on_disk_per_depth_and_reused_by_a_new_run(fresh_base, dem
     cfg = cache_config(demo_target, tmp_path, dtype="float16", freeze_depth=2)
     first = prepare_data(cfg, fresh_base)
     run_trial(cfg, base=fresh_base, data=first)
-    shards = list((cfg.study_dir / "cache").glob("prefix-*-d2-fp32-float16/part-*.pt"))
+    shards = list((cfg.study_dir / "cache").glob("prefix-*-d2-fp32-float16/part-*.safetensors"))
     assert len(shards) == 1 and first.prefix_cache.misses > 0
     again = prepare_data(cfg, fresh_base)  # a new process: a fresh PreparedData
     run_trial(cfg, base=fresh_base, data=again)
     assert again.prefix_cache.misses == 0 and again.prefix_cache.hits > 0
-    assert len(list(shards[0].parent.glob("part-*.pt"))) == 1  # nothing new to write
+    assert len(list(shards[0].parent.glob("part-*.safetensors"))) == 1  # nothing new to write
     deeper = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, freeze_depth=3))
     run_trial(deeper, base=fresh_base, data=again)
-    assert list((cfg.study_dir / "cache").glob("prefix-*-d3-fp32-float16/part-*.pt"))
+    assert list((cfg.study_dir / "cache").glob("prefix-*-d3-fp32-float16/part-*.safetensors"))
 
 
 def test_cache_conditions_are_refused_with_one_line(demo_target, tmp_path):

@@ -45,7 +45,7 @@ def test_the_cost_block_counts_the_real_clips_and_matches_the_real_feature_cache
     for clip in [*data.split.val, *data.split.test]:
         data.features.get(clip)
     data.features.save()
-    assert cost.disk["feature cache"] == pytest.approx(data.features.cache_path.stat().st_size, rel=0.03)
+    assert cost.disk["feature cache"] == pytest.approx(data.features.shards.disk_bytes(), rel=0.03)
     assert cost.vram_bytes is None and cost.ram_bytes > 1e9
 
 

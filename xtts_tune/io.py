@@ -22,11 +22,15 @@ import json
 import math
 import numbers
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from xtts_tune.errors import FULL_ERRNOS, disk_full_error
+
+GB = 10**9
+"""A gigabyte, as the ``*_gb`` settings count it (and disks are sold)."""
 
 ProgressFn = Callable[[dict], None]
 """A progress callback: the library calls it with one event dict (``{"event": "eval", ...}``)."""
@@ -84,6 +88,38 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created when missing) for the ``with`` block.
+
+    Other processes wait (``on_wait`` is called first when the lock is taken, to say so); the kernel drops the lock when its holder dies (kill, power loss), so a stale lock
+    never blocks a rerun. Re-entrant within one thread (``flock`` would otherwise wait for itself)."""
+    import fcntl
+
+    path = Path(path)
+    held = _held_locks.__dict__.setdefault("paths", set())
+    if path in held:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+_held_locks = threading.local()  # the lock files this thread holds
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

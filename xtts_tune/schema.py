@@ -119,6 +119,9 @@ class TrainConfig:
     embeddings frozen and ``conditioning_slice: fixed``; the frozen blocks then run without dropout."""
     prefix_cache_dtype: str = "float16"
     """float16 | bfloat16 | float32: how cached hidden states are stored."""
+    prefix_cache_max_gb: float = 0.0
+    """Most GB the prefix cache may take on disk (0: no cap): past it, whole freeze depths are deleted, least
+    recently used first, and recaptured when a trial needs them again."""
     save_checkpoint: bool = True
     num_threads: int = 0
     """torch CPU threads; 0 leaves torch's default."""
@@ -143,6 +146,7 @@ class TrainConfig:
                 "train.noise_level_range must be [low, high] with 0 <= low <= high",
             ),
             (self.augment_variants >= 1, "train.augment_variants must be >= 1"),
+            (self.prefix_cache_max_gb >= 0, "train.prefix_cache_max_gb must be >= 0 (0: no cap)"),
             (self.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32, bf16 or fp16"),
             (self.conditioning_slice in ("random", "fixed"), "train.conditioning_slice must be random or fixed"),
             (

@@ -161,6 +161,8 @@ def search_progress():
             print(render_preflight(event))
         elif kind == "eta":
             print(render_eta(event))
+        elif kind == "features":
+            print(render_features(event))
         elif "p" in state:
             state["p"](event)
 
@@ -205,6 +207,20 @@ def render_eta(event: dict) -> str:
     return (
         f"time: this trial {event['trial_seconds']:.0f} s, mean {event['mean_seconds']:.0f} s; {left} of "
         f"{event['n_trials']} trials left, about {when} (ETA)"
+    )
+
+
+def render_features(event: dict) -> str:
+    """A line of the feature prep before the first trial.
+
+    >>> render_features({"done": 200, "total": 1132, "elapsed_s": 20.0, "eta_s": 93.2})
+    'features: 200 of 1132 clips prepared, 20 s so far, about 93 s left (ETA)'
+    """
+    eta = event["eta_s"]
+    left = f"{eta / 60:.0f} min" if eta >= 120 else f"{eta:.0f} s"
+    return (
+        f"features: {event['done']} of {event['total']} clips prepared, {event['elapsed_s']:.0f} s so far, "
+        f"about {left} left (ETA)"
     )
 
 

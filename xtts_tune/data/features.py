@@ -2,8 +2,9 @@
 
 coqui's GPTTrainer recomputes the DVAE codes and conditioning mels of every clip at every step
 (``format_batch_on_device``). They do not change between steps, epochs or trials of one base model, so we
-compute them once per clip (and per noisy variant) with GPTTrainer's own DVAE and mel extractors, keep them
-in memory and in a cache file keyed by base model and clip, and build batches from them.
+compute them once per clip (and per noisy variant) with GPTTrainer's own DVAE and mel extractors, store them
+in an append-only folder of shards keyed by base model and clip (:mod:`xtts_tune.data.shards`: read on
+demand, so memory does not grow with the dataset), and build batches from them.
 
 The conditioning slice is taken from the clip's full mel instead of re-computing a mel of the sliced audio:
 both have the same frames (hop 256) except at the slice's edges, and it lets the cache serve every random
@@ -25,11 +26,13 @@ import torchaudio
 
 from xtts_tune.data.augmentation import noisy_variant, variant_seed
 from xtts_tune.data.clips import Clip, read_wav
-from xtts_tune.io import atomic_torch_save
+from xtts_tune.data.shards import TensorShards
 
 logger = logging.getLogger(__name__)
 
 MEL_HOP = 256  # hop of GPTTrainer's conditioning mel (perceiver path) and of the DVAE mel
+PARTS = ("text", "codes", "mel", "n")  # a clip's stored tensors, named "<key>/<part>" in the shards
+FLUSH_BYTES = 32 << 20  # new features held in memory before they go to disk by themselves
 
 
 @dataclass
@@ -57,21 +60,13 @@ class FeatureStore:
         self.sample_rate = trainer.config.audio.sample_rate
         self.dvae_sample_rate = trainer.config.audio.dvae_sample_rate
         self.use_cache = use_cache
-        self.cache_path = cache_dir / f"features-{base_fingerprint}.pt" if cache_dir else None
-        self._mem: dict[str, ClipFeatures] = {}
-        self._dirty = False
+        # an append-only folder of shards, read on demand (xtts_tune.data.shards): memory stays bounded at 3,000
+        # clips and noisy variants; new entries are flushed every FLUSH_BYTES and at save()
+        self.cache_path = cache_dir / f"features-{base_fingerprint}" if cache_dir else None
+        self.shards = TensorShards(self.cache_path if use_cache else None, flush_bytes=FLUSH_BYTES)
         self.timings: dict[str, float] = defaultdict(float)
         self.hits = 0
         self.misses = 0
-        if self.cache_path and self.use_cache and self.cache_path.is_file():
-            try:
-                raw = torch.load(self.cache_path, map_location="cpu", weights_only=True)
-                self._mem = {
-                    k: ClipFeatures(v["text"], v["codes"], v["mel"].float(), int(v["n"])) for k, v in raw.items()
-                }
-            except Exception as exc:  # a cache is disposable: rebuild it rather than fail
-                logger.warning("ignoring unreadable feature cache %s (%s)", self.cache_path, exc)
-                self._mem = {}
         self._silence = None
 
     # -- keys ----------------------------------------------------------------------------------------
@@ -88,12 +83,25 @@ class FeatureStore:
         vkey = None if variant is None else (seed, variant, tuple(level_range))
         return self._key(self.clips[clip_id], vkey)
 
+    def has(self, key: str) -> bool:
+        """Whether the features of ``key`` are stored (without reading them)."""
+        return all(f"{key}/{part}" in self.shards for part in PARTS)
+
+    def cached(self, key: str) -> ClipFeatures | None:
+        """The stored features of ``key`` (None when not computed yet)."""
+        parts = [self.shards.get(f"{key}/{part}") for part in PARTS]
+        if any(p is None for p in parts):
+            return None
+        text, codes, mel, n = parts
+        return ClipFeatures(text=text, codes=codes, mel=mel.float(), wav_length=int(n[0]))
+
     def get(self, clip_id: str, variant: int | None = None, *, seed: int = 0, level_range=(0.0, 0.0)) -> ClipFeatures:
         clip = self.clips[clip_id]
         key = self.key(clip_id, variant, seed=seed, level_range=level_range)
-        if self.use_cache and key in self._mem:
+        feats = self.cached(key) if self.use_cache else None
+        if feats is not None:
             self.hits += 1
-            return self._mem[key]
+            return feats
         self.misses += 1
         t = time.perf_counter()
         wav = read_wav(clip.audio_file, self.sample_rate)
@@ -102,9 +110,14 @@ class FeatureStore:
         self.timings["audio_loading"] += time.perf_counter() - t
         feats = self.compute(wav, clip)
         if self.use_cache:
-            self._mem[key] = feats
-            self._dirty = True
+            stored = (feats.text, feats.codes, feats.mel.half(), torch.tensor([feats.wav_length]))
+            for part, tensor in zip(PARTS, stored):
+                self.shards.put(f"{key}/{part}", tensor)
         return feats
+
+    def refresh(self) -> None:
+        """See the entries other workers have stored since this store opened the cache."""
+        self.shards.refresh()
 
     @torch.no_grad()
     def compute(self, wav: torch.Tensor, clip: Clip) -> ClipFeatures:
@@ -134,17 +147,10 @@ class FeatureStore:
         return ClipFeatures(text=text, codes=codes.long().cpu(), mel=mel, wav_length=int(wav.shape[-1]))
 
     def save(self) -> None:
-        """Write the cache atomically (other workers may read it at the same time)."""
-        if not (self.cache_path and self.use_cache and self._dirty):
-            return
-        atomic_torch_save(
-            {
-                k: {"text": f.text, "codes": f.codes, "mel": f.mel.half(), "n": f.wav_length}
-                for k, f in self._mem.items()
-            },
-            self.cache_path,
-        )
-        self._dirty = False
+        """Write the entries computed since the last save as one more shard (atomically; other workers may
+        read and add to the cache at the same time)."""
+        if self.use_cache:
+            self.shards.flush()
 
     def silence_frame(self) -> torch.Tensor:
         """The conditioning-mel frame of digital silence (what coqui's zero padding turns into)."""

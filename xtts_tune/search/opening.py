@@ -38,7 +38,7 @@ from xtts_tune.record import StudyRecord, enqueue_attrs, stored_study_record, wr
 from xtts_tune.search.definition import check_definition, study_definition
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint, tool_version
 from xtts_tune.search.home import check_home, claim_home, new_uid, release_claim
-from xtts_tune.search.preflight import check_cost
+from xtts_tune.search.preflight import check_cost, may_augment
 from xtts_tune.search.recovery import recover_dead_local_trials
 from xtts_tune.search.settings import SearchSettings
 from xtts_tune.search.storage import check_writable, default_storage, open_storage, redact, sqlite_path, storage_lock
@@ -84,6 +84,7 @@ def open_study(
     ('demo', 1)
     """
     from xtts_tune.model.base import load_study_base
+    from xtts_tune.training.feature_prep import prepare_features
     from xtts_tune.training.prepare import prepare_data
 
     if n_trials < 0:
@@ -118,6 +119,8 @@ def open_study(
     check_cost(cfg, base, settings, progress)  # the cost block; refused here when the files would not fit
 
     data = prepare_data(cfg, base)
+    # every clip's features before the first trial: progress and ETA, resumable, once for all workers
+    prepare_features(data, cfg.train, augment=may_augment(cfg, settings), progress=progress)
     rdb = rdb or open_storage(url, **heartbeats)
     fingerprint["dataset"] = data.fingerprint
     fingerprint["split"] = data.split.fingerprint

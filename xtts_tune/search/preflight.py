@@ -39,7 +39,7 @@ from pathlib import Path
 
 from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
-from xtts_tune.io import human_bytes
+from xtts_tune.io import GB, human_bytes
 
 FREE_DISK_ENV = "XTTS_TUNE_FREE_DISK_BYTES"
 """An environment override of the free disk (bytes), so a test can simulate a full disk."""
@@ -50,7 +50,6 @@ FEATURE_ENTRY_OVERHEAD = 1_100  # bytes per feature entry (keys, tensor headers)
 PREFIX_ENTRY_OVERHEAD = 400  # bytes per prefix entry (key, tensor header): 397 measured on a real shard
 PROCESS_BYTES = int(1.3 * 2**30)  # torch + coqui + Optuna imported, embedded base loaded: measured peak RSS
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
-GB = 1e9
 
 
 class DiskSpaceError(UserError):
@@ -152,7 +151,7 @@ def estimate_cost(cfg: StudyConfig, base, settings, *, lengths: dict | None = No
     split = split or make_split(list(lengths), cfg.data)
     train, args = cfg.train, base.config.model_args
     depths = _space_values(settings.space.params.get("freeze_depth"), train.freeze_depth)
-    augment = max(_space_values(settings.space.params.get("augment_prob"), train.augment_prob)) > 0
+    augment = may_augment(cfg, settings)
     variants = 1 + (train.augment_variants if augment else 0)
     sizes = {
         cid: clip_entry_sizes(
@@ -170,7 +169,7 @@ def estimate_cost(cfg: StudyConfig, base, settings, *, lengths: dict | None = No
     prefix_total = 0
     if _space_values(settings.space.params.get("prefix_cache"), train.prefix_cache) != [False]:
         per_depth = sum(sizes[c][1] * variants for c in split.train) + sum(sizes[c][1] for c in split.val)
-        cap = float(getattr(train, "prefix_cache_max_gb", 0) or 0) * GB
+        cap = train.prefix_cache_max_gb * GB
         for depth in sorted(d for d in depths if d >= 1):
             room = cap - prefix_total if cap else per_depth
             disk[f"prefix cache depth {depth}"] = int(max(0.0, min(per_depth, room)))
@@ -199,6 +198,12 @@ def estimate_cost(cfg: StudyConfig, base, settings, *, lengths: dict | None = No
         free_bytes=free_disk_bytes(folder),
         folder=str(folder),
     )
+
+
+def may_augment(cfg: StudyConfig, settings) -> bool:
+    """Whether a trial of the search may train on noisy variants (``augment_prob`` above 0 anywhere in the
+    space): then the variants' features are prepared and counted too."""
+    return max(_space_values(settings.space.params.get("augment_prob"), cfg.train.augment_prob)) > 0
 
 
 def _space_values(spec, fixed) -> list:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import optuna
 
 from xtts_tune.config import StudyConfig
 from xtts_tune.errors import UserError
+from xtts_tune.io import file_lock
 from xtts_tune.search.settings import quiet_experimental
 
 logger = logging.getLogger(__name__)
@@ -81,24 +81,8 @@ def storage_lock(url: str) -> Iterator[None]:
         with _postgresql_lock(url):
             yield
         return
-    import fcntl
-
-    lock = path.with_name(path.name + "-lock")
-    held = _held.__dict__.setdefault("paths", set())
-    if lock in held:  # this thread holds it already (flock would wait for itself)
+    with file_lock(path.with_name(path.name + "-lock")):
         yield
-        return
-    with open(lock, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        held.add(lock)
-        try:
-            yield
-        finally:
-            held.discard(lock)
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-_held = threading.local()  # the lock files this thread holds
 
 
 class ClaimingRDBStorage(optuna.storages.RDBStorage):

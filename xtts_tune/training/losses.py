@@ -18,6 +18,7 @@ import hashlib
 import torch
 
 from xtts_tune.config import StudyConfig
+from xtts_tune.io import GB
 from xtts_tune.model.base import LoadedBase
 from xtts_tune.model.prefix import gpt_losses
 from xtts_tune.training.prefix_cache import PrefixCache, prefix_key
@@ -32,6 +33,7 @@ def prefix_cache_of(cfg: StudyConfig, base: LoadedBase, data: PreparedData) -> P
             base_fingerprint=base.fingerprint,
             dtype=cfg.train.prefix_cache_dtype,
             precision=cfg.train.precision,
+            max_bytes=int(cfg.train.prefix_cache_max_gb * GB),
         )
     return data.prefix_cache
 
