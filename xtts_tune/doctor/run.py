@@ -10,9 +10,9 @@
 >>> corpus = Path("corpora/real-voice-kathleen")
 >>> lines = (corpus / "metadata_coqui.csv").read_text().splitlines()[1:13]
 >>> clips = [Clip(l.split("|")[0][5:-5], str(corpus / l.split("|")[0]), l.split("|")[1], "en", "m", i) for i, l in enumerate(lines, 1)]
->>> clips.append(Clip("copy", clips[0].audio_file, "Another text entirely.", "en", "m", 13))
+>>> clips.append(Clip("copy", clips[0].audio_file, "Another text.", "en", "m", 13))  # its audio says more
 >>> [(f.clip, [r.check for r in f.reasons]) for f in check_clips(clips, asr=False)]
-[('copy', ['duplicate audio'])]
+[('copy', ['speaking rate', 'duplicate audio'])]
 """
 
 from __future__ import annotations
