@@ -42,6 +42,7 @@ LAYERS = [
     ("xtts_tune.probes",),
     ("xtts_tune.model",),
     ("xtts_tune.training",),
+    ("xtts_tune.doctor",),
     ("xtts_tune.embedded",),
     ("xtts_tune.analysis",),
     ("xtts_tune.search",),
@@ -93,6 +94,7 @@ SLOW_EXAMPLES = {
     "xtts_tune.model.speak",
     "benchmarks.search.record",
     "xtts_tune.probes.score",  # loads the speaker encoder and the ASR model
+    "xtts_tune.doctor.run",  # embeds 13 real clips
 }
 
 

@@ -114,6 +114,23 @@ def cmd_build_base(args) -> int:
     return 0
 
 
+def cmd_check_data(args) -> int:
+    from xtts_tune.config import load_config
+
+    cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
+    from xtts_tune.doctor.run import check_dataset, write_exclude
+    from xtts_tune.doctor.table import render_report
+
+    report = check_dataset(cfg, progress=terminal.doctor_progress())
+    print(render_report(report), flush=True)
+    if report.path is not None:
+        print(f"findings: {report.path} ({report.seconds:.0f} s, {report.cached} of {report.clips} clips cached)")
+    if args.write_exclude:
+        path = write_exclude(report.findings, args.write_exclude, dataset=str(cfg.data_path))
+        print(f"wrote {len(report.findings)} clip ids to {path}: listen, keep what is fine, then set data.exclude")
+    return 0
+
+
 def cmd_search(args) -> int:
     from xtts_tune.config import load_config
 
@@ -310,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", help="SQLAlchemy URL (default sqlite:///studies/<study>.db)")
     s.add_argument("--no-report", dest="report", action="store_false", help="skip the report and export")
     s.set_defaults(func=cmd_search)
+
+    c = sub.add_parser("check-data", help="rank the clips most likely to hurt the fine-tune, with their reasons")
+    with_config(c)
+    c.add_argument("--write-exclude", metavar="FILE", help="write the flagged clip ids (a data.exclude file)")
+    c.set_defaults(func=cmd_check_data)
 
     for name, func, helptext in (
         ("dashboard", cmd_dashboard, "open optuna-dashboard on the study's storage"),

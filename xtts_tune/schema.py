@@ -47,6 +47,9 @@ class DataConfig:
     min_seconds: float = 0.5
     silence_rms: float = 1e-4
     """Clips whose RMS is below this are reported as silent."""
+    exclude: list[str] | str = field(default_factory=list)
+    """Clips left out before validation and the split: a file of clip ids (one a line, relative to the
+    project root) or a list of ids (:mod:`xtts_tune.data.exclude`). Part of the study's definition."""
 
     def validate(self, where: str) -> None:
         if self.formatter not in ("ljspeech", "coqui"):

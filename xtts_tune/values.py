@@ -8,7 +8,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, get_args, get_origin
+import types
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 
@@ -18,7 +19,13 @@ from xtts_tune.errors import ConfigError
 def coerce(value: Any, typ: Any, key: str, where: str) -> Any:
     """Check/convert one YAML value to the field's type (ints accepted for floats, '1e-5' strings for numbers)."""
     origin = get_origin(typ)
-    if typ is bool:
+    if origin in (Union, types.UnionType):  # the first type that takes the value (``list[str] | str``)
+        for option in get_args(typ):
+            try:
+                return coerce(value, option, key, where)
+            except ConfigError:
+                continue
+    elif typ is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):

@@ -3,7 +3,7 @@
 The definition is the search space (every searched knob: its kind, range or choices) and every setting a
 trial runs with that is not searched: the fixed knobs (``search.space`` scalars and the ``train`` section:
 budget such as ``max_epochs``/``max_steps``/``eval_every``, batch, seed, ...) and the ``model`` freezing
-flags. A resume that changes any of them would mix trials that cannot be compared ("drift") and is refused
+flags, and the clips ``data.exclude`` leaves out. A resume that changes any of them would mix trials that cannot be compared ("drift") and is refused
 with one line naming the key, the stored and the new value, and how to start a new study. What only changes
 how the study goes on is free: more trials, another worker, the sampler and pruner, enqueued configs,
 ``keep_top_k``, samples, heartbeats, the diagnosis thresholds, and a worker's own ``train.device``,
@@ -27,6 +27,7 @@ import dataclasses
 from typing import Any
 
 from xtts_tune.config import StudyConfig
+from xtts_tune.data.exclude import excluded_ids
 from xtts_tune.io import json_safe
 from xtts_tune.search.fingerprint import StudyMismatchError
 from xtts_tune.search.space import SearchSpace
@@ -50,6 +51,7 @@ def study_definition(cfg: StudyConfig, space: SearchSpace) -> dict[str, Any]:
             "train": fixed,
             "search_fixed": sorted(space.fixed),
             "model": dataclasses.asdict(cfg.model),
+            "data": {"exclude": sorted(excluded_ids(cfg.data, cfg.root))},
         }
     )
 
@@ -77,13 +79,28 @@ def drift(stored: dict, current: dict) -> tuple[str, str, str] | None:
         if old_space.get(name) != new_space.get(name):
             return f"search.space.{name}", describe(old_space.get(name)), describe(new_space.get(name))
     fixed_here = set(current.get("search_fixed") or [])
-    for section in ("train", "model"):
+    for section in ("train", "model", "data"):  # a key a stored study lacks is not compared (older studies)
         old, new = stored.get(section) or {}, current.get(section) or {}
         for key in sorted(set(old) | set(new)):
             if key in old and key in new and old[key] != new[key]:
+                if section == "data" and key == "exclude":
+                    return "data.exclude", *_exclusions(old[key], new[key])
                 where = "search.space" if section == "train" and key in fixed_here else section
                 return f"{where}.{key}", repr(old[key]), repr(new[key])
     return None
+
+
+def _exclusions(old: list, new: list) -> tuple[str, str]:
+    """Two excluded-id lists in words: ``3 clips``, ``5 clips (+a, b; -c)`` (the ids that changed, a few)."""
+    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+
+    def few(ids: list) -> str:
+        return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+    change = "; ".join(
+        part for part in (f"+{few(added)}" if added else "", f"-{few(removed)}" if removed else "") if part
+    )
+    return f"{len(old)} clips excluded", f"{len(new)} clips excluded ({change})"
 
 
 def check_definition(study_name: str, url: str, stored: dict | None, current: dict, cfg: StudyConfig) -> None:

@@ -7,6 +7,7 @@ import logging
 
 from xtts_tune.config import StudyConfig
 from xtts_tune.data.content import dataset_fingerprint
+from xtts_tune.data.exclude import without_excluded
 from xtts_tune.data.split import make_split, saved_split
 from xtts_tune.errors import UserError
 from xtts_tune.search.storage import redact
@@ -26,7 +27,7 @@ def expected_fingerprint(cfg: StudyConfig, base_fp: str) -> dict[str, str]:
     if saved is not None:
         split_fp = saved.fingerprint
     else:
-        split = make_split(sorted({c.id for c in clips}), cfg.data)
+        split = make_split(sorted({c.id for c in without_excluded(clips, cfg.data, cfg.root)}), cfg.data)
         split_fp = split.fingerprint
     # the hashes are cached only once the study is known to be this one (prepare_data saves them)
     return {"dataset": dataset_fingerprint(clips, audio_hashes(cfg)), "split": split_fp, "base_model": base_fp}

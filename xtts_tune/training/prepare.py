@@ -18,6 +18,7 @@ from xtts_tune.config import StudyConfig
 from xtts_tune.data.audio import describe_rates
 from xtts_tune.data.clips import Clip, load_clips, validate_clips
 from xtts_tune.data.content import AudioHashes, dataset_fingerprint
+from xtts_tune.data.exclude import without_excluded
 from xtts_tune.data.features import FeatureStore
 from xtts_tune.data.split import Split, load_or_create_split
 from xtts_tune.model.base import LoadedBase
@@ -59,12 +60,14 @@ class PreparedData:
 
 
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
-    """Load the dataset with coqui's formatter, validate every clip, load or create the split."""
+    """Load the dataset with coqui's formatter, leave out ``data.exclude``, validate every other clip, load or
+    create the split."""
     clips = ensure_dataset(cfg)
+    kept = without_excluded(clips, cfg.data, cfg.root)
     args = base.trainer.args
     rates: dict[int, int] = {}
     lengths = validate_clips(
-        clips,
+        kept,
         base.tokenizer,
         sample_rate=base.config.audio.sample_rate,
         max_wav_length=args.max_wav_length,
@@ -77,7 +80,7 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
     )
     audio_summary = describe_rates(rates, base.config.audio.sample_rate)
     logger.info("%s: %s", cfg.data_path, audio_summary)
-    by_id = {c.id: c for c in clips}  # ids are unique (load_clips refuses duplicates)
+    by_id = {c.id: c for c in kept}  # ids are unique (load_clips refuses duplicates)
     split = load_or_create_split(list(by_id), cfg.data, cfg.split_path, must_exist=bool(cfg.data.split_file))
     # data.train_count asks for few training clips on purpose (the demo): no warning then
     if not cfg.data.train_count and (len(split.train) < TINY_TRAIN_CLIPS or len(split.val) < TINY_VAL_CLIPS):
@@ -90,6 +93,7 @@ def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache
             len(split.val),
         )
     hashes = audio_hashes(cfg)
+    # every clip on disk: what the dataset is; what the study leaves out is in its definition (a drift)
     fingerprint = dataset_fingerprint(clips, hashes)
     hashes.save()
     store = FeatureStore(
