@@ -1,0 +1,80 @@
+"""The data curve's figure and page: test loss against training clips, the fitted power law, and its sentence.
+
+:func:`write_data_curve` takes what :func:`xtts_tune.training.data_curve.run_data_curve` measured, fits it
+(:mod:`xtts_tune.analysis.data_curve`) and writes, beside ``curve.json``, ``fit.json`` (the fit, its
+sentence and the hindsight check) and ``data-curve.html`` (one offline page: plotly.js embedded, no CDN).
+
+>>> import tempfile
+>>> doc = {"setup": {"config": "studies/demo.yaml", "train_clips": 64}, "points": [
+...     {"fraction": f, "train_clips": int(64 * f), "test_loss": 2 + 3 * (64 * f) ** -0.5} for f in (0.125, 0.25, 0.5, 1)]}
+>>> fit, page = write_data_curve(doc, tempfile.mkdtemp())
+>>> fit["sentence"], page.name
+('twice your data: test loss -4.6 % (±0.0)', 'data-curve.html')
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from xtts_tune.analysis.data_curve import fit_points, hindsight, sentence
+from xtts_tune.io import atomic_write_json, atomic_write_text, json_safe
+from xtts_tune.report.figures import HEIGHT, PLOT_CONFIG
+
+FIT_FILE = "fit.json"
+PAGE_FILE = "data-curve.html"
+
+
+def data_curve_figure(doc: dict) -> go.Figure:
+    """Measured test losses (markers), the fitted curve out to twice the largest run (dashed past it)."""
+    points = sorted(doc["points"], key=lambda p: p["train_clips"])
+    fit = fit_points(points)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[p["train_clips"] for p in points],
+            y=[p["test_loss"] for p in points],
+            mode="markers",
+            name="test loss (best checkpoint)",
+            marker={"size": 10},
+            text=[f"{100 * p['fraction']:g} % of the train split" for p in points],
+        )
+    )
+    if fit.ok:
+        n_max = max(fit.n)
+        seen = np.geomspace(min(fit.n), n_max, 60)
+        ahead = np.geomspace(n_max, 2 * n_max, 20)
+        fig.add_trace(go.Scatter(x=seen, y=fit.predict(seen), mode="lines", name="fit: a + b·n^-c"))
+        fig.add_trace(
+            go.Scatter(x=ahead, y=fit.predict(ahead), mode="lines", line={"dash": "dash"}, name="twice the data")
+        )
+    fig.update_layout(
+        title=sentence(fit),
+        xaxis={"title": "training clips", "type": "log"},
+        yaxis={"title": "test loss"},
+        height=HEIGHT,
+        template="plotly_white",
+    )
+    return fig
+
+
+def write_data_curve(doc: dict, folder: str | Path) -> tuple[dict, Path]:
+    """Write ``fit.json`` and ``data-curve.html`` into ``folder``; return the fit (as ``fit.json`` holds it)
+    and the page's path."""
+    folder = Path(folder)
+    fit = fit_points(doc["points"]).to_dict()
+    fit["hindsight"] = hindsight(doc["points"])
+    atomic_write_json(folder / FIT_FILE, json_safe(fit))
+    body = pio.to_html(
+        data_curve_figure(doc), config=PLOT_CONFIG, include_plotlyjs=True, full_html=False, validate=False
+    )
+    title = f"xtts-tune data curve: {html.escape(str(doc.get('setup', {}).get('config', '')))}"
+    page = (
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{title}</title></head><body>"
+        f"<h1>{title}</h1><p>{html.escape(fit['sentence'])}</p>{body}</body></html>\n"
+    )
+    return fit, atomic_write_text(folder / PAGE_FILE, page)
