@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from xtts_tune.analysis.data_curve import MIN_GAIN, fit_power_law, hindsight, sentence
+from xtts_tune.analysis.data_curve import MIN_GAIN, budget_note, fit_power_law, hindsight, sentence
 from xtts_tune.cli import main
 
 N = [15, 30, 60, 120, 240]
@@ -96,3 +96,13 @@ def test_data_curve_on_the_demo_resumes_and_refuses_other_settings(demo_target, 
     err = capsys.readouterr().err
     assert err.startswith(f"error: {folder / 'curve.json'}: measured with other settings (train differ)")
     assert json.loads((folder / "curve.json").read_text()) == again  # nothing already written changed
+
+
+def test_runs_still_improving_at_their_last_step_are_named():
+    points = [
+        {"fraction": 0.5, "best_step": 60, "steps": 80, "train_clips": 8, "test_loss": 3.0},
+        {"fraction": 1.0, "best_step": 100, "steps": 100, "train_clips": 16, "test_loss": 2.9},
+    ]
+    assert budget_note(points).startswith("the 100 % run was still improving at its last step (100)")
+    points[1]["best_step"] = 90
+    assert budget_note(points) is None

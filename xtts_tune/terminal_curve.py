@@ -55,6 +55,8 @@ def print_data_curve(doc: dict, fit: dict, page: Path, stream=sys.stdout) -> Non
             f"hindsight: fitted on {', '.join(map(str, h['fit_on']))} clips, it predicted {h['predicted']:.4f} at "
             f"{h['n']} clips; measured {h['measured']:.4f} ({100 * h['error']:+.1f} %)\n"
         )
+    if fit.get("budget_note"):
+        w(f"note: {fit['budget_note']}\n")
     w(f"{fit['sentence']}\n")
     w(f"figure: {page}\n")
     stream.flush()

@@ -169,6 +169,26 @@ def fit_points(points: Sequence[dict], *, min_points: int = MIN_POINTS) -> Power
     return fit_power_law([p["train_clips"] for p in points], [p["test_loss"] for p in points], min_points=min_points)
 
 
+def budget_note(points: Sequence[dict]) -> str | None:
+    """A warning when runs were still improving at their last step: then the step budget, not the data,
+    limited them, and a longer budget may change the curve. None when every run found its best before the end.
+
+    >>> budget_note([{"fraction": 0.5, "best_step": 80, "steps": 100}, {"fraction": 1.0, "best_step": 100, "steps": 100}])
+    'the 100 % run was still improving at its last step (100): the step budget, not only the data, limited it; a longer budget (train.max_steps or train.max_epochs) may change the curve'
+    """
+    late = [
+        p for p in sorted(points, key=lambda p: p["fraction"]) if p.get("steps") and p.get("best_step", 0) >= p["steps"]
+    ]
+    if not late:
+        return None
+    names = ", ".join(f"{100 * p['fraction']:g} %" for p in late)
+    return (
+        f"the {names} run{'s were' if len(late) > 1 else ' was'} still improving at {'their' if len(late) > 1 else 'its'} "
+        f"last step ({late[-1]['steps']}): the step budget, not only the data, limited "
+        f"{'them' if len(late) > 1 else 'it'}; a longer budget (train.max_steps or train.max_epochs) may change the curve"
+    )
+
+
 def hindsight(points: Sequence[dict]) -> dict | None:
     """How well the smaller fractions predicted the largest: the fit without the largest point, its
     prediction there against the measured loss. None with fewer than 4 points (3 to fit, 1 to check).

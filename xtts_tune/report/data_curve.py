@@ -6,10 +6,11 @@ sentence and the hindsight check) and ``data-curve.html`` (one offline page: plo
 
 >>> import tempfile
 >>> doc = {"setup": {"config": "studies/demo.yaml", "train_clips": 64}, "points": [
-...     {"fraction": f, "train_clips": int(64 * f), "test_loss": 2 + 3 * (64 * f) ** -0.5} for f in (0.125, 0.25, 0.5, 1)]}
+...     {"fraction": f, "train_clips": int(64 * f), "test_loss": 2 + 3 * (64 * f) ** -0.5, "best_step": 90, "steps": 100}
+...     for f in (0.125, 0.25, 0.5, 1)]}
 >>> fit, page = write_data_curve(doc, tempfile.mkdtemp())
->>> fit["sentence"], page.name
-('twice your data: test loss -4.6 % (±0.0)', 'data-curve.html')
+>>> fit["sentence"], fit["budget_note"], page.name
+('twice your data: test loss -4.6 % (±0.0)', None, 'data-curve.html')
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from xtts_tune.analysis.data_curve import fit_points, hindsight, sentence
+from xtts_tune.analysis.data_curve import budget_note, fit_points, hindsight, sentence
 from xtts_tune.io import atomic_write_json, atomic_write_text, json_safe
 from xtts_tune.report.figures import HEIGHT, PLOT_CONFIG
 
@@ -68,6 +69,7 @@ def write_data_curve(doc: dict, folder: str | Path) -> tuple[dict, Path]:
     folder = Path(folder)
     fit = fit_points(doc["points"]).to_dict()
     fit["hindsight"] = hindsight(doc["points"])
+    fit["budget_note"] = budget_note(doc["points"])
     atomic_write_json(folder / FIT_FILE, json_safe(fit))
     body = pio.to_html(
         data_curve_figure(doc), config=PLOT_CONFIG, include_plotlyjs=True, full_html=False, validate=False
@@ -75,6 +77,8 @@ def write_data_curve(doc: dict, folder: str | Path) -> tuple[dict, Path]:
     title = f"xtts-tune data curve: {html.escape(str(doc.get('setup', {}).get('config', '')))}"
     page = (
         f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{title}</title></head><body>"
-        f"<h1>{title}</h1><p>{html.escape(fit['sentence'])}</p>{body}</body></html>\n"
+        f"<h1>{title}</h1><p>{html.escape(fit['sentence'])}</p>"
+        + (f"<p>Note: {html.escape(fit['budget_note'])}</p>" if fit["budget_note"] else "")
+        + f"{body}</body></html>\n"
     )
     return fit, atomic_write_text(folder / PAGE_FILE, page)
