@@ -106,3 +106,21 @@ def test_runs_still_improving_at_their_last_step_are_named():
     assert budget_note(points).startswith("the 100 % run was still improving at its last step (100)")
     points[1]["best_step"] = 90
     assert budget_note(points) is None
+
+
+def test_the_study_report_shows_the_data_curve_of_its_export(tmp_path):
+    from xtts_tune.analysis.examples import example_study
+    from xtts_tune.io import atomic_write_json
+    from xtts_tune.record.study import write_study
+    from xtts_tune.report.page import build_report
+
+    study = example_study()
+    assert 'id="plot-data-curve"' not in build_report(study, tmp_path / "before.html").read_text()
+    points = [
+        {"fraction": f, "train_clips": int(64 * f), "test_loss": 2 + 3 * (64 * f) ** -0.5, "best_step": 9, "steps": 10}
+        for f in (0.125, 0.25, 0.5, 1.0)
+    ]
+    atomic_write_json(tmp_path / "runs" / "example-final" / "data-curve" / "curve.json", {"points": points})
+    write_study(study, study_dir=str(tmp_path / "runs" / "example"))
+    page = build_report(study, tmp_path / "after.html").read_text()
+    assert 'id="plot-data-curve"' in page and "twice your data: test loss -4.6 % (±0.0)" in page

@@ -28,6 +28,40 @@ from xtts_tune.report.figures import HEIGHT, PLOT_CONFIG
 
 FIT_FILE = "fit.json"
 PAGE_FILE = "data-curve.html"
+PLOT_ID = "plot-data-curve"
+
+
+def find_study_curve(study_dir: str | Path | None) -> dict | None:
+    """The data curve measured for a study, if any: ``data-curve/curve.json`` in the exported config's
+    folder (``<study_dir>-final``, where ``xtts-tune data-curve --config BEST.yaml`` writes it) or the
+    study's own. None when there is none (or it cannot be read)."""
+    import json
+
+    if not study_dir:
+        return None
+    study_dir = Path(study_dir)
+    for folder in (study_dir.with_name(study_dir.name + "-final"), study_dir):
+        path = folder / "data-curve" / "curve.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def data_curve_section(doc: dict) -> str:
+    """The report's card: the figure (plotly.js is the page's), the sentence and the budget note."""
+    note = budget_note(doc["points"])
+    body = pio.to_html(
+        data_curve_figure(doc), config=PLOT_CONFIG, include_plotlyjs=False, full_html=False, div_id=PLOT_ID,
+        validate=False,
+    )  # fmt: skip
+    caption = (
+        "Would more data help? The exported config trained on nested fractions of the train split (the same "
+        "optimizer steps each), every best checkpoint scored on the test split, and the power law a + b·n^-c "
+        "fitted to them: " + sentence(fit_points(doc["points"])) + (f". Note: {note}" if note else "")
+    )
+    return f'<section class="card"><h2>Data curve</h2><p class="caption">{html.escape(caption)}</p>{body}</section>'
 
 
 def data_curve_figure(doc: dict) -> go.Figure:
