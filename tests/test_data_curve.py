@@ -104,7 +104,9 @@ def test_runs_still_improving_at_their_last_step_are_named():
         {"fraction": 1.0, "best_step": 100, "steps": 100, "train_clips": 16, "test_loss": 2.9},
     ]
     assert budget_note(points).startswith("the 100 % run was still improving at its last step (100)")
-    points[1]["best_step"] = 90
+    points[1]["stop_reason"] = "early_stopped"  # improving by less than min_delta: early stopping judged it
+    assert budget_note(points) is None
+    points[1].update(best_step=90, stop_reason="completed")
     assert budget_note(points) is None
 
 

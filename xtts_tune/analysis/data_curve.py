@@ -170,14 +170,17 @@ def fit_points(points: Sequence[dict], *, min_points: int = MIN_POINTS) -> Power
 
 
 def budget_note(points: Sequence[dict]) -> str | None:
-    """A warning when runs were still improving at their last step: then the step budget, not the data,
-    limited them, and a longer budget may change the curve. None when every run found its best before the end.
+    """A warning when runs were still improving at their last step (and early stopping did not end them):
+    then the step budget, not the data, limited them, and a longer budget may change the curve. None when
+    every run found its best before the end or was stopped early.
 
     >>> budget_note([{"fraction": 0.5, "best_step": 80, "steps": 100}, {"fraction": 1.0, "best_step": 100, "steps": 100}])
     'the 100 % run was still improving at its last step (100): the step budget, not only the data, limited it; a longer budget (train.max_steps or train.max_epochs) may change the curve'
     """
     late = [
-        p for p in sorted(points, key=lambda p: p["fraction"]) if p.get("steps") and p.get("best_step", 0) >= p["steps"]
+        p
+        for p in sorted(points, key=lambda p: p["fraction"])
+        if p.get("steps") and p.get("best_step", 0) >= p["steps"] and p.get("stop_reason") != "early_stopped"
     ]
     if not late:
         return None
