@@ -46,6 +46,12 @@ def test_a_gain_inside_its_noise_is_flattened_too():
     assert fit.ok and fit.flattened, fit
 
 
+def test_a_real_gain_under_half_a_percent_is_flattened_and_says_how_small():
+    fit = fit_power_law(N, [2.9 + 0.5 * n**-0.7 for n in N])  # -0.2 % for twice 240 clips, no noise
+    assert fit.ok and fit.flattened and fit.doubled_sd < -fit.doubled_change < MIN_GAIN, fit
+    assert sentence(fit).startswith("the curve has flattened: twice your data would lower the test loss by only 0.")
+
+
 def test_too_few_points_or_a_lost_one_are_said_honestly():
     fit = fit_power_law([10, 20, 40, 80], [3.0, 2.5, float("nan"), 2.1])
     assert not fit.ok and fit.a is None and not fit.flattened

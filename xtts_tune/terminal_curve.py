@@ -28,7 +28,8 @@ class DataCurveProgress(Progress):
         elif event["stage"] == "start":
             self._line(
                 f"[{event['index']}/{event['total']}] {100 * event['fraction']:g} % of the train split: "
-                f"{event['train_clips']} clips, {event['planned_steps']} optimizer steps at most"
+                f"{event['train_clips']} clip{'s' if event['train_clips'] != 1 else ''}, "
+                f"{event['planned_steps']} optimizer steps at most"
             )
         else:
             self._line(

@@ -155,6 +155,11 @@ def sentence(fit: PowerLawFit) -> str:
         return fit.problem
     change = round(100 * fit.doubled_change, 1) + 0.0  # + 0.0: never "-0.0"
     sd = f"±{100 * fit.doubled_sd:.1f}" if fit.doubled_sd is not None else "± unknown: 3 points fit exactly"
+    if fit.flattened and -fit.doubled_change > (fit.doubled_sd or 0.0):  # a real gain, but under MIN_GAIN
+        return (
+            f"the curve has flattened: twice your data would lower the test loss by only {-change:.1f} % ({sd}), "
+            f"under {100 * MIN_GAIN:g} %"
+        )
     if fit.flattened:
         return (
             "the curve has flattened: more of the same data will not help "
