@@ -132,3 +132,9 @@ def test_the_study_report_shows_the_data_curve_of_its_export(tmp_path):
     write_study(study, study_dir=str(tmp_path / "runs" / "example"))
     page = build_report(study, tmp_path / "after.html").read_text()
     assert 'id="plot-data-curve"' in page and "twice your data: test loss -4.6 % (±0.0)" in page
+
+
+def test_a_fraction_outside_zero_to_one_is_one_error_line(capsys):
+    assert main(["data-curve", "--config", "studies/demo.yaml", "--fractions", "0.5", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --fractions [2.0]: every fraction must be in (0, 1], e.g. 0.125 0.25 0.5 1\n"
