@@ -47,10 +47,14 @@ LAYERS = [
     ("xtts_tune.analysis",),
     ("xtts_tune.search",),
     ("xtts_tune.report", "xtts_tune.export"),
-    ("xtts_tune.terminal",),
+    ("xtts_tune.terminal", "xtts_tune.terminal_curve"),
     ("xtts_tune.cli", "xtts_tune.__main__"),
 ]
-PRINTING = {"xtts_tune.cli", "xtts_tune.terminal"}  # and the benchmark commands under benchmarks
+PRINTING = {
+    "xtts_tune.cli",
+    "xtts_tune.terminal",
+    "xtts_tune.terminal_curve",
+}  # and the benchmark commands under benchmarks
 TORCH_FREE = [
     "xtts_tune.analysis",
     "xtts_tune.analysis.evidence.confirmations",
@@ -63,7 +67,9 @@ TORCH_FREE = [
     "xtts_tune.analysis.study_analysis",
     "xtts_tune.analysis.curve.thresholds",
     "xtts_tune.analysis.ranking.verdicts",
+    "xtts_tune.analysis.data_curve",
     "xtts_tune.report",
+    "xtts_tune.report.data_curve",
     "xtts_tune.report.figures",
     "xtts_tune.report.page",
     "xtts_tune.report.samples",
@@ -86,6 +92,7 @@ TORCH_FREE = [
 SLOW_EXAMPLES = {
     "xtts_tune.training.loop",
     "xtts_tune.training.final",
+    "xtts_tune.training.data_curve",  # trains twice on the demo
     "xtts_tune.search.runner",
     "xtts_tune.search.opening",  # loads the base and prepares the demo data
     "xtts_tune.search.confirm",

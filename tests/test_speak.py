@@ -407,7 +407,12 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     exported = yaml.safe_load(export_best(study, tmp_path / "listen-best.yaml", trial_number=0).read_text())
     sound = exported["provenance"]["sound"]  # how the exported trial sounds, beside the base, with the weights
     assert sound["trial"]["n_texts"] == 4 and sound["base_model"] == record.probes_base
-    assert [w["name"] for w in sound["probe_weights"]] == ["speaker encoder", "speech recognizer"]
+    assert [w["name"] for w in sound["probe_weights"]] == [
+        "speaker encoder",
+        "speech recognizer",
+        "multilingual speech recognizer, part 1",
+        "multilingual speech recognizer, part 2",
+    ]
     assert 'id="plot-sound"' in page
     assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(
         summary

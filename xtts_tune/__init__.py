@@ -14,6 +14,7 @@ The public API, in the order data flows (each function's docstring has a short e
     export_best(study, "studies/demo-best.yaml")       # export: the YAML that trains the final model
     final = run_final_training("studies/demo-best.yaml")  # the final fine-tune: a loadable XTTS folder
     synthesize(final.model_dir, "Hello.", "my_clip.wav", "hello.wav")   # listen (needs a HiFi-GAN decoder)
+    doc = run_data_curve("studies/demo-best.yaml")     # would more data help? one run per data fraction
 
 The names are imported on first use, so ``import xtts_tune.analysis`` (or the report, or the export) never
 pulls in torch or coqui.
@@ -38,6 +39,8 @@ _API = {
     "run_final_training": "xtts_tune.training.final",
     "confirm_top_trials": "xtts_tune.search.confirm",
     "synthesize": "xtts_tune.model.speak",
+    "run_data_curve": "xtts_tune.training.data_curve",
+    "fit_power_law": "xtts_tune.analysis.data_curve",
     "UserError": "xtts_tune.errors",
 }
 

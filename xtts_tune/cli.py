@@ -55,6 +55,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_data_curve(args) -> int:
+    from xtts_tune.config import load_config
+
+    cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
+    from xtts_tune import terminal_curve
+    from xtts_tune.report.data_curve import write_data_curve
+    from xtts_tune.training.data_curve import check_fractions, curve_folder, run_data_curve
+
+    fractions = check_fractions(args.fractions)
+    folder = Path(args.out) if args.out else curve_folder(cfg)
+    print(f"data curve: {cfg.source} at {' '.join(f'{f:g}' for f in fractions)} of the train split → {folder}")
+    doc = run_data_curve(cfg, fractions=fractions, out_dir=folder, progress=terminal_curve.DataCurveProgress())
+    fit, page = write_data_curve(doc, folder)
+    terminal_curve.print_data_curve(doc, fit, page)
+    return 0
+
+
 def cmd_speak(args) -> int:
     from xtts_tune.model.speak import synthesize
 
@@ -298,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="save a resumable state every N optimizer steps (run the same command after a kill)",
     )
     tr.set_defaults(func=cmd_train)
+
+    dc = sub.add_parser("data-curve", help="would more data help? train on nested fractions, fit the curve")
+    with_config(dc)
+    dc.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0], metavar="F")
+    dc.add_argument("--out", help="folder for curve.json, fit.json, data-curve.html (default: study_dir/data-curve)")
+    dc.set_defaults(func=cmd_data_curve)
 
     sp = sub.add_parser("speak", help="synthesize speech with a trained XTTS folder (xtts-tune train writes one)")
     sp.add_argument("--model", required=True, help="an XTTS v2 folder (e.g. runs/demo/demo-final/model)")

@@ -40,7 +40,8 @@ The layout is its three concepts, with what they all read at the top:
   overfitting flag does to the pick (:mod:`~.evidence.flag_effect`).
 - shared: :mod:`~.records` (reading stored trials), :mod:`~.statistics` (importances, overfitting rates,
   compute saved), :mod:`~.study_analysis` (all of it at once, for the report), :mod:`~.location` (a study's
-  storage for printed commands), :mod:`~.examples` (an in-memory study).
+  storage for printed commands), :mod:`~.examples` (an in-memory study), :mod:`~.data_curve` (would more
+  data help: the power law fitted to the data curve).
 """
 
 from xtts_tune.lazy import lazy_exports
@@ -68,6 +69,8 @@ _API = {
     "guide_trial": "xtts_tune.analysis.records",
     "train_config": "xtts_tune.analysis.records",
     "example_study": "xtts_tune.analysis.examples",
+    "PowerLawFit": "xtts_tune.analysis.data_curve",
+    "fit_power_law": "xtts_tune.analysis.data_curve",
 }
 
 __all__ = sorted(_API)

@@ -5,7 +5,8 @@ Three probes, all with weights that ship inside registry packages (a run never d
 * **speaker similarity** (:mod:`~xtts_tune.probes.similarity`): cosine of a sample's Resemblyzer embedding
   to the mean embedding of the target's training clips;
 * **intelligibility** (:mod:`~xtts_tune.probes.asr`, :mod:`~xtts_tune.probes.text`): CER and WER of a
-  Whisper tiny.en transcript against the text (English; other languages get "n/a");
+  Whisper transcript against the text in its language (tiny.en for English, Whisper base for the others;
+  a language Whisper does not know gets "n/a");
 * **babble** (:mod:`~xtts_tune.probes.babble`): speech after the text's last word, a length outside the
   target's speaking-rate range, a sample that ran to its length cap.
 

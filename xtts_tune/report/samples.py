@@ -122,7 +122,8 @@ def _card(body: str) -> str:
         "speaks validation texts, then short ones (where fine-tunes babble), in the validation speaker's voice "
         "(same texts, voice and seed for every trial): judge the fine-tune by ear, not only by its loss. The "
         "probes score them offline: speaker similarity to the target's training clips, the character error "
-        "rate of a Whisper tiny.en transcript, and samples that ran past the end of their text; N texts with "
+        "rate of a Whisper transcript (tiny.en for English, base for other languages), and samples that ran past "
+        "the end of their text; N texts with "
         "one seed, so differences inside the ± spread are noise.</p>" + body + "</section>"
     )
 

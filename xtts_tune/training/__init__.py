@@ -1,6 +1,6 @@
 """The training: one trial's fine-tune (:mod:`~.loop`), its losses through the caches (:mod:`~.losses`,
 :mod:`~.prefix_cache`), early stopping (:mod:`~.early_stopping`), its result (:mod:`~.result`), the final
-fine-tune and its XTTS folder (:mod:`~.final`) and the tiny embedded base's build (:mod:`~.tiny_base`)."""
+fine-tune and its XTTS folder (:mod:`~.final`), the data curve's runs (:mod:`~.data_curve`) and the tiny embedded base's build (:mod:`~.tiny_base`)."""
 
 from xtts_tune.lazy import lazy_exports
 
@@ -13,6 +13,7 @@ _API = {
     "EarlyStopping": "xtts_tune.training.early_stopping",
     "PrefixCache": "xtts_tune.training.prefix_cache",
     "prepare_data": "xtts_tune.training.prepare",
+    "run_data_curve": "xtts_tune.training.data_curve",
 }
 
 __all__ = sorted(_API)
