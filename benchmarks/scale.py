@@ -74,6 +74,7 @@ def measure_row(work: Path, clips: int, base_model: str, extra: dict) -> dict:
     """One row, in this process (run it in a child: :func:`row_in_child`)."""
     from xtts_tune.config import load_config
     from xtts_tune.model.base import load_study_base
+    from xtts_tune.training.feature_prep import prepare_features
     from xtts_tune.training.loop import run_trial
     from xtts_tune.training.prepare import prepare_data
 
@@ -82,14 +83,7 @@ def measure_row(work: Path, clips: int, base_model: str, extra: dict) -> dict:
     base = load_study_base(cfg)
     t = time.perf_counter()
     data = prepare_data(cfg, base)
-    tr = cfg.train
-    for clip in data.split.train:
-        data.features.get(clip)
-        for v in range(tr.augment_variants):
-            data.features.get(clip, v, seed=tr.seed, level_range=tr.noise_level_range)
-    for clip in [*data.split.val, *data.split.test]:
-        data.features.get(clip)
-    data.features.save()
+    prepare_features(data, cfg.train, augment=cfg.train.augment_prob > 0)  # what a search runs before trial 1
     prep = time.perf_counter() - t
     result = run_trial(cfg, base=base, data=data, run_dir=work / "trial")
     hours = sum(data.features.get(c).wav_length for c in data.clips) / base.config.audio.sample_rate / 3600
@@ -101,7 +95,7 @@ def measure_row(work: Path, clips: int, base_model: str, extra: dict) -> dict:
         "trial_seconds": result.wall_seconds,
         "steps": result.steps,
         "eval_seconds": result.timings.get("evaluation", 0.0),
-        "feature_cache_bytes": _dir_bytes(cfg.cache_dir, "features-*"),
+        "feature_cache_bytes": _dir_bytes(cfg.cache_dir, "features-*/*"),
         "prefix_cache_bytes": _dir_bytes(cfg.cache_dir, "prefix-*/*"),
         "checkpoint_bytes": _dir_bytes(work / "trial", "*.pth"),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

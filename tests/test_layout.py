@@ -47,13 +47,14 @@ LAYERS = [
     ("xtts_tune.analysis",),
     ("xtts_tune.search",),
     ("xtts_tune.report", "xtts_tune.export"),
-    ("xtts_tune.terminal", "xtts_tune.terminal_curve"),
+    ("xtts_tune.terminal", "xtts_tune.terminal_curve", "xtts_tune.terminal_doctor"),
     ("xtts_tune.cli", "xtts_tune.__main__"),
 ]
 PRINTING = {
     "xtts_tune.cli",
     "xtts_tune.terminal",
     "xtts_tune.terminal_curve",
+    "xtts_tune.terminal_doctor",
 }  # and the benchmark commands under benchmarks
 TORCH_FREE = [
     "xtts_tune.analysis",

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from xtts_tune import terminal
+from xtts_tune import terminal, terminal_doctor
 from xtts_tune.errors import UserError, user_error_for
 
 EXIT_USER_ERROR = 2
@@ -136,15 +136,10 @@ def cmd_check_data(args) -> int:
 
     cfg = load_config(args.config, args.set)  # before torch and coqui are imported: a mistake is named at once
     from xtts_tune.doctor.run import check_dataset, write_exclude
-    from xtts_tune.doctor.table import render_report
 
-    report = check_dataset(cfg, progress=terminal.doctor_progress())
-    print(render_report(report), flush=True)
-    if report.path is not None:
-        print(f"findings: {report.path} ({report.seconds:.0f} s, {report.cached} of {report.clips} clips cached)")
-    if args.write_exclude:
-        path = write_exclude(report.findings, args.write_exclude, dataset=str(cfg.data_path))
-        print(f"wrote {len(report.findings)} clip ids to {path}: listen, keep what is fine, then set data.exclude")
+    report = check_dataset(cfg, progress=terminal_doctor.doctor_progress())
+    exclude = args.write_exclude and write_exclude(report.findings, args.write_exclude, dataset=str(cfg.data_path))
+    terminal_doctor.print_check_data(report, exclude or None)
     return 0
 
 

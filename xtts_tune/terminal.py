@@ -169,24 +169,6 @@ def search_progress():
     return on_event
 
 
-def doctor_progress(stream=sys.stdout):
-    """The dataset doctor's progress: one live line on a terminal, a line per 10 % otherwise."""
-    from xtts_tune.doctor.table import render_progress
-
-    tty, step = stream.isatty(), {"next": 0.0}
-
-    def on_event(event: dict) -> None:
-        done, total = event["done"], event["total"]
-        if tty:
-            stream.write(f"\r\033[K{render_progress(event)}" + ("\n" if done == total else ""))
-        elif done / total >= step["next"] or done == total:
-            stream.write(render_progress(event) + "\n")
-            step["next"] = done / total + 0.1
-        stream.flush()
-
-    return on_event
-
-
 def render_preflight(event: dict) -> str:
     """The cost block of a search (:mod:`xtts_tune.search.preflight`), before its first trial.
 
