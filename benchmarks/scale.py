@@ -102,6 +102,29 @@ def measure_row(work: Path, clips: int, base_model: str, extra: dict) -> dict:
     }
 
 
+DEPTHS_CHILD = """
+import resource, sys, torch
+from xtts_tune.training.prefix_cache import PrefixCache
+folder, depths, clips = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cache = PrefixCache(folder, base_fingerprint="bench", dtype="float16", precision="fp32")
+start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for depth in range(1, depths + 1):
+    for i in range(clips):  # 130 x 128 float16 per clip: the 34 MB per depth of a 1,000-clip tiny-base search
+        cache.put(depth, f"clip-{i}", torch.ones(130, 128))
+    cache.save()
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start) / 1024
+    print(f"depth {depth}: peak RSS grown {grown:.0f} MiB, {cache.disk_bytes() / 2**20:.0f} MiB on disk", flush=True)
+"""
+
+
+def depths_rss(depths: int = 8, clips: int = 1000) -> str:
+    """The prefix cache's memory as a worker visits ``depths`` freeze depths of ``clips`` entries each (in a
+    child process, for a clean peak): it must not grow with the depths."""
+    with tempfile.TemporaryDirectory(prefix="scale-depths-") as work:
+        cmd = [sys.executable, "-c", DEPTHS_CHILD, work, str(depths), str(clips)]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
 def row_in_child(clips: int, base_model: str, extra: dict, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"scale-{clips}-") as work:
         cmd = [sys.executable, "-m", "benchmarks.scale", "--row", str(clips), "--base-model", base_model,
@@ -136,6 +159,7 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, nargs="+", default=[100, 300, 1132, 3000])
     p.add_argument("--base", choices=["embedded", "released"], default="embedded")
     p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--depths", type=int, help="only the prefix cache's RSS over this many depths")
     p.add_argument("--row", type=int, help=argparse.SUPPRESS)
     p.add_argument("--base-model", default="embedded", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -143,6 +167,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.row:
         print(json.dumps(measure_row(Path(args.work), args.row, args.base_model, json.loads(args.extra))))
+        return 0
+    if args.depths:
+        print(depths_rss(args.depths), end="")
         return 0
     real_hour()  # says how to get it, before any row starts
     base_model, extra = "embedded", {}

@@ -50,7 +50,7 @@ from xtts_tune.model.prefix import assemble_prefix, capture_prefix
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-FLUSH_BYTES = 256 << 20  # new entries held in memory before they go to disk by themselves
+FLUSH_BYTES = 64 << 20  # new entries held in memory before they go to disk by themselves (a flush peaks at ~3x)
 
 
 class PrefixCache:
