@@ -97,3 +97,11 @@ def test_check_data_flags_a_swapped_transcript_and_writes_the_exclude_file(fault
     assert "ASR CER" in row and "heard" in row
     assert excluded_ids(DataConfig(exclude=str(out)), tmp_path) == {c for c, t in truth.items() if t != "clean"}
     assert (tmp_path / "runs" / "check" / "cache" / "doctor" / "report.json").is_file()
+    # what a search of this study then says about its data (before: how to check it)
+    from xtts_tune.config import load_config
+    from xtts_tune.doctor.run import data_check_line
+
+    line = data_check_line(load_config(config))
+    assert line.startswith("data: check-data flagged 4 of 14 clips") and "report.json" in line, line
+    (tmp_path / "runs" / "check" / "cache" / "doctor" / "report.json").unlink()
+    assert "not checked yet; `xtts-tune check-data --config" in data_check_line(load_config(config))

@@ -187,6 +187,30 @@ def report_path(cfg) -> Path:
     return doctor_cache_dir(cfg.cache_dir) / "report.json"
 
 
+def data_check_line(cfg) -> str:
+    """The line a search prints about its data: what the last ``check-data`` of this study flagged, or how to
+    run one (a search does not run the doctor itself: the ASR over every clip takes minutes).
+
+    >>> from xtts_tune.config import load_config
+    >>> data_check_line(load_config("studies/demo.yaml")).startswith("data: ")
+    True
+    """
+    import json
+
+    path = report_path(cfg)
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return (
+            f"data: not checked yet; `xtts-tune check-data --config {cfg.source}` ranks the clips most likely "
+            "to hurt (a wrong transcript, another voice, clipping, silences, duplicates)"
+        )
+    return (
+        f"data: check-data flagged {stored.get('flagged', 0)} of {stored.get('clips', '?')} clips (the list: "
+        f"{path}); listen to them, and set data.exclude for those to drop"
+    )
+
+
 def write_exclude(findings: Sequence[ClipFinding], path: str | Path, *, dataset: str = "") -> Path:
     """Write the flagged ids to ``path`` (atomically) as a ``data.exclude`` file, one a line with its
     reasons as a comment, for the user to review."""

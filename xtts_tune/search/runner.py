@@ -321,6 +321,9 @@ def run_search(
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     search.emit({"event": "message", "text": data.audio_summary})
+    from xtts_tune.doctor.run import data_check_line
+
+    search.emit({"event": "message", "text": data_check_line(cfg)})
     estimate = most_expensive_line(
         settings.space.params, cfg.train, cfg.model, data.longest_clip_s, base.num_layers, search.device
     )
