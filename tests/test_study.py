@@ -570,8 +570,19 @@ def test_resuming_with_a_changed_dataset_fails_and_changes_nothing(demo, base, t
 
 @pytest.mark.slow
 def test_running_again_continues_the_study(demo, base):
+    from xtts_tune.doctor.run import report_path
+
+    # the first search's summary said how to check the data; once check-data ran, the summary names its count
+    assert demo.summary.data_check.startswith("data: not checked yet; `xtts-tune check-data --config")
+    checked = report_path(demo.cfg)
+    checked.parent.mkdir(parents=True, exist_ok=True)
+    checked.write_text('{"flagged": 3, "clips": 20}')
     before = load_study("demo", demo.url).get_trials()
-    summary = run_search(demo.cfg, n_trials=1, storage=demo.url, base=base)
+    try:
+        summary = run_search(demo.cfg, n_trials=1, storage=demo.url, base=base)
+    finally:
+        checked.unlink()
+    assert f"data: check-data flagged 3 of 20 clips (the list: {checked})" in render_summary(summary)
     after = load_study("demo", demo.url).get_trials()
     assert len(after) == len(before) + 1
     assert summary.trials_run == [len(before)]  # numbers continue

@@ -306,6 +306,8 @@ def render_summary(summary: SearchSummary) -> str:
         f"disk: {human_bytes(summary.disk_bytes)} in {summary.trials_dir} "
         f"(best checkpoints kept for the top {summary.keep_top_k} trials)"
     )
+    if summary.data_check:
+        lines.append(summary.data_check)
     if summary.interrupted:
         lines.append(
             "interrupted: the running trial was marked FAILED and queued again; run the same command to continue"

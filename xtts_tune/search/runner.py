@@ -323,7 +323,8 @@ def run_search(
     search.emit({"event": "message", "text": data.audio_summary})
     from xtts_tune.doctor.run import data_check_line
 
-    search.emit({"event": "message", "text": data_check_line(cfg)})
+    data_check = data_check_line(cfg)
+    search.emit({"event": "message", "text": data_check})
     estimate = most_expensive_line(
         settings.space.params, cfg.train, cfg.model, data.longest_clip_s, base.num_layers, search.device
     )
@@ -359,4 +360,5 @@ def run_search(
         trials_run=search.trials_run,
         default=storage is None or storage == default_storage(cfg),
         config_path=str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else None,
+        data_check=data_check,
     )

@@ -60,6 +60,9 @@ class SearchSummary:
     """The base model's samples as the probes hear them (a base with a decoder)."""
     probes_ceiling: dict[str, Any] | None = None
     """The recommended trial against the guide's recipe on the test clips (:mod:`xtts_tune.search.holdout`)."""
+    data_check: str | None = None
+    """What the study's last ``check-data`` flagged and where its list is, or the command that checks the data
+    (:func:`xtts_tune.doctor.run.data_check_line`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -92,6 +95,7 @@ def summarize(
     trials_run: list[int] | None = None,
     default: bool = True,
     config_path: str | None = None,
+    data_check: str | None = None,
 ) -> SearchSummary:
     """The study's table: every trial's state, params, best loss, steps and verdict; the recommended trial
     (the study's one ranking) and, when Optuna's raw best differs, why it was passed over."""
@@ -146,4 +150,5 @@ def summarize(
         test_comparison=TestComparison.from_study(study),
         probes_base=StudyRecord.from_study(study).probes_base,
         probes_ceiling=StudyRecord.from_study(study).probes_ceiling,
+        data_check=data_check,
     )
