@@ -76,3 +76,29 @@ def test_the_model_folder_is_joined_once_and_checked_against_the_pinned_hash(tmp
     assert folder.parent == tmp_path / "cache" and (folder / "model.bin").stat().st_size == size
     mtime = (folder / "model.bin").stat().st_mtime_ns
     assert whisper_base.folder() == folder and (folder / "model.bin").stat().st_mtime_ns == mtime
+
+
+GERMAN = [
+    "Der Hund läuft schnell über die Wiese.",
+    "Morgen fahren wir mit dem Zug nach Berlin.",
+    "Meine Schwester trinkt jeden Morgen Kaffee.",
+    "Im Winter ist es draußen sehr kalt.",
+    "Das Buch liegt auf dem großen Tisch.",
+]
+
+
+def test_the_doctor_hears_a_german_dataset_and_flags_its_swapped_transcript(espeak_clips, tmp_path):
+    from xtts_tune.data.clips import Clip
+    from xtts_tune.doctor.run import examine
+
+    clips = []
+    for i, text in enumerate(GERMAN):
+        wav = tmp_path / f"de{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "de", "-w", str(wav), text], check=True, timeout=60)
+        clips.append(Clip(f"de{i}", str(wav), text, "de", "metadata.csv", i + 1))
+    clips[2] = Clip("swapped", clips[2].audio_file, "Wir gehen heute Abend ins Kino.", "de", "metadata.csv", 3)
+    report = examine(clips, cache_dir=tmp_path / "cache")
+    assert report.asr_note is None  # not "n/a": German has an ear now
+    reasons = {f.clip: [r.check for r in f.reasons] for f in report.findings}
+    assert "ASR CER" in reasons.get("swapped", []), reasons
+    assert not any("ASR CER" in checks for clip, checks in reasons.items() if clip != "swapped"), reasons

@@ -9,7 +9,8 @@ Per clip, from the audio alone (so a fixed transcript never re-measures it):
   before the first and after the last voiced frame), ``inner`` (the longest unvoiced run between them) and
   ``voiced`` seconds;
 * ``embedding``: the Resemblyzer speaker embedding (:func:`xtts_tune.probes.similarity.embed`);
-* ``heard``: the English ASR's transcript (:func:`xtts_tune.probes.asr.transcribe`), when asked for.
+* ``heard`` (``heard:<language>`` outside English): the ASR's transcript in the clip's language
+  (:func:`xtts_tune.probes.asr.transcribe`), when asked for.
 
 An entry is a JSON file of :mod:`xtts_tune.probes.cache` keyed by the audio's SHA-256 and
 :data:`DOCTOR_VERSION`, so a second run reads files instead of running models. What is missing from an
@@ -81,10 +82,15 @@ def _longest_gap(voiced: np.ndarray) -> int:
 
 
 def measure_clip(
-    path: str | os.PathLike, content_hash: str, *, cache_dir: str | os.PathLike | None, asr: bool
+    path: str | os.PathLike,
+    content_hash: str,
+    *,
+    cache_dir: str | os.PathLike | None,
+    asr: bool,
+    language: str = "en",
 ) -> tuple[dict[str, Any], bool]:
-    """The clip's measurements (``audio_measures`` plus ``embedding`` and, with ``asr``, ``heard``) and
-    whether they all came from the cache."""
+    """The clip's measurements (``audio_measures`` plus ``embedding`` and, with ``asr``, what the ASR heard in
+    ``language``: :func:`heard_key`) and whether they all came from the cache."""
     key = cache.cache_key("doctor", content_hash, str(DOCTOR_VERSION))
     entry = cache.load(cache_dir, key) or {}
     hit = bool(entry)
@@ -94,13 +100,27 @@ def measure_clip(
         from xtts_tune.probes.similarity import embed
 
         entry["embedding"], hit = [round(float(x), 5) for x in embed(path)], False
-    if asr and "heard" not in entry:
+    heard = heard_key(language)
+    if asr and heard not in entry:
         from xtts_tune.probes.asr import transcribe
 
-        entry["heard"], hit = transcribe(path).text, False
+        entry[heard], hit = transcribe(path, language).text, False
     if not hit:
         cache.store(cache_dir, key, entry)
     return entry, hit
+
+
+def heard_key(language: str) -> str:
+    """The cache entry's key for the ASR transcript in ``language``: ``heard`` for English (the key of the
+    English-only doctor, so its caches stay valid), ``heard:<whisper code>`` for the others.
+
+    >>> heard_key("en"), heard_key("de"), heard_key("zh-cn")
+    ('heard', 'heard:de', 'heard:zh')
+    """
+    from xtts_tune.probes.asr import ENGLISH, whisper_language
+
+    code = whisper_language(language)
+    return "heard" if code == ENGLISH else f"heard:{code}"
 
 
 def doctor_cache_dir(study_cache_dir: str | os.PathLike) -> Path:

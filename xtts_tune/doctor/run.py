@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtts_tune.doctor.checks import ClipFinding, ClipLimits, Reason, find_outliers
-from xtts_tune.doctor.measure import doctor_cache_dir, measure_clip
+from xtts_tune.doctor.measure import doctor_cache_dir, heard_key, measure_clip
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def asr_availability(language: str) -> str | None:
     if reason:
         return reason
     try:
-        model_folder()
+        model_folder(language)
     except AsrUnavailable as exc:
         return f"n/a: {exc}"
     return None
@@ -85,7 +85,8 @@ def examine(
 ) -> DoctorReport:
     """Measure every clip (reading ``cache_dir``'s entries; None: no cache) and rank the outliers.
 
-    ``asr`` None: use the English ASR when every clip's language has it and it is installed. ``hashes``: an
+    ``asr`` None: use the ASR (in each clip's language: Whisper tiny.en for English, the multilingual base for
+    the others) when every clip's language has one and it is installed. ``hashes``: an
     :class:`xtts_tune.data.content.AudioHashes` to reuse (the study's), else the files are hashed here.
     """
     from xtts_tune.probes.audio import content_hash
@@ -103,14 +104,14 @@ def examine(
         path = Path(clip.audio_file)
         try:
             digest = hashes.digest(path) if hashes is not None else content_hash(path)
-            entry, hit = measure_clip(path, digest, cache_dir=cache_dir, asr=use_asr)
+            entry, hit = measure_clip(path, digest, cache_dir=cache_dir, asr=use_asr, language=clip.language)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a finding, not a crash
             reason = Reason("unreadable audio", 0.0, 0.0, detail=f"{type(exc).__name__}: {exc}"[:120], severity=5.0)
             broken.append(ClipFinding(clip.id, clip.where, clip.audio_file, clip.text, (reason,)))
             continue
         measures[clip.id] = {**entry, "hash": digest}
         if use_asr:
-            measures[clip.id]["cer"] = cer(clip.text, entry.get("heard", ""))
+            measures[clip.id]["cer"] = cer(clip.text, entry.get(heard_key(clip.language), ""))
         cached += hit
         measured += not hit
         if progress is not None:
