@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-fidelity bench-doctor clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-fidelity bench-doctor clean
 
 install: $(STAMP)
 
@@ -110,6 +110,11 @@ bench-probes: $(STAMP)
 # wall time, peak RSS and disk per row, each row in its own process; see docs/benchmarks.md
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.scale $(ARGS)
+
+# the released shape on a GPU (at most 8 min): 1,000 clips, freeze depths 28 and 24, the prefix cache off and on,
+# bf16; seconds per step and per trial, peak VRAM and RSS per row; on a CPU, ARGS='--tiny --clips 12 --steps 2'
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
 # is a short trial (1 epoch, or a nested fraction of the clips) a faithful proxy for the full one? Spearman
 # of the ranks, the best's place, regret and compute per fidelity (DATASET=kathleen|hour); see docs/search.md
