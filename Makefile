@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-fidelity bench-doctor clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-valnoise bench-fidelity bench-doctor clean
 
 install: $(STAMP)
 
@@ -115,6 +115,11 @@ bench-scale: $(STAMP)
 # bf16; seconds per step and per trial, peak VRAM and RSS per row; on a CPU, ARGS='--tiny --clips 12 --steps 2'
 bench-gpu: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu $(ARGS)
+
+# the validation loss's noise on the real hour (bootstrap over 100/200/300 validation clips, two seeds per config):
+# what the near-tie band and data.val_max rest on; about 15 min; see docs/search.md
+bench-valnoise: $(STAMP)
+	$(BIN)/python -m benchmarks.valnoise $(ARGS)
 
 # is a short trial (1 epoch, or a nested fraction of the clips) a faithful proxy for the full one? Spearman
 # of the ranks, the best's place, regret and compute per fidelity (DATASET=kathleen|hour); see docs/search.md

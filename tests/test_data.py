@@ -10,6 +10,7 @@ from tests.conftest import demo_subset
 from xtts_tune.config import DataConfig
 from xtts_tune.data.clips import DataError, DataValidationError, load_clips
 from xtts_tune.data.split import load_or_create_split, make_split
+from xtts_tune.errors import ConfigError
 from xtts_tune.training.loop import run_trial
 
 
@@ -99,6 +100,17 @@ def test_split_is_deterministic_and_saved_for_later_trials(tmp_path):
     assert load_or_create_split(ids, DataConfig(split_seed=99), path) == saved
     with pytest.raises(DataError, match="not in the dataset any more"):
         load_or_create_split(ids[:50], cfg, path)
+
+
+def test_validation_is_capped_at_the_users_size_and_the_clips_over_it_train():
+    ids = [f"c{i:04d}" for i in range(3000)]
+    capped = make_split(ids, DataConfig())  # 15 % would be 450 validation clips
+    assert (len(capped.train), len(capped.val), len(capped.test)) == (2500, 200, 300)
+    assert len(make_split(ids, DataConfig(val_max=0)).val) == 450  # 0: no cap
+    assert len(make_split(ids, DataConfig(val_count=400)).val) == 400  # an explicit count wins
+    assert len(make_split(ids[:1132], DataConfig()).val) == 170  # the real hour is under the cap
+    with pytest.raises(ConfigError, match="data.val_max must be >= 0"):
+        DataConfig(val_max=-1).validate("study.yaml")
 
 
 def test_train_count_trains_on_a_subset_with_the_same_validation_clips():

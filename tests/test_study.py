@@ -340,6 +340,11 @@ def test_summary_renders_a_table_and_next_steps():
     s.config_path = "/somewhere/studies/demo.yaml"
     assert "xtts-tune dashboard --config /somewhere/studies/demo.yaml      #" in render_summary(s)
     assert s.to_dict()["compute_saved"] == pytest.approx(1 / 3)
+    assert "near-ties" not in render_summary(s)
+    s.noise, s.near_ties = 0.01, [3, 5]
+    assert "  near-ties (within 1.0% of the lowest validation loss, the seed noise measured on a real hour): 3, 5" in (
+        render_summary(s)
+    )
 
 
 # ------------------------------------------------------------------------------------- end to end (slow)
@@ -583,6 +588,7 @@ def test_running_again_continues_the_study(demo, base):
     finally:
         checked.unlink()
     assert f"data: check-data flagged 3 of 20 clips (the list: {checked})" in render_summary(summary)
+    assert summary.noise == 0.01 and "near-ties (within 1.0% of the lowest" in render_summary(summary)
     after = load_study("demo", demo.url).get_trials()
     assert len(after) == len(before) + 1
     assert summary.trials_run == [len(before)]  # numbers continue

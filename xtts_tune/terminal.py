@@ -279,6 +279,12 @@ def render_summary(summary: SearchSummary) -> str:
         lines.append(f"recommended: trial {summary.best_number}, validation loss {summary.best_value:.4f} ({params})")
         if summary.passed_over:
             lines.append(f"  passed over: {summary.passed_over}")
+        if summary.noise is not None:
+            ties = ", ".join(map(str, summary.near_ties)) or "none"
+            lines.append(
+                f"  near-ties (within {summary.noise:.1%} of the lowest validation loss, the seed noise measured "
+                f"on a real hour): {ties}"
+            )
         lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
     elif summary.no_recommendation:
         lines.append(f"recommended: none yet ({summary.no_recommendation})")

@@ -48,7 +48,7 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
     """Deterministic train/validation/test split from ``split_seed``.
 
     Size rule: test = ``test_count``, else ``test_fraction`` of the clips (at least :data:`MIN_TEST_CLIPS`;
-    0 for no test part); validation = ``val_count``, else ``val_fraction`` (at least 1); the rest trains, at most ``train_count``
+    0 for no test part); validation = ``val_count``, else ``val_fraction`` (at least 1, at most ``val_max``); the rest trains, at most ``train_count``
     of them when it is > 0 (the others are left out).
     A dataset under :data:`MIN_CLIPS_FOR_TEST` clips with a test part asked for is refused with one line.
     """
@@ -60,6 +60,8 @@ def make_split(clip_ids: list[str], cfg: DataConfig) -> Split:
         else (max(MIN_TEST_CLIPS, round(cfg.test_fraction * n)) if cfg.test_fraction > 0 else 0)
     )
     n_val = cfg.val_count if cfg.val_count > 0 else max(1, round(cfg.val_fraction * n))
+    if cfg.val_count <= 0 and cfg.val_max > 0:
+        n_val = min(n_val, cfg.val_max)  # past the cap more validation clips cost evaluations, not rank
     if n_test and (n < MIN_CLIPS_FOR_TEST or n_test + n_val >= n):
         raise DataError(
             f"{n} clips are too few for a test split of {n_test} clips besides {n_val} validation clips "

@@ -60,6 +60,10 @@ class SearchSummary:
     """The base model's samples as the probes hear them (a base with a decoder)."""
     probes_ceiling: dict[str, Any] | None = None
     """The recommended trial against the guide's recipe on the test clips (:mod:`xtts_tune.search.holdout`)."""
+    noise: float | None = None
+    """The near-tie band of the ranking (relative validation loss), when there is a recommendation."""
+    near_ties: list[int] = field(default_factory=list)
+    """Trials within ``noise`` of the lowest validation loss, other than the recommended one."""
     data_check: str | None = None
     """What the study's last ``check-data`` flagged and where its list is, or the command that checks the data
     (:func:`xtts_tune.doctor.run.data_check_line`)."""
@@ -150,5 +154,7 @@ def summarize(
         test_comparison=TestComparison.from_study(study),
         probes_base=StudyRecord.from_study(study).probes_base,
         probes_ceiling=StudyRecord.from_study(study).probes_ceiling,
+        noise=ranking.noise if winner else None,
+        near_ties=[v.number for v in ranking.ties],
         data_check=data_check,
     )
