@@ -25,6 +25,8 @@ The ``search`` section of the study YAML (every key optional)::
       enqueue: [{learning_rate: 1.0e-4, freeze_depth: 3}]   # configs to try first (after the guide's)
       enqueue_guide: true                      # trial 0 is the guide's recommended config, clamped
       keep_top_k: 3                            # best checkpoints kept for the top K trials only
+      fidelity: {rungs: [0.25, 1.0], promote: 3}   # N trials on 25 % of the train clips, the best 3 on all
+                                               # of them (search.fidelity); default: all trials on all
       heartbeat_interval: 30                   # seconds between a running trial's heartbeats
       grace_period: 90                         # a trial without a heartbeat for this long is FAILED ...
       max_retry: 2                             # ... and re-run up to this many times
