@@ -231,3 +231,13 @@ def test_a_multi_rung_search_promotes_the_cheap_rungs_best_to_the_full_split(tin
     assert "Rungs: 3 trials on 25 %" in study_note(study)
     starts = [e for e in events if e["event"] == "trial_start"]
     assert [(e["fidelity"], e["n_trials"]) for e in starts] == [(0.25, 5)] * 3 + [(1.0, 5)] * 2
+
+
+def test_the_report_and_the_dashboard_note_show_the_rungs(tmp_path):
+    from xtts_tune.report.page import build_report
+    from xtts_tune.search.notes import study_note
+
+    study = _cheap_study()
+    line = "rungs: 6 trials on 25 % of the train clips (36 steps), 1 on 100 % (6 steps)"
+    assert line in build_report(study, tmp_path / "report.html").read_text()
+    assert f"R{line[1:]}" in study_note(study)
