@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-valnoise bench-fidelity bench-doctor clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-valnoise bench-fidelity bench-fidelity-search bench-doctor clean
 
 install: $(STAMP)
 
@@ -125,6 +125,11 @@ bench-valnoise: $(STAMP)
 # of the ranks, the best's place, regret and compute per fidelity (DATASET=kathleen|hour); see docs/search.md
 bench-fidelity: $(STAMP)
 	$(BIN)/python -m benchmarks.fidelity $(if $(DATASET),--dataset $(DATASET)) $(ARGS)
+
+# the multi-rung search (search.fidelity) against today's one-fidelity default on the same dataset and budget:
+# compute, wall time, the recommendation's validation and unseen-clip test loss (DATASET=kathleen|hour); docs/search.md
+bench-fidelity-search: $(STAMP)
+	$(BIN)/python -m benchmarks.fidelity_search $(if $(DATASET),--dataset $(DATASET)) $(ARGS)
 
 # the dataset doctor (check-data) on injected faults from the CC0 speaker (recall per fault type, false flags on
 # clean clips) and on the first HOUR_CLIPS clips of the real hour (false flags, wall time); see docs/doctor.md

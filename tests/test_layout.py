@@ -45,7 +45,7 @@ LAYERS = [
     ("xtts_tune.doctor",),
     ("xtts_tune.embedded",),
     ("xtts_tune.analysis",),
-    ("xtts_tune.search",),
+    ("xtts_tune.search", "xtts_tune.search.fidelity"),
     ("xtts_tune.report", "xtts_tune.export"),
     ("xtts_tune.terminal", "xtts_tune.terminal_curve", "xtts_tune.terminal_doctor"),
     ("xtts_tune.cli", "xtts_tune.__main__"),
@@ -86,6 +86,7 @@ TORCH_FREE = [
     "xtts_tune.record",
     "xtts_tune.analysis.ranking.sound",
     "xtts_tune.analysis.ranking.order",
+    "xtts_tune.analysis.rungs",
     "xtts_tune.schema",
     "xtts_tune.lazy",
 ]

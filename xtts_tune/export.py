@@ -31,7 +31,7 @@ from xtts_tune.config import TrainConfig
 from xtts_tune.errors import UserError
 from xtts_tune.io import atomic_write_json, atomic_write_text
 from xtts_tune.probes.provenance import installed
-from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
+from xtts_tune.record import FULL_DATA, StudyRecord, TestComparison, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ def _trial_config(study: optuna.Study, trial_number: int | None) -> tuple[dict[s
                 f"complete trials: {', '.join(map(str, done)) or 'none'}"
             )
         trial = matches[0]
+        fraction = TrialRecord.from_trial(trial).data_fraction
+        if fraction != FULL_DATA:
+            raise ExportError(
+                f"study '{study.study_name}': trial {trial_number} trained on {fraction:.0%} of the train clips (a "
+                "cheap rung of search.fidelity); export a full-data trial, or leave out --trial for the recommended one"
+            )
         reasons = [f"trial {trial_number} chosen by hand"]
     record, study_record = TrialRecord.from_trial(trial), StudyRecord.from_study(study)
     train = train_config(study, trial)

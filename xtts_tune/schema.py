@@ -273,6 +273,7 @@ SEARCH_KEYS = (
     "heartbeat_interval",
     "grace_period",
     "max_retry",
+    "fidelity",
 )
 """The keys of the ``search`` section (:mod:`xtts_tune.search.settings` reads them)."""
 

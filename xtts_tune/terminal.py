@@ -142,7 +142,10 @@ def search_progress():
         if kind == "trial_start":
             params = ", ".join(f"{k}={fmt(v)}" for k, v in event.get("params", {}).items())
             state["p"] = Progress(prefix=f"[trial {event['number']}] ")
-            print(f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}): {params}")
+            share = "" if event.get("fidelity") is None else f" on {100 * event['fidelity']:g} % of the train clips"
+            print(
+                f"— trial {event['number']} ({event.get('index', '?')}/{event.get('n_trials', '?')}{share}): {params}"
+            )
         elif kind == "baselines":
             print(
                 f"— the base model speaks the {event['texts']} sample texts and the probes score them, and the "
@@ -308,6 +311,8 @@ def render_summary(summary: SearchSummary) -> str:
             f"compute: {summary.total_steps}/{summary.planned_steps} optimizer steps "
             f"({100 * summary.compute_saved:.0f}% saved by pruning and early stopping)"
         )
+    if summary.rungs:
+        lines.append(summary.rungs)
     lines.append(
         f"disk: {human_bytes(summary.disk_bytes)} in {summary.trials_dir} "
         f"(best checkpoints kept for the top {summary.keep_top_k} trials)"

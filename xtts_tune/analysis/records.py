@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.config import TrainConfig
-from xtts_tune.record import StudyRecord, TrialRecord
+from xtts_tune.record import FULL_DATA, StudyRecord, TrialRecord
 
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -76,10 +76,10 @@ def complete_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 
 
 def guide_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
-    """The trial that ran the guide's recommended configuration (the search enqueues it as trial 0)."""
-    return next(
-        (t for t in sorted(trials, key=lambda t: t.number) if TrialRecord.from_trial(t).enqueued_by_guide), None
-    )
+    """The full-data trial that ran the guide's recommended configuration (the search enqueues it as trial 0;
+    with ``search.fidelity`` it runs on the cheap rung, and a promoted copy keeps its ``enqueued`` mark)."""
+    records = ((t, TrialRecord.from_trial(t)) for t in sorted(trials, key=lambda t: t.number))
+    return next((t for t, r in records if r.enqueued_by_guide and r.data_fraction == FULL_DATA), None)
 
 
 def trial_value(trial: FrozenTrial) -> float | None:

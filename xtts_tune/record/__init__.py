@@ -25,6 +25,7 @@ from xtts_tune.record.study import (
     write_test_comparison,
 )
 from xtts_tune.record.trial import (
+    FULL_DATA,
     LONG_ATTR_PREFIX,
     SampleEntry,
     TrialRecord,
@@ -37,6 +38,7 @@ from xtts_tune.record.trial import (
 
 __all__ = [
     "CONFIRMATIONS_KEY",
+    "FULL_DATA",
     "LONG_ATTR_PREFIX",
     "TEST_COMPARISON_KEY",
     "SampleEntry",

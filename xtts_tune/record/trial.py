@@ -31,6 +31,7 @@ from typing import Any
 from xtts_tune.io import as_int, finite, json_safe
 
 __all__ = [
+    "FULL_DATA",
     "LONG_ATTR_PREFIX",
     "SampleEntry",
     "TrialRecord",
@@ -45,6 +46,9 @@ LONG_ATTR_PREFIX = "xtts_tune:"
 """Prefix of the long trial attributes, stored as system attributes (the dashboard cuts user attributes)."""
 
 _LONG = ("curve", "train_config", "diagnosis")
+
+FULL_DATA = 1.0
+"""The ``fidelity`` of a trial trained on the whole train split (:attr:`TrialRecord.data_fraction`)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,11 @@ class TrialRecord:
     curve_artifact_id: str | None = _num("str")
     table_params: dict[str, Any] | None = _num("dict")
     """The search bench's replayed trials: the table grid point the suggested params snapped to."""
+    fidelity: float | None = _num("float")
+    """The share of the train split the trial trained on, its ``search.fidelity`` rung (0.25: a nested quarter
+    of the clips, :func:`xtts_tune.data.split.nested_train_subset`); unset (a study without rungs) is full data."""
+    promoted_from: int | None = _num("int")
+    """The trial of the rung below whose params this one re-ran on more of the clips (``search.fidelity``)."""
 
     @classmethod
     def from_attrs(cls, user_attrs: Mapping[str, Any], system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
@@ -165,6 +174,12 @@ class TrialRecord:
     @property
     def enqueued_by_guide(self) -> bool:
         return self.enqueued == "guide"
+
+    @property
+    def data_fraction(self) -> float:
+        """The share of the train split it trained on: its ``fidelity``, :data:`FULL_DATA` when unset (a
+        full-data trial is one whose ``data_fraction`` is :data:`FULL_DATA`)."""
+        return self.fidelity if self.fidelity is not None else FULL_DATA
 
 
 def _parse(kind: str, raw: Any) -> Any:
@@ -220,10 +235,11 @@ def enqueue_attrs(kind: str) -> dict[str, Any]:
     return TrialRecord(enqueued=kind).to_attrs()
 
 
-def retry_attrs(number: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(user, system) attributes of a queued re-run of trial ``number``; the system ones are the keys of
-    Optuna's own ``RetryFailedTrialCallback``, so its ``retried_trial_number`` reads them."""
-    return TrialRecord(retry_of=number).to_attrs(), {"failed_trial": number, "retry_history": [number]}
+def retry_attrs(number: int, fidelity: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(user, system) attributes of a queued re-run of trial ``number`` (on the same ``fidelity`` rung); the
+    system ones are the keys of Optuna's own ``RetryFailedTrialCallback``, so its ``retried_trial_number`` reads them."""
+    user = TrialRecord(retry_of=number, fidelity=fidelity).to_attrs()
+    return user, {"failed_trial": number, "retry_history": [number]}
 
 
 def optuna_enqueued(trial) -> bool:

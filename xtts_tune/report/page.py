@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from xtts_tune.analysis.evidence.holdout import describe_test_comparison
 from xtts_tune.analysis.ranking.verdicts import UNKNOWN, TrialVerdict
 from xtts_tune.analysis.records import stop_reason_words
+from xtts_tune.analysis.rungs import rungs_line
 from xtts_tune.analysis.statistics import MIN_TRIALS_FOR_IMPORTANCES
 from xtts_tune.analysis.study_analysis import StudyAnalysis, analyze
 from xtts_tune.io import atomic_write_text, finite
@@ -271,6 +272,7 @@ def _study_html(study: optuna.Study, trials: Sequence[FrozenTrial], analysis: St
         ("trials", f"{len(trials)} ({_e(state_text)})"),
         ("verdicts", verdicts),
         ("compute", _e(saved)),
+        *([("rungs", _e(rungs_line(trials)))] if rungs_line(trials) else []),
         ("top knobs", _e(_top_knobs(analysis))),
     ]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)

@@ -5,7 +5,7 @@ trial runs with that is not searched: the fixed knobs (``search.space`` scalars 
 budget such as ``max_epochs``/``max_steps``/``eval_every``, batch, seed, ...) and the ``model`` freezing
 flags, and the clips ``data.exclude`` leaves out. A resume that changes any of them would mix trials that cannot be compared ("drift") and is refused
 with one line naming the key, the stored and the new value, and how to start a new study. What only changes
-how the study goes on is free: more trials, another worker, the sampler and pruner, enqueued configs,
+how the study goes on is free: more trials, another worker, the sampler and pruner, the rungs of ``search.fidelity``, enqueued configs,
 ``keep_top_k``, samples, heartbeats, the diagnosis thresholds, and a worker's own ``train.device``,
 ``train.num_threads`` and ``train.save_checkpoint``. (The dataset, split and base model are compared by
 :mod:`xtts_tune.search.fingerprint`.)

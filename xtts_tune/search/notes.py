@@ -16,6 +16,7 @@ import optuna
 from xtts_tune.analysis.evidence.holdout import describe_test_comparison
 from xtts_tune.analysis.ranking.sound import describe_probes
 from xtts_tune.analysis.records import stop_reason_words
+from xtts_tune.analysis.rungs import rungs_line
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.io import atomic_path, fmt
 from xtts_tune.record import TestComparison, TrialRecord, write_trial
@@ -180,6 +181,9 @@ def study_note(study: optuna.Study) -> str:
             *[f"- `{s}`" if s.startswith("xtts-tune") else f"- {s}" for s in rec.next_steps],
         ]
     lines += ["", f"Verdicts: {counts}."]
+    rungs = rungs_line(study.get_trials(deepcopy=False))
+    if rungs:
+        lines += ["", f"{rungs[0].upper()}{rungs[1:]}."]
     return "\n".join(lines)
 
 

@@ -62,7 +62,7 @@ def requeue_interrupted(study: optuna.Study, number: int) -> None:
         if t.number == number and t.state == TrialState.FAIL and TrialRecord.from_trial(t).interrupted:
             if not t.params:
                 return
-            user_attrs, system_attrs = retry_attrs(number)
+            user_attrs, system_attrs = retry_attrs(number, TrialRecord.from_trial(t).fidelity)
             study.add_trial(
                 optuna.trial.create_trial(
                     state=TrialState.WAITING,

@@ -25,6 +25,8 @@ The ``search`` section of the study YAML (every key optional)::
       enqueue: [{learning_rate: 1.0e-4, freeze_depth: 3}]   # configs to try first (after the guide's)
       enqueue_guide: true                      # trial 0 is the guide's recommended config, clamped
       keep_top_k: 3                            # best checkpoints kept for the top K trials only
+      fidelity: {rungs: [0.25, 1.0], promote: 3}   # N trials on 25 % of the train clips, the best 3 on all
+                                               # of them (search.fidelity); default: all trials on all
       heartbeat_interval: 30                   # seconds between a running trial's heartbeats
       grace_period: 90                         # a trial without a heartbeat for this long is FAILED ...
       max_retry: 2                             # ... and re-run up to this many times
@@ -68,6 +70,7 @@ from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.ears import ensure_baselines, score_entries
+from xtts_tune.search.fidelity import RungData, plan_line, run_rungs, rung_train, trial_fraction
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
@@ -95,6 +98,7 @@ class _Search:
     def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials, study):
         self.cfg, self.settings, self.thresholds, self.study = cfg, settings, thresholds, study
         self.base, self.data = base, data
+        self.rungs = RungData(data)  # search.fidelity: the train split cut to each rung's share
         self.progress = progress
         self.n_trials = n_trials
         self.trials_dir = cfg.study_dir / TRIALS_DIR
@@ -131,7 +135,8 @@ class _Search:
         self.index += 1
         self.trials_run.append(trial.number)
         params = self.settings.space.suggest(trial)
-        train = self.settings.space.train_config(self.cfg.train, params, self.cfg.source)
+        fraction = trial_fraction(trial, self.settings.fidelity)  # None: no rungs, all the clips
+        train = rung_train(self.settings.space.train_config(self.cfg.train, params, self.cfg.source), fraction)
         trial_cfg = dataclasses.replace(self.cfg, train=train)
         run_dir = self.trials_dir / f"trial-{trial.number:04d}"  # this study's own folder (search.home)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +148,7 @@ class _Search:
                 "index": self.index,
                 "n_trials": self.n_trials,
                 "params": dict(params),
+                "fidelity": fraction,
             }
         )
         curve: list[dict] = []
@@ -159,7 +165,7 @@ class _Search:
             result = run_trial(
                 trial_cfg,
                 base=self.base,
-                data=self.data,
+                data=self.rungs.at(fraction),
                 run_dir=run_dir,
                 callback=on_eval,
                 progress=on_progress if self.progress is not None else None,
@@ -178,7 +184,7 @@ class _Search:
                     self._mark_interrupted(trial, run_dir, curve, train)
             raise
         pruned = result.stop_reason == "stopped_by_callback"
-        record = trial_record(result, train, self.thresholds)
+        record = dataclasses.replace(trial_record(result, train, self.thresholds), fidelity=fraction)
         state = "PRUNED" if pruned else "COMPLETE"
         me = self._snapshot(trial, record)
         me.state = TrialState[state]
@@ -330,10 +336,19 @@ def run_search(
     )
     if estimate:
         search.emit({"event": "message", "text": estimate})
+    if settings.fidelity is not None:  # n_trials on the first rung, then the best move up (search.fidelity)
+        search.n_trials = sum(settings.fidelity.planned(n_trials))
+        search.emit({"event": "message", "text": plan_line(settings.fidelity, n_trials, len(data.split.train))})
     interrupted = False
+
+    def optimize(n: int) -> None:
+        study.optimize(search.objective, n_trials=n, catch=(), callbacks=[search.after_trial])
+
     try:
         with quiet_experimental():
-            study.optimize(search.objective, n_trials=n_trials, catch=(), callbacks=[search.after_trial])
+            optimize(n_trials)
+            if settings.fidelity is not None and n_trials:
+                run_rungs(study, settings.fidelity, optimize, search.emit)
     except KeyboardInterrupt:
         interrupted = True
         logger.info("interrupted; finishing cleanly")

@@ -30,6 +30,7 @@ from xtts_tune.config import (
     unknown_key,
 )
 from xtts_tune.record import enqueue_attrs
+from xtts_tune.search.fidelity import FidelitySettings
 from xtts_tune.search.space import SearchSpace, parse_enqueue, parse_space
 
 SAMPLER_TYPES = ("tpe", "gp")
@@ -151,6 +152,8 @@ class SearchSettings:
     heartbeat_interval: int = 30
     grace_period: int = 90
     max_retry: int | None = 2
+    fidelity: FidelitySettings | None = None
+    """The rungs of a multi-fidelity search (:mod:`xtts_tune.search.fidelity`); None: every trial on all the clips."""
 
     @classmethod
     def from_config(cls, cfg: StudyConfig) -> SearchSettings:
@@ -201,6 +204,7 @@ class SearchSettings:
                 f"{where}: search.max_retry must be >= 0 (or null for no limit), got {settings.max_retry}"
             )
         settings.enqueue = parse_enqueue(raw.get("enqueue"), space, where)
+        settings.fidelity = FidelitySettings.parse(raw.get("fidelity"), where)
         return settings
 
     def resolve(self, num_layers: int, where: str) -> None:

@@ -13,6 +13,7 @@ import optuna
 
 from xtts_tune.analysis.ranking.order import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
+from xtts_tune.analysis.rungs import rungs_line
 from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
 
@@ -67,6 +68,8 @@ class SearchSummary:
     data_check: str | None = None
     """What the study's last ``check-data`` flagged and where its list is, or the command that checks the data
     (:func:`xtts_tune.doctor.run.data_check_line`)."""
+    rungs: str | None = None
+    """How many trials ran on each rung of ``search.fidelity`` (:func:`xtts_tune.analysis.rungs.rungs_line`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -157,4 +160,5 @@ def summarize(
         noise=ranking.noise if winner else None,
         near_ties=[v.number for v in ranking.ties],
         data_check=data_check,
+        rungs=rungs_line(trials),
     )

@@ -38,6 +38,8 @@ def describe_test_comparison(comparison: TestComparison | Mapping[str, Any] | No
         text += f" vs the guide's recipe (trial {guide}) {guide_loss:.4f}, {abs(change):.1%} {word}"
     elif guide == winner:
         text += " (the guide's recipe itself won)"
+    elif guide is None:  # not enqueued, or only on a cheap rung of search.fidelity
+        text += " (no trial on all the train clips ran the guide's recipe)"
     else:
         text += " (the guide's recipe has no checkpoint to score)"
     if comparison.base_loss is not None:

@@ -11,6 +11,8 @@ Rules:
   overfitting trial competes: early stopping kept its best checkpoint, before the rise, and on unseen clips
   excluding such trials never improved the pick (docs/verdicts.md); the recommendation then warns and names
   the step to stop at.
+- **Full data only.** Only trials trained on the whole train split are candidates; a cheap rung of
+  ``search.fidelity`` is ranked apart (``fidelity=``), only to choose what moves up (:mod:`xtts_tune.search.fidelity`).
 - **Near-ties.** Candidates within ``noise`` (relative) of the lowest validation loss cannot be told apart
   by one seed. Among them the one whose speaker similarity beats every other's by more than its own noise
   wins (by ear, when the base has a decoder); otherwise the one that trains the smallest share of the
@@ -36,7 +38,7 @@ from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, study_thres
 from xtts_tune.analysis.ranking.sound import similarity_tiebreak
 from xtts_tune.analysis.ranking.verdicts import REJECTED, TrialVerdict, verdicts_of
 from xtts_tune.analysis.records import FINISHED, study_trials
-from xtts_tune.record import StudyRecord
+from xtts_tune.record import FULL_DATA, StudyRecord
 
 DEFAULT_SEED_NOISE = 0.01
 """Relative difference in validation loss below which two trials are within seed noise. Measured on the real
@@ -85,21 +87,26 @@ def rank(
     noise: float = DEFAULT_SEED_NOISE,
     trials: Sequence[FrozenTrial] | None = None,
     thresholds: DiagnosisThresholds | None = None,
+    fidelity: float = FULL_DATA,
 ) -> Ranking:
-    """Rank the study's trials (``trials``: a snapshot to use instead of reading the study again)."""
+    """Rank the study's trials (``trials``: a snapshot to use instead of reading the study again) that trained
+    on ``fidelity`` of the train split (:attr:`TrialVerdict.fidelity`; full data unless a rung is asked for)."""
     trials = study_trials(study) if trials is None else list(trials)
     base_probes = StudyRecord.from_study(study).probes_base
     verdicts = verdicts_of(trials, thresholds or study_thresholds(study), base_probes=base_probes)
-    return rank_verdicts(verdicts, noise)
+    return rank_verdicts(verdicts, noise, fidelity)
 
 
-def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_NOISE) -> Ranking:
+def rank_verdicts(
+    verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_NOISE, fidelity: float = FULL_DATA
+) -> Ranking:
     """:func:`rank` on verdicts already computed."""
     eligible = sorted(
         (
             v
             for v in verdicts
             if v.complete
+            and v.fidelity == fidelity
             and v.value is not None
             and v.verdict not in REJECTED
             and not (v.sound is not None and v.sound.sounds_worse)
@@ -121,7 +128,11 @@ def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_
         (
             v
             for v in verdicts
-            if v is not winner and v.state in FINISHED and v.value is not None and v.value < winner.value
+            if v is not winner
+            and v.state in FINISHED
+            and v.value is not None
+            and v.value < winner.value
+            and v.fidelity == fidelity
         ),
         key=lambda v: (v.value, v.number),
     )
@@ -130,6 +141,8 @@ def rank_verdicts(verdicts: Sequence[TrialVerdict], noise: float = DEFAULT_SEED_
 
 def why_passed_over(v: TrialVerdict, winner: TrialVerdict) -> str:
     """One sentence: why a trial with a lower validation loss than the winner is not recommended."""
+    if v.fidelity != winner.fidelity:
+        return f"trial {v.number} ({v.value:.4f}) trained on {v.fidelity:.0%} of the clips, a cheap rung of search.fidelity"
     if v.verdict in REJECTED:
         return f"trial {v.number} ({v.value:.4f}) was {v.verdict}: {v.reasons[0] if v.reasons else ''}".rstrip(": ")
     if v.sound is not None and v.sound.sounds_worse:

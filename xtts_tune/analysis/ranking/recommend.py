@@ -23,7 +23,7 @@ from xtts_tune.analysis.ranking.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.analysis.records import study_trials, train_config
 from xtts_tune.errors import UserError
 from xtts_tune.io import json_safe
-from xtts_tune.record import StudyRecord
+from xtts_tune.record import FULL_DATA, StudyRecord
 
 
 @dataclass
@@ -98,7 +98,8 @@ def best_recommendation(
 ) -> Recommendation:
     name = study.study_name
     by_number = {t.number: t for t in trials}
-    ranked = sorted((v for v in verdicts if v.complete and v.value is not None), key=lambda v: (v.value, v.number))
+    full = (v for v in verdicts if v.complete and v.value is not None and v.fidelity == FULL_DATA)
+    ranked = sorted(full, key=lambda v: (v.value, v.number))
     trend = trend_advice(verdicts, trials)
     if not ranked:
         raise NoRecommendationError(explain.nothing_complete(name, verdicts))

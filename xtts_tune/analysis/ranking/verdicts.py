@@ -21,7 +21,7 @@ from xtts_tune.analysis.records import (
     trial_value,
 )
 from xtts_tune.io import as_int, finite, json_safe
-from xtts_tune.record import StudyRecord, TrialRecord
+from xtts_tune.record import FULL_DATA, StudyRecord, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class TrialVerdict:
     """Its improvement as a share of the study's best improvement (set across the study)."""
     sound: SoundJudgment | None = None
     """How its listening samples sound against the base model's (:mod:`xtts_tune.analysis.ranking.sound`)."""
+    fidelity: float = FULL_DATA
+    """The share of the train split it trained on (:attr:`xtts_tune.record.TrialRecord.data_fraction`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(dataclasses.asdict(self))
@@ -113,8 +115,9 @@ def verdicts_of(
         v.sound = judge_sound(record.probes, base_probes, improved=improved)
     for v in verdicts:
         _require_evidence(v)
-    learned = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
-    if learned:
+    measured = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
+    for fraction in sorted({v.fidelity for v in measured}):  # a rung of search.fidelity against its own rung
+        learned = [v for v in measured if v.fidelity == fraction]
         best = max(learned, key=lambda v: (v.improvement, -v.number))
         for v in learned:
             if best.improvement <= 0:
@@ -211,6 +214,7 @@ def _verdict_of(trial: FrozenTrial, thresholds: DiagnosisThresholds) -> TrialVer
         trainable_share=rec.trainable_share,
         complete=is_complete(trial),
         n_evaluations=len(curve) if isinstance(curve, list) else None,
+        fidelity=rec.data_fraction,
     )
     stored = rec.diagnosis
     if isinstance(stored, Mapping) and stored.get("verdict") in VERDICTS:
