@@ -68,6 +68,7 @@ from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.ears import ensure_baselines, score_entries
+from xtts_tune.search.forgetting import prepare_forgetting, score_forgetting
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
@@ -320,6 +321,7 @@ def run_search(
     study, url, settings, thresholds = opened.study, opened.url, opened.settings, opened.thresholds
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
+    forgetting = prepare_forgetting(cfg, base)  # a wrong data.forgetting_path stops here, before any trial
     search.emit({"event": "message", "text": data.audio_summary})
     from xtts_tune.doctor.run import data_check_line
 
@@ -348,6 +350,8 @@ def run_search(
         with contextlib.suppress(Exception):
             apply_retention(study, study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
     if not interrupted:
+        if forgetting is not None:  # before the test split: what it scores is the ranking's winner
+            score_forgetting(study, cfg, base, forgetting, progress=search.emit)
         score_on_test(study, cfg, base, data, plan=search.samples)
         save_study_note(study)
         sync_verdicts(study)

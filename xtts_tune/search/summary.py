@@ -11,9 +11,11 @@ from typing import Any
 
 import optuna
 
+from xtts_tune.analysis.ranking.forgetting import forgetting_line
 from xtts_tune.analysis.ranking.order import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
-from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
+from xtts_tune.config import EMBEDDED_BASE
+from xtts_tune.record import ForgettingSet, StudyRecord, TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
 
 
@@ -63,6 +65,9 @@ class SearchSummary:
     data_check: str | None = None
     """What the study's last ``check-data`` flagged and where its list is, or the command that checks the data
     (:func:`xtts_tune.doctor.run.data_check_line`)."""
+    forgetting: str | None = None
+    """What the kept trials forgot: their loss on other voices against the base's
+    (:func:`xtts_tune.analysis.ranking.forgetting.forgetting_line`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -151,4 +156,9 @@ def summarize(
         probes_base=StudyRecord.from_study(study).probes_base,
         probes_ceiling=StudyRecord.from_study(study).probes_ceiling,
         data_check=data_check,
+        forgetting=forgetting_line(
+            [verdicts[n] for n in ranking.order()],
+            ForgettingSet.from_study(study),
+            hint=(StudyRecord.from_study(study).config or {}).get("base_model", EMBEDDED_BASE) != EMBEDDED_BASE,
+        ),
     )
