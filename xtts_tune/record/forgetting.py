@@ -34,8 +34,6 @@ class ForgettingSet:
     languages: list[str] = field(default_factory=list)
     fingerprint: str | None = None
     """The set's clip ids, texts and audio sizes, hashed: a changed set is scored again."""
-    scored: list[int] = field(default_factory=list)
-    """The trials scored on it (every kept trial when the search ended)."""
 
     @classmethod
     def parse(cls, raw: Any) -> ForgettingSet | None:
@@ -43,14 +41,12 @@ class ForgettingSet:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("source"), str):
             return None
         langs = raw.get("languages")
-        scored = raw.get("scored")
         return cls(
             source=raw["source"],
             clips=as_int(raw.get("clips")) or 0,
             base_loss=finite(raw.get("base_loss")),
             languages=[str(x) for x in langs] if isinstance(langs, list) else [],
             fingerprint=raw["fingerprint"] if isinstance(raw.get("fingerprint"), str) else None,
-            scored=[n for n in (as_int(x) for x in scored) if n is not None] if isinstance(scored, list) else [],
         )
 
     @classmethod

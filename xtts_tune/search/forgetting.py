@@ -1,9 +1,11 @@
-"""What a fine-tune forgot, by loss: every kept trial and the base model scored on the forgetting set, clips
-that are not the target voice (:mod:`xtts_tune.data.forgetting` finds them), at the end of a search.
+"""What a fine-tune forgot, by loss: the base model (when the search opens) and every trial that is kept when
+it ends (its best checkpoint) scored on the forgetting set, clips that are not the target voice
+(:mod:`xtts_tune.data.forgetting` finds them). Scoring a trial as it ends, while it is running, is what lets
+its figures be stored on it (Optuna refuses attributes on a finished trial), as its listening samples are.
 
 Each clip is scored on its own by the trials' evaluator (:func:`xtts_tune.training.evaluation.clip_losses`),
-with the base's weights and with each kept trial's checkpoint put on them, as
-:mod:`xtts_tune.search.holdout` scores the test split. Stored: on each trial its mean loss, the change
+with the base's weights and with the trial's checkpoint put on them, as :mod:`xtts_tune.search.holdout`
+scores the test split. Stored: on each trial its mean loss, the change
 against the base's (``forget_loss_change``: +0.041 is "loss on other voices +4.1 %") and that change's
 standard error from the clips' paired differences (``forget_loss_se``); on the study the set and the base's
 loss (:class:`xtts_tune.record.ForgettingSet`). The judgment (what counts as beyond the noise, the
@@ -20,6 +22,7 @@ near-tie rule) is :mod:`xtts_tune.analysis.ranking.forgetting`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -30,7 +33,6 @@ from pathlib import Path
 
 import optuna
 
-from xtts_tune.analysis.records import FINISHED
 from xtts_tune.config import EMBEDDED_BASE, StudyConfig
 from xtts_tune.data.clips import validate_clips
 from xtts_tune.data.features import FeatureStore
@@ -38,8 +40,7 @@ from xtts_tune.data.forgetting import ensure_base_heldout, load_forgetting_clips
 from xtts_tune.data.split import Split
 from xtts_tune.io import ProgressFn
 from xtts_tune.model.base import LoadedBase
-from xtts_tune.record import ForgettingSet, TrialRecord, write_forgetting, write_trial_attrs
-from xtts_tune.search.retention import trial_checkpoint
+from xtts_tune.record import ForgettingSet, TrialRecord, write_forgetting, write_trial
 from xtts_tune.training.prepare import PreparedData
 
 logger = logging.getLogger(__name__)
@@ -95,41 +96,50 @@ def prepare_forgetting(cfg: StudyConfig, base: LoadedBase) -> ForgettingData | N
     return ForgettingData(source, ids, data, sorted({c.language for c in clips}), fingerprint)
 
 
-def score_forgetting(
-    study: optuna.Study, cfg: StudyConfig, base: LoadedBase, fset: ForgettingData, progress: ProgressFn | None = None
-) -> ForgettingSet:
-    """Score the base and every finished trial whose checkpoint is kept on ``fset``; store and return the set.
-    A trial already scored on the same set (same fingerprint) is not scored again."""
-    from xtts_tune.model.checkpoint import load_trained_tensors
-    from xtts_tune.training.evaluation import clip_losses
+class ForgettingScorer:
+    """Scores trials on a forgetting set against the base, whose per-clip losses it measures once (when the
+    search opens: :func:`open_forgetting`) and stores on the study (:class:`xtts_tune.record.ForgettingSet`)."""
 
-    stored = ForgettingSet.from_study(study)
-    same = stored is not None and stored.fingerprint == fset.fingerprint
-    trials = study.get_trials(deepcopy=False)
-    kept = [t for t in trials if t.state.name in FINISHED and trial_checkpoint(t) is not None]
-    todo = [t for t in kept if not (same and TrialRecord.from_trial(t).forget_loss_change is not None)]
-    if progress and todo:
-        progress(
-            {"event": "message", "text": f"forgetting: scoring {len(todo)} kept trial(s) and the base on {fset.source}"}
+    def __init__(self, study: optuna.Study, cfg: StudyConfig, base: LoadedBase, fset: ForgettingData):
+        from xtts_tune.training.evaluation import clip_losses
+
+        self.cfg, self.base, self.fset = cfg, base, fset
+        self.base_losses = clip_losses(cfg, base=base, data=fset.data, clips=fset.ids)
+        fset.data.features.save()
+        self.record = ForgettingSet(
+            source=fset.source,
+            clips=len(fset.ids),
+            base_loss=statistics.fmean(self.base_losses.values()),
+            languages=fset.languages,
+            fingerprint=fset.fingerprint,
         )
-    base_losses = clip_losses(cfg, base=base, data=fset.data, clips=fset.ids)
-    base_mean = statistics.fmean(base_losses.values())
-    for t in todo:
-        tensors = load_trained_tensors(trial_checkpoint(t), base_fingerprint=base.fingerprint)
-        losses = clip_losses(cfg, base=base, data=fset.data, clips=fset.ids, state=tensors)
-        write_trial_attrs(study._storage, t._trial_id, forgetting_figures(losses, base_losses))
-    fset.data.features.save()
-    scored = sorted({t.number for t in kept} | (set(stored.scored) if same else set()))
-    result = ForgettingSet(
-        source=fset.source,
-        clips=len(fset.ids),
-        base_loss=base_mean,
-        languages=fset.languages,
-        fingerprint=fset.fingerprint,
-        scored=scored,
-    )
-    write_forgetting(study, result)
-    return result
+        write_forgetting(study, self.record)
+
+    def score(self, trial: optuna.Trial, record: TrialRecord, checkpoint: str | Path) -> TrialRecord:
+        """Score a running trial's best checkpoint; write its figures on it and return its record with them."""
+        from xtts_tune.model.checkpoint import load_trained_tensors
+        from xtts_tune.training.evaluation import clip_losses
+
+        tensors = load_trained_tensors(Path(checkpoint), base_fingerprint=self.base.fingerprint)
+        losses = clip_losses(self.cfg, base=self.base, data=self.fset.data, clips=self.fset.ids, state=tensors)
+        figures = forgetting_figures(losses, self.base_losses)
+        write_trial(trial, **figures)
+        return dataclasses.replace(record, **figures)
+
+
+def open_forgetting(
+    study: optuna.Study, cfg: StudyConfig, base: LoadedBase, progress: ProgressFn | None = None
+) -> ForgettingScorer | None:
+    """The study's forgetting scorer, its base figure measured and stored (None without a forgetting set):
+    every trial kept when it ends is then scored with it (:mod:`xtts_tune.search.runner`)."""
+    fset = prepare_forgetting(cfg, base)
+    if fset is None:
+        return None
+    scorer = ForgettingScorer(study, cfg, base, fset)
+    if progress is not None:
+        text = f"forgetting: every kept trial is scored on {fset.source} (base model {scorer.record.base_loss:.4f})"
+        progress({"event": "message", "text": text})
+    return scorer
 
 
 def forgetting_figures(losses: dict[str, float], base_losses: dict[str, float]) -> dict[str, float]:

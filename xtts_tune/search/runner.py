@@ -68,7 +68,7 @@ from xtts_tune.errors import user_error_for
 from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.ears import ensure_baselines, score_entries
-from xtts_tune.search.forgetting import prepare_forgetting, score_forgetting
+from xtts_tune.search.forgetting import open_forgetting
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
@@ -93,6 +93,8 @@ logger = logging.getLogger(__name__)
 
 
 class _Search:
+    forgetting = None  # a search.forgetting.ForgettingScorer when the study has a forgetting set
+
     def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials, study):
         self.cfg, self.settings, self.thresholds, self.study = cfg, settings, thresholds, study
         self.base, self.data = base, data
@@ -187,7 +189,10 @@ class _Search:
         if record.verdict is not None:  # the study-level verdict, as the summary and report show it
             record = dataclasses.replace(record, verdict=verdict_at_end(others, me, self.thresholds) or record.verdict)
         write_trial(trial, **record.to_attrs())
-        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
+        kept = bool(result.checkpoint_path) and self._kept(trial, record)
+        if kept and self.forgetting is not None:  # what it forgot: its loss on other voices (search.forgetting)
+            record = self.forgetting.score(trial, record, result.checkpoint_path)
+        if not pruned and kept and self.samples is not None:
             samples = speak_trial(
                 trial,
                 self.samples,
@@ -321,7 +326,7 @@ def run_search(
     study, url, settings, thresholds = opened.study, opened.url, opened.settings, opened.thresholds
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
-    forgetting = prepare_forgetting(cfg, base)  # a wrong data.forgetting_path stops here, before any trial
+    search.forgetting = open_forgetting(study, cfg, base, search.emit)  # a wrong forgetting_path stops here
     search.emit({"event": "message", "text": data.audio_summary})
     from xtts_tune.doctor.run import data_check_line
 
@@ -350,8 +355,6 @@ def run_search(
         with contextlib.suppress(Exception):
             apply_retention(study, study.get_trials(deepcopy=False), search.trials_dir, settings.keep_top_k)
     if not interrupted:
-        if forgetting is not None:  # before the test split: what it scores is the ranking's winner
-            score_forgetting(study, cfg, base, forgetting, progress=search.emit)
         score_on_test(study, cfg, base, data, plan=search.samples)
         save_study_note(study)
         sync_verdicts(study)
