@@ -10,7 +10,7 @@ STORAGE ?=
 PORT   ?= 8080
 SYSTEM_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-valnoise bench-fidelity bench-fidelity-search bench-doctor clean
+.PHONY: install system-deps lint test test-fast search dashboard report export demo-base demo-data bench bench-search bench-real-size bench-probes bench-scale bench-gpu bench-valnoise bench-fidelity bench-fidelity-search bench-doctor bench-forgetting clean
 
 install: $(STAMP)
 
@@ -135,6 +135,11 @@ bench-fidelity-search: $(STAMP)
 # clean clips) and on the first HOUR_CLIPS clips of the real hour (false flags, wall time); see docs/doctor.md
 bench-doctor: $(STAMP)
 	$(BIN)/python -m benchmarks.doctor --hour-clips $(or $(HOUR_CLIPS),1132) $(ARGS)
+
+# does forgetting (loss on the demo base voice's held-out clips) grow with the learning rate and with fewer
+# frozen layers? a grid search on the demo and the CC0 speaker, and one config over 3 seeds; see docs/forgetting.md
+bench-forgetting: $(STAMP)
+	$(BIN)/python -m benchmarks.forgetting $(ARGS)
 
 clean:
 	rm -rf runs studies/*.db studies/*-report.html studies/*-best.yaml

@@ -87,6 +87,9 @@ TORCH_FREE = [
     "xtts_tune.analysis.ranking.sound",
     "xtts_tune.analysis.ranking.order",
     "xtts_tune.analysis.rungs",
+    "xtts_tune.analysis.ranking.forgetting",
+    "xtts_tune.report.forgetting",
+    "xtts_tune.record.forgetting",
     "xtts_tune.schema",
     "xtts_tune.lazy",
 ]
@@ -104,6 +107,7 @@ SLOW_EXAMPLES = {
     "benchmarks.search.record",
     "xtts_tune.probes.score",  # loads the speaker encoder and the ASR model
     "xtts_tune.doctor.run",  # embeds 13 real clips
+    "xtts_tune.search.forgetting",  # loads the base and speaks the demo base voice's held-out clips
 }
 
 

@@ -55,6 +55,10 @@ class DataConfig:
     exclude: list[str] | str = field(default_factory=list)
     """Clips left out before validation and the split: a file of clip ids (one a line, relative to the
     project root) or a list of ids (:mod:`xtts_tune.data.exclude`). Part of the study's definition."""
+    forgetting_path: str = ""
+    """Clips that are not the target voice (any speakers, any languages): a dataset folder or its metadata
+    file (:mod:`xtts_tune.data.forgetting`). After a search every kept trial and the base are scored on it:
+    what the fine-tune forgot. Empty: the embedded base's own held-out voice, or nothing on another base."""
 
     def validate(self, where: str) -> None:
         if self.formatter not in ("ljspeech", "coqui"):

@@ -49,6 +49,10 @@ SAMPLE_RATE = 22050
 BASE_COUNT = 450
 """Sentences in the base corpus: the first ``BASE_COUNT`` lines of the sentence file."""
 
+BASE_VAL_FRACTION = 0.1
+"""The embedded base's validation share of the base corpus (split seed 0): those clips were held out of its
+pre-training, so they measure what a fine-tune forgot of the base voice (:mod:`xtts_tune.data.forgetting`)."""
+
 TARGET_COUNT = 150
 TARGET_MIN_SECONDS = 2.0
 TARGET_MAX_SECONDS = 5.0

@@ -240,6 +240,7 @@ def build_tiny_base(base_corpus: Path, out: Path, spec: TinyBaseSpec | None = No
 def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, progress) -> dict:
     from xtts_tune.config import DataConfig, ModelConfig, StudyConfig, TrainConfig
     from xtts_tune.data.clips import load_clips, read_wav
+    from xtts_tune.data.demo import BASE_VAL_FRACTION
     from xtts_tune.model.base import load_base
     from xtts_tune.training.loop import run_trial
 
@@ -249,7 +250,7 @@ def _build(base_corpus: Path, out: Path, spec: TinyBaseSpec, work_dir: Path, pro
     n_text = write_vocab(out / "vocab.json")
     write_config(out / "config.json", spec, n_text)
 
-    data_cfg = DataConfig(path=str(base_corpus), val_fraction=0.1)
+    data_cfg = DataConfig(path=str(base_corpus), val_fraction=BASE_VAL_FRACTION)
     clips = load_clips(data_cfg, Path("."))
     sample_rate = 22050
     wavs = [read_wav(c.audio_file, sample_rate) for c in clips]

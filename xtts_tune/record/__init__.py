@@ -5,7 +5,7 @@ The study is the seam between the torch side (the search writes) and the torch-f
 export and the CLI read). Nothing outside this package reads or writes a study's or trial's attribute dicts:
 writers call :func:`write_trial` / :func:`write_study` / :func:`write_test_comparison` /
 :func:`write_confirmation_run`, readers parse with :meth:`TrialRecord.from_trial`,
-:meth:`StudyRecord.from_study`, :meth:`TestComparison.from_study` and :func:`read_confirmations`.
+:meth:`StudyRecord.from_study`, :meth:`TestComparison.from_study`, :meth:`ForgettingSet.from_study` and :func:`read_confirmations`.
 No torch here.
 
 >>> from xtts_tune.record import TrialRecord
@@ -13,6 +13,7 @@ No torch here.
 True
 """
 
+from xtts_tune.record.forgetting import FORGETTING_KEY, ForgettingSet, write_forgetting
 from xtts_tune.record.study import (
     CONFIRMATIONS_KEY,
     TEST_COMPARISON_KEY,
@@ -39,6 +40,8 @@ from xtts_tune.record.trial import (
 __all__ = [
     "CONFIRMATIONS_KEY",
     "FULL_DATA",
+    "FORGETTING_KEY",
+    "ForgettingSet",
     "LONG_ATTR_PREFIX",
     "TEST_COMPARISON_KEY",
     "SampleEntry",
@@ -51,6 +54,7 @@ __all__ = [
     "retry_attrs",
     "stored_study_record",
     "write_confirmation_run",
+    "write_forgetting",
     "write_study",
     "write_test_comparison",
     "write_trial",

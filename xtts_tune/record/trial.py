@@ -120,6 +120,13 @@ class TrialRecord:
     probes: dict[str, Any] | None = _num("dict")
     """How the listening samples sound (:meth:`xtts_tune.probes.ProbeScores.summary`: similarity, CER, WER,
     flags, N texts); the per-sample figures are ``probes.json`` in the trial's samples folder."""
+    forget_loss: float | None = _num("float")
+    """Its mean per-clip loss on the forgetting set, clips that are not the target voice
+    (:mod:`xtts_tune.search.forgetting`; the base's is :class:`xtts_tune.record.ForgettingSet`)."""
+    forget_loss_change: float | None = _num("float")
+    """``forget_loss`` relative to the base model's on the same clips (+0.041: 4.1 % higher: it forgot)."""
+    forget_loss_se: float | None = _num("float")
+    """The standard error of ``forget_loss_change``, from the clips' paired differences with the base."""
     curve_png_artifact_id: str | None = _num("str")
     curve_artifact_id: str | None = _num("str")
     table_params: dict[str, Any] | None = _num("dict")

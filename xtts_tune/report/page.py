@@ -36,6 +36,7 @@ from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
 from xtts_tune.report import figures
 from xtts_tune.report.data_curve import data_curve_section, find_study_curve
 from xtts_tune.report.figures import PLOT_CONFIG, VERDICT_COLOURS
+from xtts_tune.report.forgetting import forgetting_section
 from xtts_tune.report.samples import samples_section
 from xtts_tune.report.style import CSS, SORT_JS
 from xtts_tune.stamps import report_stamp
@@ -134,6 +135,8 @@ def build_report(study: optuna.Study, out_path: Path, *, noise: float | None = N
             analysis.recommendation.trial_number if analysis.recommendation else None,
         ),
     ]
+    recommended = analysis.recommendation.trial_number if analysis.recommendation else None
+    blocks.append(forgetting_section(study, analysis.verdicts, recommended))
     data_curve = find_study_curve(StudyRecord.from_study(study).study_dir)
     if data_curve is not None:  # xtts-tune data-curve was run on the study's export
         blocks.append(data_curve_section(data_curve))

@@ -14,12 +14,13 @@ from typing import Any
 import optuna
 
 from xtts_tune.analysis.evidence.holdout import describe_test_comparison
+from xtts_tune.analysis.ranking.forgetting import forgetting_line
 from xtts_tune.analysis.ranking.sound import describe_probes
 from xtts_tune.analysis.records import stop_reason_words
 from xtts_tune.analysis.rungs import rungs_line
 from xtts_tune.analysis.study_analysis import analyze
 from xtts_tune.io import atomic_path, fmt
-from xtts_tune.record import TestComparison, TrialRecord, write_trial
+from xtts_tune.record import ForgettingSet, TestComparison, TrialRecord, write_trial
 from xtts_tune.search.settings import quiet_experimental
 
 logger = logging.getLogger(__name__)
@@ -168,12 +169,14 @@ def study_note(study: optuna.Study) -> str:
         lines += ["**No recommendation yet.**", "", analysis.no_recommendation or ""]
     else:
         params = ", ".join(f"{k}={fmt(v, 3)}" for k, v in rec.params.items())
+        forgotten = forgetting_line(analysis.verdicts, ForgettingSet.from_study(study))
         lines += [
             f"**Recommended: trial {rec.trial_number}** ({rec.verdict}), validation loss {rec.val_loss:.4f}, "
             f"stop at step {rec.stop_step}: {params}",
             "",
             f"**Unseen clips:** {describe_test_comparison(TestComparison.from_study(study), rec.trial_number)}",
             "",
+            *([f"**Forgetting:** {forgotten.split(': ', 1)[1]}", ""] if forgotten else []),
             "### Why",
             *[f"- {r}" for r in rec.reasons],
             "",

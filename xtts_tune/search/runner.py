@@ -71,6 +71,7 @@ from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fidelity import RungData, plan_line, run_rungs, rung_train, trial_fraction
+from xtts_tune.search.forgetting import open_forgetting
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
@@ -95,6 +96,8 @@ logger = logging.getLogger(__name__)
 
 
 class _Search:
+    forgetting = None  # a search.forgetting.ForgettingScorer when the study has a forgetting set
+
     def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials, study):
         self.cfg, self.settings, self.thresholds, self.study = cfg, settings, thresholds, study
         self.base, self.data = base, data
@@ -192,7 +195,10 @@ class _Search:
         if record.verdict is not None:  # the study-level verdict, as the summary and report show it
             record = dataclasses.replace(record, verdict=verdict_at_end(others, me, self.thresholds) or record.verdict)
         write_trial(trial, **record.to_attrs())
-        if not pruned and result.checkpoint_path and self.samples is not None and self._kept(trial, record):
+        kept = bool(result.checkpoint_path) and self._kept(trial, record)
+        if kept and self.forgetting is not None:  # what it forgot: its loss on other voices (search.forgetting)
+            record = self.forgetting.score(trial, record, result.checkpoint_path)
+        if not pruned and kept and self.samples is not None:
             samples = speak_trial(
                 trial,
                 self.samples,
@@ -326,6 +332,7 @@ def run_search(
     study, url, settings, thresholds = opened.study, opened.url, opened.settings, opened.thresholds
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
+    search.forgetting = open_forgetting(study, cfg, base, search.emit)  # a wrong forgetting_path stops here
     search.emit({"event": "message", "text": data.audio_summary})
     from xtts_tune.doctor.run import data_check_line
 

@@ -11,10 +11,12 @@ from typing import Any
 
 import optuna
 
+from xtts_tune.analysis.ranking.forgetting import forgetting_line
 from xtts_tune.analysis.ranking.order import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
 from xtts_tune.analysis.rungs import rungs_line
-from xtts_tune.record import StudyRecord, TestComparison, TrialRecord
+from xtts_tune.config import EMBEDDED_BASE
+from xtts_tune.record import ForgettingSet, StudyRecord, TestComparison, TrialRecord
 from xtts_tune.search.retention import trial_checkpoint
 
 
@@ -70,6 +72,9 @@ class SearchSummary:
     (:func:`xtts_tune.doctor.run.data_check_line`)."""
     rungs: str | None = None
     """How many trials ran on each rung of ``search.fidelity`` (:func:`xtts_tune.analysis.rungs.rungs_line`)."""
+    forgetting: str | None = None
+    """What the kept trials forgot: their loss on other voices against the base's
+    (:func:`xtts_tune.analysis.ranking.forgetting.forgetting_line`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -161,4 +166,9 @@ def summarize(
         near_ties=[v.number for v in ranking.ties],
         data_check=data_check,
         rungs=rungs_line(trials),
+        forgetting=forgetting_line(
+            [verdicts[n] for n in ranking.order()],
+            ForgettingSet.from_study(study),
+            hint=(StudyRecord.from_study(study).config or {}).get("base_model", EMBEDDED_BASE) != EMBEDDED_BASE,
+        ),
     )

@@ -5,6 +5,7 @@ tensors put on the base for the call and taken off after.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -30,6 +31,28 @@ def validation_loss(
 
     The GPT is left with the weights it had on entry (only the tensors ``state`` replaces are copied).
     """
+    with _evaluator(cfg, base, data, state) as trial:
+        return trial.evaluate(clips)
+
+
+def clip_losses(
+    cfg: StudyConfig,
+    *,
+    base: LoadedBase,
+    data: PreparedData,
+    clips: list[str],
+    state: dict[str, torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Each clip's loss (``{clip id: loss}``), every clip evaluated on its own by the evaluator of
+    :func:`validation_loss` (a batch of one: no padding, and the per-clip spread gives the figure's noise;
+    :mod:`xtts_tune.search.forgetting`). The weights ``state`` go on once for all the clips."""
+    with _evaluator(cfg, base, data, state) as trial:
+        return {cid: trial.evaluate([cid])["loss"] for cid in clips}
+
+
+@contextlib.contextmanager
+def _evaluator(cfg: StudyConfig, base: LoadedBase, data: PreparedData, state: dict[str, torch.Tensor] | None):
+    """A trial's evaluator on the GPT with ``state`` put on it, and the GPT's own weights back after."""
     torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
     gpt = base.gpt
     saved = None
@@ -42,7 +65,7 @@ def validation_loss(
         # never the prefix cache: ``state`` may change blocks the cache took as frozen base weights
         trial = TrialRun(cfg, base, data, None, None, None, use_prefix=False)
         trial.freeze()
-        return trial.evaluate(clips)
+        yield trial
     finally:
         if saved is not None:
             gpt.load_state_dict(full_gpt_state(gpt.state_dict(), saved))

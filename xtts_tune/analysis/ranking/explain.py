@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds
 from xtts_tune.analysis.evidence.confirmations import Confirmation
+from xtts_tune.analysis.ranking.forgetting import forgets_less, percent
 from xtts_tune.analysis.ranking.verdicts import REJECTED, UNKNOWN, TrialVerdict
 from xtts_tune.io import as_int
 from xtts_tune.record import TrialRecord, optuna_enqueued
@@ -109,7 +110,14 @@ def reasons(
 ) -> list[str]:
     """``eligible``: the ranking's candidates, winner first; ``close``: its near-ties."""
     lowest = min(eligible, key=lambda v: (v.value, v.number))
-    if lowest.number != best.number:
+    if lowest.number != best.number and forgot_more(lowest, best):
+        first = (
+            f"Trial {best.number} (validation loss {best.value:.4f}) is within the {noise:.0%} seed noise of the "
+            f"lowest, trial {lowest.number} ({lowest.value:.4f}), which forgot more of what the base knew (loss on "
+            f"other voices {percent(lowest.forgetting.change)} against {percent(best.forgetting.change)}, beyond "
+            "the noise)."
+        )
+    elif lowest.number != best.number:
         first = (
             f"Trial {best.number} (validation loss {best.value:.4f}) is within the {noise:.0%} seed noise of the "
             f"lowest, trial {lowest.number} ({lowest.value:.4f}), and trains fewer of the model's parameters "
@@ -133,17 +141,28 @@ def reasons(
     reasons.extend(skipped_sentences(best, ranked))
     reasons.extend(comparison_sentences(best, eligible, ranked, trials))
     if close:
+        set_aside = [v for v in close if forgot_more(v, best)]
+        forgetting_rider = (
+            f" of those that did not forget more than it (set aside: trial {', '.join(str(v.number) for v in set_aside)})"
+            if set_aside
+            else ""
+        )
         listed = ", ".join(f"trial {v.number} ({v.value:.4f}, trains {_share(v)})" for v in close)
         reasons.append(
             f"Near-tie: {plural(len(close), 'candidate')} within the {noise:.0%} seed noise: {listed}; one seed "
             f"cannot tell them apart, so trial {best.number} is preferred for training the fewest parameters "
-            f"({_share(best)}); xtts-tune confirm decides with more seeds."
+            f"({_share(best)}){forgetting_rider}; xtts-tune confirm decides with more seeds."
         )
     reasons.append(stop_sentence(best, train))
     share = share_sentence(trial, best, thresholds.max_trainable_share)
     if share:
         reasons.append(share)
     return reasons
+
+
+def forgot_more(v: TrialVerdict, best: TrialVerdict) -> bool:
+    """Whether ``v`` forgot more than ``best`` beyond the noise (both scored on the forgetting set)."""
+    return v.forgetting is not None and best.forgetting is not None and forgets_less(best.forgetting, v.forgetting)
 
 
 def excluded_kinds(ranked: Sequence[TrialVerdict]) -> str:

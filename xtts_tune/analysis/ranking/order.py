@@ -15,8 +15,10 @@ Rules:
   ``search.fidelity`` is ranked apart (``fidelity=``), only to choose what moves up (:mod:`xtts_tune.search.fidelity`).
 - **Near-ties.** Candidates within ``noise`` (relative) of the lowest validation loss cannot be told apart
   by one seed. Among them the one whose speaker similarity beats every other's by more than its own noise
-  wins (by ear, when the base has a decoder); otherwise the one that trains the smallest share of the
-  parameters (the guide's rule: freeze as much as works on a small dataset), then the lower loss.
+  wins (by ear, when the base has a decoder); otherwise those that forget more than the least-forgetting
+  one beyond the noise drop out (loss on other voices: :mod:`xtts_tune.analysis.ranking.forgetting`), and
+  the one that trains the smallest share of the parameters (the guide's rule: freeze as much as works on a
+  small dataset), then the lower loss, wins among the rest.
 - The **order** is the winner, then every other candidate by validation loss; after the candidates, every
   other finished trial by validation loss (what retention keeps after the candidates).
 
@@ -35,6 +37,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, study_thresholds
+from xtts_tune.analysis.ranking.forgetting import forgets_less, forgetting_tiebreak, percent
 from xtts_tune.analysis.ranking.sound import similarity_tiebreak
 from xtts_tune.analysis.ranking.verdicts import REJECTED, TrialVerdict, verdicts_of
 from xtts_tune.analysis.records import FINISHED, study_trials
@@ -61,7 +64,8 @@ class Ranking:
     near-tie lost on trainable share)."""
     noise: float = DEFAULT_SEED_NOISE
     tiebreak: str | None = None
-    """Why the winner won a near-tie by ear (higher speaker similarity beyond the noise), when it did."""
+    """Why the winner won a near-tie by ear (higher speaker similarity beyond the noise), or which near-ties
+    forgot more beyond the noise and were set aside, when that decided."""
 
     @property
     def winner(self) -> TrialVerdict | None:
@@ -120,8 +124,9 @@ def rank_verdicts(
     by_ear = similarity_tiebreak(pool, {v.number: v.sound for v in pool if v.sound is not None})
     if by_ear is not None:
         winner, tiebreak = by_ear
-    else:
-        winner, tiebreak = min(pool, key=lambda v: (_share(v), v.value, v.number)), None
+    else:  # measured forgetting first, then the guide's proxy for it (the ranking.forgetting docstring says why)
+        rest, tiebreak = forgetting_tiebreak(pool)
+        winner = min(rest, key=lambda v: (_share(v), v.value, v.number))
     candidates = [winner] + [v for v in eligible if v is not winner]
     ties = [v for v in pool if v is not winner]
     passed = sorted(
@@ -159,6 +164,12 @@ def why_passed_over(v: TrialVerdict, winner: TrialVerdict) -> str:
             f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} "
             f"({winner.value:.4f}), which sounds more like the target (speaker similarity "
             f"{winner.sound.similarity:.2f} vs {v.sound.similarity:.2f})"
+        )
+    if v.forgetting is not None and winner.forgetting is not None and forgets_less(winner.forgetting, v.forgetting):
+        return (
+            f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} ({winner.value:.4f}) "
+            f"and forgot more of what the base knew (loss on other voices {percent(v.forgetting.change)} against "
+            f"{percent(winner.forgetting.change)}, beyond the noise)"
         )
     return (
         f"trial {v.number} ({v.value:.4f}) is within the seed noise of trial {winner.number} ({winner.value:.4f}) "

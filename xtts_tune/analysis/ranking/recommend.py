@@ -17,13 +17,14 @@ from xtts_tune.analysis.evidence.confirmations import Confirmation, candidate_co
 from xtts_tune.analysis.location import non_default_storage
 from xtts_tune.analysis.ranking import explain
 from xtts_tune.analysis.ranking.advice import trend_advice
+from xtts_tune.analysis.ranking.forgetting import forgetting_reasons
 from xtts_tune.analysis.ranking.order import DEFAULT_SEED_NOISE, rank_verdicts
 from xtts_tune.analysis.ranking.sound import sound_sentence
 from xtts_tune.analysis.ranking.verdicts import TrialVerdict, verdicts_of
 from xtts_tune.analysis.records import study_trials, train_config
 from xtts_tune.errors import UserError
 from xtts_tune.io import json_safe
-from xtts_tune.record import FULL_DATA, StudyRecord
+from xtts_tune.record import FULL_DATA, ForgettingSet, StudyRecord
 
 
 @dataclass
@@ -121,6 +122,7 @@ def best_recommendation(
         best, trial, ranked, ranking.candidates, close, noise, trials, thresholds, train_config(study, trial)
     )
     reasons += sound_reasons(study, best, ranking.tiebreak)
+    reasons += forgetting_reasons(best, ranking.candidates, ForgettingSet.from_study(study))
     steps = explain.next_steps(name, close, trend, verdicts, best.number, non_default_storage(study))
     return _recommendation(study, trial, best, reasons, steps, close, noise)
 
@@ -258,6 +260,7 @@ def _recommend_confirmed(
     share = explain.share_sentence(trial, best, thresholds.max_trainable_share)
     if share:
         reasons.append(share)
+    reasons += forgetting_reasons(best, eligible, ForgettingSet.from_study(study))
 
     steps = explain.confirmed_next_steps(name, best, close, eligible, confirmations)
     steps.extend(explain.next_steps(name, [], trend, verdicts, storage=non_default_storage(study)))

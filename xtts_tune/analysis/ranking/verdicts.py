@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from xtts_tune.analysis.curve.diagnosis import diagnose
 from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, study_thresholds
+from xtts_tune.analysis.ranking.forgetting import Forgetting, judge_forgetting
 from xtts_tune.analysis.ranking.sound import SoundJudgment, judge_sound
 from xtts_tune.analysis.records import (
     FINISHED,
@@ -88,6 +89,8 @@ class TrialVerdict:
     """How its listening samples sound against the base model's (:mod:`xtts_tune.analysis.ranking.sound`)."""
     fidelity: float = FULL_DATA
     """The share of the train split it trained on (:attr:`xtts_tune.record.TrialRecord.data_fraction`)."""
+    forgetting: Forgetting | None = None
+    """Its loss on other voices against the base model's (:mod:`xtts_tune.analysis.ranking.forgetting`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(dataclasses.asdict(self))
@@ -113,6 +116,7 @@ def verdicts_of(
         start = (record.curve or [{}])[0].get("val_loss")
         improved = v.value is not None and isinstance(start, (int, float)) and v.value < start
         v.sound = judge_sound(record.probes, base_probes, improved=improved)
+        v.forgetting = judge_forgetting(record)
     for v in verdicts:
         _require_evidence(v)
     measured = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
