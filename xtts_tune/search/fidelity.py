@@ -138,14 +138,19 @@ def trial_fraction(trial: optuna.Trial, fidelity: FidelitySettings | None) -> fl
 
 def rung_train(train: TrainConfig, fraction: float | None) -> TrainConfig:
     """``train`` for a trial on ``fraction`` of the clips: a ``max_steps`` limit scaled by it (the epochs are
-    the same), so that a cheap trial costs its share of a full one.
+    the same), so that a cheap trial costs its share of a full one, and ``eval_every`` scaled with it, so that
+    it is evaluated as often as a full trial (with fewer evaluations its verdict would be inconclusive, and an
+    inconclusive trial is never promoted).
 
     >>> rung_train(TrainConfig(max_steps=40), 0.25).max_steps, rung_train(TrainConfig(max_steps=0), 0.25).max_steps
     (10, 0)
+    >>> rung_train(TrainConfig(eval_every=53), 0.25).eval_every, rung_train(TrainConfig(eval_every=53), 1.0).eval_every
+    (14, 53)
     """
-    if fraction is None or fraction >= FULL_DATA or not train.max_steps:
+    if fraction is None or fraction >= FULL_DATA:
         return train
-    return dataclasses.replace(train, max_steps=max(1, math.ceil(train.max_steps * fraction)))
+    steps = max(1, math.ceil(train.max_steps * fraction)) if train.max_steps else 0
+    return dataclasses.replace(train, max_steps=steps, eval_every=max(1, math.ceil(train.eval_every * fraction)))
 
 
 class RungData:
