@@ -16,9 +16,9 @@ spaces and ``. , ? ! ' -``): the base corpus uses the first 450 sentences and th
 them, so the two never share a sentence.
 
 Each dataset folder holds ``metadata.csv`` (``id|text|normalized_text``, no header) and ``wavs/<id>.wav``
-(mono, 16-bit PCM, 22050 Hz). A folder is built in ``<name>.partial`` and renamed when done, so an interrupted
-run never leaves a folder that looks complete; a complete folder is left as it is. espeak-ng is deterministic,
-so the same machine gives the same bytes on every run.
+(mono, 16-bit PCM, 22050 Hz). A folder is built in ``<name>.partial`` under a lock and renamed when done, so an
+interrupted run never leaves a folder that looks complete, and workers at once build it once. espeak-ng is
+deterministic.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from xtts_tune.errors import UserError
+from xtts_tune.io import file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +249,16 @@ def generate_dataset(
 
     A clip whose duration falls outside ``[min_seconds, max_seconds]`` is dropped and the next sentence is tried;
     :class:`DemoDataError` is raised when fewer than ``count`` sentences fit. Clip ids are ``<prefix>_0001`` and so on.
-    If ``out_dir`` already holds a complete dataset of ``count`` clips it is returned untouched. The folder is built
-    in ``<out_dir>.partial`` and renamed at the end. ``progress(done, count)`` is called as clips are accepted.
+    A complete ``out_dir`` is returned untouched; it is built in ``<out_dir>.partial``; ``progress(done, count)``.
     """
     out_dir = Path(out_dir)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    with file_lock(out_dir.with_name(out_dir.name + ".lock")):  # workers at once: one builds, the others find it
+        return _generate(out_dir, sentences, voice, prefix, count, min_seconds, max_seconds, progress)
+
+
+def _generate(out_dir, sentences, voice, prefix, count, min_seconds, max_seconds, progress) -> Path:
     if is_dataset_complete(out_dir, count):
         logger.info("%s: complete dataset of %d clips already present, skipping", out_dir, count)
         if progress is not None:
