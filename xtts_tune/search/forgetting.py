@@ -34,14 +34,13 @@ from pathlib import Path
 import optuna
 
 from xtts_tune.config import EMBEDDED_BASE, StudyConfig
-from xtts_tune.data.clips import validate_clips
 from xtts_tune.data.features import FeatureStore
 from xtts_tune.data.forgetting import ensure_base_heldout, load_forgetting_clips
 from xtts_tune.data.split import Split
 from xtts_tune.io import ProgressFn
 from xtts_tune.model.base import LoadedBase
 from xtts_tune.record import ForgettingSet, TrialRecord, write_forgetting, write_trial
-from xtts_tune.training.prepare import PreparedData
+from xtts_tune.training.prepare import PreparedData, validate_for_base
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +73,7 @@ def prepare_forgetting(cfg: StudyConfig, base: LoadedBase) -> ForgettingData | N
         source = f"the demo base voice's {len(clips)} held-out clips"
     else:
         return None
-    args = base.trainer.args
-    validate_clips(
-        clips,
-        base.tokenizer,
-        sample_rate=base.config.audio.sample_rate,
-        max_wav_length=args.max_wav_length,
-        max_text_tokens=args.max_text_length,
-        min_seconds=cfg.data.min_seconds,
-        silence_rms=cfg.data.silence_rms,
-        dataset=Path(clips[0].metadata).parent,
-    )
+    validate_for_base(clips, base, cfg.data, Path(clips[0].metadata).parent)
     by_id = {c.id: c for c in clips}
     digest = hashlib.sha1()
     for c in clips:

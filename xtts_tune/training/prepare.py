@@ -59,25 +59,30 @@ class PreparedData:
     """The clips' own sample rates, once (``clips: 48000 Hz (100), resampled to 22050 Hz``)."""
 
 
+def validate_for_base(clips, base: LoadedBase, data_cfg, dataset, **kwargs):
+    """:func:`validate_clips` with the base model's limits (its tokenizer, rate, longest wav and text) and the
+    study's ``data`` floors: the one check of a study's clips and of its forgetting set."""
+    args = base.trainer.args
+    return validate_clips(
+        clips,
+        base.tokenizer,
+        sample_rate=base.config.audio.sample_rate,
+        max_wav_length=args.max_wav_length,
+        max_text_tokens=args.max_text_length,
+        min_seconds=data_cfg.min_seconds,
+        silence_rms=data_cfg.silence_rms,
+        dataset=dataset,
+        **kwargs,
+    )
+
+
 def prepare_data(cfg: StudyConfig, base: LoadedBase, *, progress=None, use_cache: bool = True) -> PreparedData:
     """Load the dataset with coqui's formatter, leave out ``data.exclude``, validate every other clip, load or
     create the split."""
     clips = ensure_dataset(cfg)
     kept = without_excluded(clips, cfg.data, cfg.root)
-    args = base.trainer.args
     rates: dict[int, int] = {}
-    lengths = validate_clips(
-        kept,
-        base.tokenizer,
-        sample_rate=base.config.audio.sample_rate,
-        max_wav_length=args.max_wav_length,
-        max_text_tokens=args.max_text_length,
-        min_seconds=cfg.data.min_seconds,
-        silence_rms=cfg.data.silence_rms,
-        dataset=cfg.data_path,
-        progress=progress,
-        rates=rates,
-    )
+    lengths = validate_for_base(kept, base, cfg.data, cfg.data_path, progress=progress, rates=rates)
     audio_summary = describe_rates(rates, base.config.audio.sample_rate)
     logger.info("%s: %s", cfg.data_path, audio_summary)
     by_id = {c.id: c for c in kept}  # ids are unique (load_clips refuses duplicates)
