@@ -12,6 +12,7 @@ it extrapolates linearly to 3,000 clips (stated as extrapolated in the table).
 
     python -m benchmarks.scale --clips 100 300 1132 3000
     python -m benchmarks.scale --base released --clips 100 300
+    python -m benchmarks.scale --base released --clips 300 3000 --steps 8   # the peak RSS at each size
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def study_config(work: Path, data: Path, base_model: str, clips: int, extra: dic
     )
     n_train = clips - max(1, round(0.1 * clips)) - max(2, round(0.05 * clips))
     steps_per_epoch = math.ceil(n_train / doc["train"]["batch_size"])
-    doc["train"].update(max_epochs=1, eval_every=steps_per_epoch, **extra)  # the template's once per epoch
+    every = min(steps_per_epoch, extra.get("max_steps") or steps_per_epoch)  # evaluated once, even when capped
+    doc["train"].update(max_epochs=1, eval_every=every, **extra)  # the template's once per epoch
     path = work / "study.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -160,6 +162,13 @@ def main(argv=None) -> int:
     p.add_argument("--base", choices=["embedded", "released"], default="embedded")
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--depths", type=int, help="only the prefix cache's RSS over this many depths")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="cap each row's trial at N optimizer steps (its memory at that size, "
+        "not a whole epoch: the released shape takes about 20 s a step on a CPU)",
+    )
     p.add_argument("--row", type=int, help=argparse.SUPPRESS)
     p.add_argument("--base-model", default="embedded", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -184,6 +193,8 @@ def main(argv=None) -> int:
             heads=arch["gpt_n_heads"], decoder=False, speakers=False, released_dvae=True,
         )  # fmt: skip
         base_model, extra = str(folder), {"freeze_depth": 28}
+    if args.steps:
+        extra["max_steps"] = args.steps
     rows = []
     for clips in args.clips:
         rows.append(row_in_child(clips, base_model, extra, args.timeout))

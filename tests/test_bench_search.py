@@ -264,7 +264,8 @@ def test_the_replayed_default_search_samples_and_starts_as_run_search_does(
     from xtts_tune.search.settings import CONSTRAINT
 
     cfg = load_config(
-        ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"]
+        ROOT / "studies" / "demo.yaml",
+        [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4", "search.forgetting=false"],
     )
     built = []
     create = optuna.create_study
@@ -296,7 +297,8 @@ def test_run_search_stores_the_rankings_rejection_as_the_trials_violated_constra
     from xtts_tune.search.settings import CONSTRAINT
 
     cfg = load_config(
-        ROOT / "studies" / "demo.yaml", [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4"]
+        ROOT / "studies" / "demo.yaml",
+        [f"data.path={demo_target}", f"output_dir={tmp_path}", "max_steps=4", "search.forgetting=false"],
     )
     # the median pruner stops the hopeless config (every block frozen, lr 1e-6) at step 2: two evaluations are
     # too few to judge (inconclusive), which the ranking rejects whatever the loss

@@ -41,6 +41,7 @@ def test_exported_config_trains_the_final_model_and_reproduces_the_trial(demo_ta
             "sampler": {"seed": 0},
             "pruner": {"type": "none"},
             "enqueue_guide": False,
+            "forgetting": False,
         },
     }
     config = tmp_path / "studies" / "roundtrip.yaml"

@@ -201,7 +201,13 @@ def test_a_multi_rung_search_promotes_the_cheap_rungs_best_to_the_full_split(tin
             "augment_prob=0",
         ],
     )
-    search = {**cfg.search, "pruner": {"type": "none"}, "samples": 0, "fidelity": {"rungs": [0.25, 1.0], "promote": 2}}
+    search = {
+        **cfg.search,
+        "pruner": {"type": "none"},
+        "samples": 0,
+        "forgetting": False,
+        "fidelity": {"rungs": [0.25, 1.0], "promote": 2},
+    }
     cfg = dataclasses.replace(cfg, search=search)
     url = f"sqlite:///{tmp_path / 'rungs.db'}"
     events = []

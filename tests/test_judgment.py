@@ -28,6 +28,7 @@ def judged(demo_target, tmp_path_factory):
             f"output_dir={tmp}/runs",
             f"data.path={demo_target}",
             "data.demo_target=false",
+            "search.forgetting=false",  # measured in test_forgetting
             "max_steps=6",
             "eval_every=2",
             "max_epochs=3",
@@ -97,6 +98,7 @@ def demo_study(demo_target, tmp_path_factory):
             f"output_dir={tmp}/runs",
             f"data.path={demo_target}",
             "data.demo_target=false",
+            "search.forgetting=false",  # measured in test_forgetting
             f"search.enqueue={yaml.safe_dump(enqueue, default_flow_style=True).strip()}",
         ],
     )

@@ -68,7 +68,7 @@ def test_a_trial_out_of_memory_fails_alone_with_one_line_and_the_study_goes_on(
     doc["data"].update(path=str(data), demo_target=False, val_count=4, train_count=8)
     doc["output_dir"] = str(tmp_path / "runs")
     doc["train"].update(max_steps=2, eval_every=1, max_epochs=1, augment_prob=0.0)
-    doc["search"].update(pruner={"type": "none"})
+    doc["search"].update(pruner={"type": "none"}, forgetting=False)
     config = tmp_path / "demo.yaml"
     config.write_text(yaml.safe_dump(doc))
     before = {k: v.clone() for k, v in tiny_base.gpt.state_dict().items()}

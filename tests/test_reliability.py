@@ -55,6 +55,7 @@ def project(tmp_path: Path, data: Path, **train) -> Path:
     doc = yaml.safe_load((ROOT / "studies" / "demo.yaml").read_text())
     doc["data"].update(path=str(data), demo_target=False, val_count=8)
     doc["output_dir"] = "runs/demo"
+    doc["search"]["forgetting"] = False  # measured in test_forgetting
     doc["train"].update({"max_steps": 2, "eval_every": 1, "max_epochs": 1, "augment_variants": 1, **train})
     (tmp_path / "studies").mkdir(exist_ok=True)
     path = tmp_path / "studies" / "demo.yaml"

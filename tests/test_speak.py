@@ -347,7 +347,7 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     doc.update(base_model=str(released), output_dir=str(tmp_path / "runs"), study_name="listen")
     doc["data"].update(path=str(demo_target), demo_target=False)
     doc["train"].update(max_steps=1, eval_every=1)
-    doc["search"].update(pruner="none", keep_top_k=1, samples=2, sample_max_seconds=0.5)
+    doc["search"].update(pruner="none", keep_top_k=1, samples=2, sample_max_seconds=0.5, forgetting_samples=1)
     doc["search"]["space"]["freeze_depth"] = {"low": 0, "high": 2}
     doc["train"]["freeze_depth"] = 1
     cfg = config_from_dict(doc, source=str(tmp_path / "listen.yaml"), root=tmp_path)
@@ -417,6 +417,23 @@ def test_kept_trials_speak_to_the_dashboard_and_the_report(released, demo_target
     assert "by ear (speaker similarity" in render_summary(summary) and "  base model: similarity " in render_summary(
         summary
     )
+
+    # forgetting by ear: the base and every kept trial speak a sentence in each of three other languages in the
+    # shipped voice, heard by the multilingual Whisper in its language (a CER for every non-English language)
+    base_ear = study.user_attrs["forget_ear_base"]
+    assert base_ear["voice"] == "the shipped voice forgetting_reference.wav"
+    assert sorted(base_ear["languages"]) == ["de", "es", "fr"]
+    for t in spoken:
+        ear = TrialRecord.from_trial(t).forget_ear
+        assert sorted(ear) == ["de", "es", "fr"], ear
+        for lang, figures in ear.items():
+            assert figures["n_texts"] == 1 and figures["cer"] >= 0 and -1 <= figures["similarity"] <= 1
+            assert figures["base"] == base_ear["languages"][lang]
+            assert (Path(t.user_attrs["run_dir"]) / "forgetting-ear" / lang / "sample_00.wav").is_file()
+    shown = render_summary(summary)
+    line = next(x for x in shown.splitlines() if x.startswith("forgetting by ear (other languages"))
+    assert line.count("German CER ") == line.count("Spanish CER ") == line.count("French CER ") == len(spoken), line
+    assert 'id="forgetting-ear-table"' in page and page.count('data-language="es"') == len(spoken)
 
     empty = optuna.create_study(study_name="no-decoder")
     write_study(empty, listening_samples="the base model has no HiFi-GAN decoder, so it cannot make audio")

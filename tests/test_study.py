@@ -358,7 +358,7 @@ def study_raw(name: str, target: Path, out: Path, **search) -> dict:
         "data": {"path": str(target), "val_count": 8},
         "model": {"freeze_conditioning": True},
         "train": {"batch_size": 8, "max_steps": 4, "eval_every": 2, "max_epochs": 1, "augment_variants": 1},
-        "search": {"space": SPACE, "sampler": {"seed": 0}, **search},
+        "search": {"space": SPACE, "sampler": {"seed": 0}, "forgetting": False, **search},  # test_forgetting's
     }
 
 
@@ -599,6 +599,8 @@ def test_running_again_continues_the_study(demo, base):
     study = load_study("demo", demo.url)
     kept = kept_trials(study, study.get_trials(), 2)  # top 2 of the ranking + recommended, runner-up, guide
     assert {r.number for r in summary.rows if r.checkpoint} == kept and len(kept) <= 4
+    # search.forgetting: false (study_raw): nothing scored, on the study or any trial
+    assert "forgetting" not in study.user_attrs and not any("forget_loss" in t.user_attrs for t in after)
 
 
 @pytest.mark.slow

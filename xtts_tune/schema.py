@@ -274,6 +274,8 @@ SEARCH_KEYS = (
     "samples",
     "short_samples",
     "sample_max_seconds",
+    "forgetting",
+    "forgetting_samples",
     "heartbeat_interval",
     "grace_period",
     "max_retry",

@@ -291,8 +291,7 @@ def render_summary(summary: SearchSummary) -> str:
         lines.append(f"  unseen clips: {describe_test_comparison(summary.test_comparison, summary.best_number)}")
     elif summary.no_recommendation:
         lines.append(f"recommended: none yet ({summary.no_recommendation})")
-    if summary.forgetting:
-        lines.append(summary.forgetting)
+    lines += [line for line in (summary.forgetting, summary.forgetting_ear) if line]
     spoken = [r for r in summary.rows if r.samples]
     if spoken:
         lines.append("listening samples:")

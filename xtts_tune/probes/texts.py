@@ -9,6 +9,14 @@ it), one question. Plain English, only letters, spaces, digits and ``. , ? ! '``
 (8, 3)
 >>> sample_texts(4)
 ('Yes.', 'Thank you.', 'See you soon.', 'The river was quiet in the early morning.')
+
+Forgetting by ear (:mod:`xtts_tune.search.forgetting_ear`) asks for sentences in languages other than the
+target's: :data:`FORGETTING_TEXTS`, three languages picked by :func:`forgetting_languages`.
+
+>>> forgetting_languages("en"), forgetting_languages("de")
+(('de', 'es', 'fr'), ('es', 'fr', 'en'))
+>>> forgetting_texts("es", 1)
+('El perro corre muy rápido por el parque verde.',)
 """
 
 from __future__ import annotations
@@ -28,3 +36,44 @@ SAMPLE_TEXTS = (
 def sample_texts(count: int | None = None) -> tuple[str, ...]:
     """The first ``count`` sample texts (all when None); short ones first, so even 3 texts include them."""
     return SAMPLE_TEXTS if count is None else SAMPLE_TEXTS[: max(0, count)]
+
+
+FORGETTING_TEXTS = {
+    "de": (
+        "Der Hund läuft sehr schnell über die grüne Wiese.",
+        "Heute Abend gehen wir zusammen ins Kino.",
+        "Mein Bruder wohnt seit drei Jahren in einer kleinen Stadt.",
+    ),
+    "es": (
+        "El perro corre muy rápido por el parque verde.",
+        "Esta noche vamos juntos al cine.",
+        "Mi hermano vive en una ciudad pequeña desde hace tres años.",
+    ),
+    "fr": (
+        "Le chien court très vite dans le parc vert.",
+        "Ce soir, nous allons ensemble au cinéma.",
+        "Mon frère habite dans une petite ville depuis trois ans.",
+    ),
+    "en": (
+        "The dog runs very fast across the green park.",
+        "Tonight we are going to the cinema together.",
+        "My brother has lived in a small town for three years.",
+    ),
+}
+"""The same few sentences in each language forgetting is heard in (every one XTTS v2 speaks and the shipped
+Whisper base transcribes); plain words, numbers spelled out, so the ASR and the normaliser agree."""
+
+FORGETTING_ORDER = ("de", "es", "fr", "en")
+"""The order languages are picked in: the first three that are not the target's."""
+
+
+def forgetting_languages(target: str, count: int = 3) -> tuple[str, ...]:
+    """The ``count`` languages other than the ``target``'s (its base code: ``en-us`` counts as ``en``) that
+    forgetting is heard in."""
+    own = target.split("-")[0].lower()
+    return tuple(lang for lang in FORGETTING_ORDER if lang != own)[: max(0, count)]
+
+
+def forgetting_texts(language: str, count: int) -> tuple[str, ...]:
+    """The first ``count`` forgetting sentences of ``language``."""
+    return FORGETTING_TEXTS[language][: max(0, count)]

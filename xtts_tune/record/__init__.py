@@ -13,7 +13,14 @@ No torch here.
 True
 """
 
-from xtts_tune.record.forgetting import FORGETTING_KEY, ForgettingSet, write_forgetting
+from xtts_tune.record.forgetting import (
+    FORGET_EAR_BASE_KEY,
+    FORGETTING_KEY,
+    ForgettingSet,
+    read_ear_base,
+    write_ear_base,
+    write_forgetting,
+)
 from xtts_tune.record.study import (
     CONFIRMATIONS_KEY,
     TEST_COMPARISON_KEY,
@@ -41,6 +48,7 @@ __all__ = [
     "CONFIRMATIONS_KEY",
     "FULL_DATA",
     "FORGETTING_KEY",
+    "FORGET_EAR_BASE_KEY",
     "ForgettingSet",
     "LONG_ATTR_PREFIX",
     "TEST_COMPARISON_KEY",
@@ -54,6 +62,8 @@ __all__ = [
     "retry_attrs",
     "stored_study_record",
     "write_confirmation_run",
+    "read_ear_base",
+    "write_ear_base",
     "write_forgetting",
     "write_study",
     "write_test_comparison",

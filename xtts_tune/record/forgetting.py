@@ -21,6 +21,10 @@ from xtts_tune.io import as_int, finite, json_safe
 FORGETTING_KEY = "forgetting"
 """The study attribute that holds the :class:`ForgettingSet`."""
 
+FORGET_EAR_BASE_KEY = "forget_ear_base"
+"""The study attribute that holds the base model's figures by ear (:mod:`xtts_tune.search.forgetting_ear`):
+``{"key": the plan's hash, "voice": in words, "languages": {language: figures}}``."""
+
 
 @dataclass(frozen=True)
 class ForgettingSet:
@@ -60,3 +64,16 @@ class ForgettingSet:
 def write_forgetting(study, forgetting: ForgettingSet) -> None:
     """Store the study's forgetting set (replacing an earlier one)."""
     study.set_user_attr(FORGETTING_KEY, forgetting.to_attrs())
+
+
+def read_ear_base(study) -> dict[str, Any] | None:
+    """The base model's stored figures by ear (None when missing or malformed)."""
+    raw = study.user_attrs.get(FORGET_EAR_BASE_KEY)
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("languages"), Mapping):
+        return None
+    return dict(raw)
+
+
+def write_ear_base(study, figures: Mapping[str, Any]) -> None:
+    """Store the base model's figures by ear (replacing earlier ones)."""
+    study.set_user_attr(FORGET_EAR_BASE_KEY, json_safe(dict(figures)))

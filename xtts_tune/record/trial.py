@@ -127,6 +127,10 @@ class TrialRecord:
     """``forget_loss`` relative to the base model's on the same clips (+0.041: 4.1 % higher: it forgot)."""
     forget_loss_se: float | None = _num("float")
     """The standard error of ``forget_loss_change``, from the clips' paired differences with the base."""
+    forget_ear: dict[str, Any] | None = _num("dict")
+    """Forgetting by ear (:mod:`xtts_tune.search.forgetting_ear`): ``{language: {"cer", "cer_sd", "similarity",
+    "similarity_sd", "n_texts", "base": the base model's same figures}}``, sentences in other languages spoken
+    in a voice that is not the target's."""
     curve_png_artifact_id: str | None = _num("str")
     curve_artifact_id: str | None = _num("str")
     table_params: dict[str, Any] | None = _num("dict")

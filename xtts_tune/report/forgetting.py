@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import optuna
 
 from xtts_tune.analysis.ranking.forgetting import percent
+from xtts_tune.analysis.ranking.forgetting_ear import language_name
 from xtts_tune.analysis.ranking.verdicts import TrialVerdict
 from xtts_tune.record import ForgettingSet, TrialRecord
 
@@ -26,9 +27,20 @@ CAPTION = (
     "error over the clips and at least 1 %."
 )
 
+EAR_CAPTION = (
+    "Each kept trial and the base model speak the same sentences in other languages, in a voice that is not "
+    "the target's, with the same seed; Whisper hears them in their language. Forgot: the CER rose by more than "
+    "10 points and the noise of the few sentences, or the similarity to that voice fell beyond its noise."
+)
+
 
 def forgetting_section(study: optuna.Study, verdicts: Sequence[TrialVerdict], recommended: int | None = None) -> str:
-    """``<section id="forgetting">``: one row per scored trial, or a note saying why there is none."""
+    """``<section id="forgetting">``: one row per scored trial, or a note saying why there is none; then, where
+    trials were heard in other languages (a base with a decoder), one row per trial and language."""
+    return _card(_loss_table(study, verdicts, recommended) + _ear_table(verdicts, recommended))
+
+
+def _loss_table(study: optuna.Study, verdicts: Sequence[TrialVerdict], recommended: int | None) -> str:
     fset = ForgettingSet.from_study(study)
     scored = [v for v in verdicts if v.forgetting is not None]
     if fset is None or not scored:
@@ -36,7 +48,7 @@ def forgetting_section(study: optuna.Study, verdicts: Sequence[TrialVerdict], re
             "Forgetting was not measured: a search scores its kept trials on data.forgetting_path (clips of other "
             "voices), or on the embedded base on its own voice's held-out clips."
         )
-        return _card(f'<div id="forgetting-note" class="plot-note">{_e(note)}</div>')
+        return f'<div id="forgetting-note" class="plot-note">{_e(note)}</div>'
     by_number = {t.number: TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False)}
     rows = []
     for v in sorted(scored, key=lambda v: v.forgetting.change):
@@ -57,8 +69,34 @@ def forgetting_section(study: optuna.Study, verdicts: Sequence[TrialVerdict], re
         for h in ("trial", "learning rate", "freeze depth", "val loss", "other voices", "change", "noise", "")
     )
     caption = f"{CAPTION} Set: {fset.source} ({', '.join(fset.languages) or '—'}); base model {base}."
-    return _card(
+    return (
         f'<p class="caption">{_e(caption)}</p><table id="forgetting-table" class="trials">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _ear_table(verdicts: Sequence[TrialVerdict], recommended: int | None) -> str:
+    heard = [v for v in verdicts if v.forget_ear is not None]
+    if not heard:
+        return ""
+    rows = []
+    for v in heard:
+        mark = " (recommended)" if v.number == recommended else ""
+        for x in v.forget_ear.languages:
+            cer = "—" if x.cer is None or x.base_cer is None else f"{100 * x.base_cer:.0f} % → {100 * x.cer:.0f} %"
+            sim = (
+                "—"
+                if x.similarity is None or x.base_similarity is None
+                else f"{x.base_similarity:.2f} → {x.similarity:.2f}"
+            )
+            rows.append(
+                f'<tr data-trial="{v.number}" data-language="{_e(x.language)}"><td>trial {v.number}{_e(mark)}</td>'
+                f"<td>{_e(language_name(x.language))}</td><td>{_e(cer)}</td><td>{_e(sim)}</td>"
+                f"<td>{'forgot' if x.forgot else 'kept'}</td></tr>"
+            )
+    head = "".join(f"<th>{h}</th>" for h in ("trial", "language", "CER base → trial", "similarity base → trial", ""))
+    return (
+        f'<h3>By ear</h3><p class="caption">{_e(EAR_CAPTION)}</p><table id="forgetting-ear-table" class="trials">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 

@@ -15,6 +15,7 @@ import optuna
 
 from xtts_tune.analysis.evidence.holdout import describe_test_comparison
 from xtts_tune.analysis.ranking.forgetting import forgetting_line
+from xtts_tune.analysis.ranking.forgetting_ear import ear_line
 from xtts_tune.analysis.ranking.sound import describe_probes
 from xtts_tune.analysis.records import stop_reason_words
 from xtts_tune.analysis.rungs import rungs_line
@@ -170,6 +171,7 @@ def study_note(study: optuna.Study) -> str:
     else:
         params = ", ".join(f"{k}={fmt(v, 3)}" for k, v in rec.params.items())
         forgotten = forgetting_line(analysis.verdicts, ForgettingSet.from_study(study))
+        by_ear = ear_line(analysis.verdicts)
         lines += [
             f"**Recommended: trial {rec.trial_number}** ({rec.verdict}), validation loss {rec.val_loss:.4f}, "
             f"stop at step {rec.stop_step}: {params}",
@@ -177,6 +179,7 @@ def study_note(study: optuna.Study) -> str:
             f"**Unseen clips:** {describe_test_comparison(TestComparison.from_study(study), rec.trial_number)}",
             "",
             *([f"**Forgetting:** {forgotten.split(': ', 1)[1]}", ""] if forgotten else []),
+            *([f"**Forgetting by ear:** {by_ear.split(': ', 1)[1]}", ""] if by_ear else []),
             "### Why",
             *[f"- {r}" for r in rec.reasons],
             "",

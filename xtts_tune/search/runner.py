@@ -72,6 +72,7 @@ from xtts_tune.record import StudyRecord, TrialRecord, write_study, write_trial
 from xtts_tune.search.ears import ensure_baselines, score_entries
 from xtts_tune.search.fidelity import RungData, plan_line, run_rungs, rung_train, trial_fraction
 from xtts_tune.search.forgetting import open_forgetting
+from xtts_tune.search.forgetting_ear import ear_plan, open_ear
 from xtts_tune.search.holdout import score_on_test
 from xtts_tune.search.notes import save_note_and_artifact, save_study_note
 from xtts_tune.search.opening import ARTIFACTS_DIR, TRIALS_DIR, open_study
@@ -97,6 +98,7 @@ logger = logging.getLogger(__name__)
 
 class _Search:
     forgetting = None  # a search.forgetting.ForgettingScorer when the study has a forgetting set
+    ear = None  # a search.forgetting_ear.EarScorer when the base can speak
 
     def __init__(self, cfg: StudyConfig, settings: SearchSettings, thresholds, base, data, progress, n_trials, study):
         self.cfg, self.settings, self.thresholds, self.study = cfg, settings, thresholds, study
@@ -211,6 +213,8 @@ class _Search:
             if probes is not None:
                 write_trial(trial, probes=probes)
             record = dataclasses.replace(record, samples=samples, probes=probes)
+        if not pruned and kept and self.ear is not None:  # what it forgot by ear (search.forgetting_ear)
+            record = self.ear.score(trial, record, result.checkpoint_path, run_dir)
         note = note_at_end(trial.number, state, record, params, others, me, self.thresholds)
         save_note_and_artifact(trial, note, result.curve_path, self.artifact_dir)
         rejected = self._rejected(record)
@@ -332,7 +336,11 @@ def run_search(
     study, url, settings, thresholds = opened.study, opened.url, opened.settings, opened.thresholds
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
-    search.forgetting = open_forgetting(study, cfg, base, search.emit)  # a wrong forgetting_path stops here
+    if settings.forgetting:  # a wrong forgetting_path stops here; by ear: a base with a decoder
+        search.forgetting = fset = open_forgetting(study, cfg, base, search.emit)
+        clip = fset.fset.data.clips[fset.fset.ids[0]] if fset is not None and cfg.data.forgetting_path else None
+        plan = ear_plan(search.samples, settings.forgetting_samples, clip)
+        search.ear = open_ear(study, plan, cfg.study_dir, search.emit)
     search.emit({"event": "message", "text": data.audio_summary})
     from xtts_tune.doctor.run import data_check_line
 

@@ -152,6 +152,12 @@ class SearchSettings:
     heartbeat_interval: int = 30
     grace_period: int = 90
     max_retry: int | None = 2
+    forgetting: bool = True
+    """Score every kept trial, and the base once, on the forgetting set (:mod:`xtts_tune.search.forgetting`):
+    one evaluation of the set per kept trial. false: the search does not measure what trials forgot."""
+    forgetting_samples: int = 2
+    """Forgetting by ear (:mod:`xtts_tune.search.forgetting_ear`): sentences per other language each kept
+    trial and the base speak in a voice that is not the target (0: none); only a base with a HiFi-GAN decoder."""
     fidelity: FidelitySettings | None = None
     """The rungs of a multi-fidelity search (:mod:`xtts_tune.search.fidelity`); None: every trial on all the clips."""
 
@@ -178,15 +184,18 @@ class SearchSettings:
             ("samples", int),
             ("short_samples", int),
             ("sample_max_seconds", float),
+            ("forgetting", bool),
+            ("forgetting_samples", int),
         ):
             value = raw.get(key, getattr(settings, key))
             nullable = key in ("max_retry", "sample_max_seconds")  # null: no limit, no cap
             setattr(settings, key, None if value is None and nullable else coerce(value, kind, f"search.{key}", where))
-        if min(settings.samples, settings.short_samples) < 0 or (
+        if min(settings.samples, settings.short_samples, settings.forgetting_samples) < 0 or (
             settings.sample_max_seconds is not None and settings.sample_max_seconds <= 0
         ):
             raise ConfigError(
-                f"{where}: search.samples and search.short_samples must be >= 0 and search.sample_max_seconds > 0"
+                f"{where}: search.samples, search.short_samples and search.forgetting_samples must be >= 0 and "
+                "search.sample_max_seconds > 0"
             )
         if settings.keep_top_k < 0:
             raise ConfigError(f"{where}: search.keep_top_k must be >= 0, got {settings.keep_top_k}")

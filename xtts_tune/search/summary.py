@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 
 from xtts_tune.analysis.ranking.forgetting import forgetting_line
+from xtts_tune.analysis.ranking.forgetting_ear import ear_line
 from xtts_tune.analysis.ranking.order import rank, why_passed_over
 from xtts_tune.analysis.records import FINISHED
 from xtts_tune.analysis.rungs import rungs_line
@@ -75,6 +76,9 @@ class SearchSummary:
     forgetting: str | None = None
     """What the kept trials forgot: their loss on other voices against the base's
     (:func:`xtts_tune.analysis.ranking.forgetting.forgetting_line`)."""
+    forgetting_ear: str | None = None
+    """What they forgot by ear: other languages in another voice against the base
+    (:func:`xtts_tune.analysis.ranking.forgetting_ear.ear_line`)."""
 
     @property
     def compute_saved(self) -> float:
@@ -171,4 +175,5 @@ def summarize(
             ForgettingSet.from_study(study),
             hint=(StudyRecord.from_study(study).config or {}).get("base_model", EMBEDDED_BASE) != EMBEDDED_BASE,
         ),
+        forgetting_ear=ear_line([verdicts[n] for n in ranking.order()]),
     )

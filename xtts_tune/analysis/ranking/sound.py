@@ -71,7 +71,7 @@ class SoundJudgment:
         return f"similarity {sim}, CER {cer}, {self.babble} of {self.n_texts} babble"
 
 
-def _noise(a: Mapping, b: Mapping | None, key: str, sigmas: float) -> float:
+def difference_noise(a: Mapping, b: Mapping | None, key: str, sigmas: float) -> float:
     """``sigmas`` standard errors of the difference of two N-text means (0 when a spread is missing)."""
     total = 0.0
     for side in (a, b or {}):
@@ -100,14 +100,14 @@ def judge_sound(
     t = thresholds
     sim, cer, n = finite(probes.get("similarity")), finite(probes.get("cer")), as_int(probes.get("n_texts")) or 0
     babble = babble_count(probes)
-    sim_noise = _noise(probes, base, "similarity", t.noise_sigmas)
+    sim_noise = difference_noise(probes, base, "similarity", t.noise_sigmas)
     judgment = SoundJudgment(sim, cer, babble, n, sim_noise)
     if not isinstance(base, Mapping):
         return judgment
     reasons: list[str] = []
     worse = diverges = False
     base_sim, base_cer = finite(base.get("similarity")), finite(base.get("cer"))
-    cer_noise = _noise(probes, base, "cer", t.noise_sigmas)
+    cer_noise = difference_noise(probes, base, "cer", t.noise_sigmas)
     noise_text = f"{n} texts x one seed"
     if cer is not None and base_cer is not None and cer - base_cer > max(t.cer_margin, cer_noise):
         worse = True

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from xtts_tune.analysis.curve.diagnosis import diagnose
 from xtts_tune.analysis.curve.thresholds import DiagnosisThresholds, study_thresholds
 from xtts_tune.analysis.ranking.forgetting import Forgetting, judge_forgetting
+from xtts_tune.analysis.ranking.forgetting_ear import EarForgetting, judge_ear
 from xtts_tune.analysis.ranking.sound import SoundJudgment, judge_sound
 from xtts_tune.analysis.records import (
     FINISHED,
@@ -91,6 +92,8 @@ class TrialVerdict:
     """The share of the train split it trained on (:attr:`xtts_tune.record.TrialRecord.data_fraction`)."""
     forgetting: Forgetting | None = None
     """Its loss on other voices against the base model's (:mod:`xtts_tune.analysis.ranking.forgetting`)."""
+    forget_ear: EarForgetting | None = None
+    """Other languages in another voice, heard against the base (:mod:`xtts_tune.analysis.ranking.forgetting_ear`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(dataclasses.asdict(self))
@@ -117,6 +120,7 @@ def verdicts_of(
         improved = v.value is not None and isinstance(start, (int, float)) and v.value < start
         v.sound = judge_sound(record.probes, base_probes, improved=improved)
         v.forgetting = judge_forgetting(record)
+        v.forget_ear = judge_ear(record.forget_ear)
     for v in verdicts:
         _require_evidence(v)
     measured = [v for v in verdicts if v.improvement is not None and v.verdict in VERDICTS and v.state in FINISHED]
