@@ -267,3 +267,36 @@ def test_a_demo_search_stores_forgetting_for_every_kept_trial_and_the_base(demo_
         assert rec.forget_loss_change == pytest.approx(rec.forget_loss / fset.base_loss - 1, abs=1e-9)
     assert summary.forgetting.startswith("forgetting: loss on other voices (the demo base voice's 45 held-out")
     assert summary.forgetting in render_summary(summary)
+    # confirm scores each run with another seed on the same set, deletes the checkpoint it kept for that, and
+    # the recommendation then gives the candidate's forgetting over its seeds
+    from xtts_tune.record import read_confirmations
+    from xtts_tune.search.confirm import confirm_top_trials
+
+    result = confirm_top_trials("demo", f"sqlite:///{tmp_path}/s.db", top=1, seeds=1, base=tiny_base)
+    (run,) = result.trials[0].runs
+    assert run.forget_loss_change is not None and run.forget_loss_se > 0
+    stored = read_confirmations(optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path}/s.db"))
+    assert stored[result.trials[0].number][0]["forget_loss_change"] == run.forget_loss_change
+    assert not list(Path(run.run_dir).glob("*.pth"))
+    if result.recommendation is not None and result.recommendation.trial_number == result.trials[0].number:
+        assert any("mean of 2 seeds" in r for r in result.recommendation.reasons), result.recommendation.reasons
+
+
+def test_a_confirmed_candidates_forgetting_is_the_mean_over_its_seeds():
+    from xtts_tune.record import write_confirmation_run
+
+    study = constructed_study([{"value": 3.00, "share": 0.05, "change": 0.486, "se": 0.011}])
+    for seed, change in ((1, 0.459), (2, 0.408)):
+        write_confirmation_run(
+            study,
+            0,
+            {
+                "seed": seed,
+                "best_val_loss": 3.01,
+                "best_step": 40,
+                "forget_loss_change": change,
+                "forget_loss_se": 0.011,
+            },
+        )
+    reasons = " ".join(recommend(study).reasons)
+    assert "changed +45.1 % (noise ±4.9 %, mean of 3 seeds): beyond the noise" in reasons, reasons

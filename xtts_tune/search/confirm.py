@@ -1,6 +1,8 @@
 """Confirm the top candidates of a study with other seeds, so the recommendation can use the mean.
 
-One seed cannot tell apart trials whose validation losses are within the seed noise of each other.
+One seed cannot tell apart trials whose validation losses are within the seed noise of each other. Where the
+search measured forgetting, each run is scored on the same forgetting set too (its checkpoint is kept for that,
+then deleted), so a candidate's forgetting is the mean over its seeds, with their measured spread.
 :func:`confirm_top_trials` (``xtts-tune confirm --study NAME --top 3 --seeds 3``) takes the ``top``
 COMPLETE trials with the lowest validation loss whose verdict is neither unstable nor inconclusive (the
 candidates of :func:`xtts_tune.analysis.ranking.recommend`) and trains each one again with ``seeds`` other seeds
@@ -49,7 +51,7 @@ from xtts_tune.analysis.ranking.verdicts import REJECTED, trial_verdicts
 from xtts_tune.analysis.records import train_config
 from xtts_tune.config import StudyConfig, config_from_dict, project_root
 from xtts_tune.errors import UserError
-from xtts_tune.io import ProgressFn
+from xtts_tune.io import ProgressFn, finite
 from xtts_tune.record import StudyRecord, TrialRecord, read_confirmations, write_confirmation_run
 from xtts_tune.search.fingerprint import check_fingerprint, expected_fingerprint
 from xtts_tune.search.holdout import score_on_test
@@ -92,16 +94,22 @@ class SeedRun:
     run_dir: str | None = None
     new: bool = False
     """Run by this call (False: stored by an earlier ``confirm``)."""
+    forget_loss_change: float | None = None
+    """Its loss on the study's forgetting set against the base's, when the search measured forgetting."""
+    forget_loss_se: float | None = None
 
     def to_attr(self) -> dict[str, Any]:
         """The entry stored in the study's ``confirmations`` attribute."""
-        return {
+        out = {
             "seed": self.seed,
             "best_val_loss": self.best_val_loss,
             "best_step": self.best_step,
             "verdict": self.verdict,
             "run_dir": self.run_dir,
         }
+        if self.forget_loss_change is not None:
+            out.update(forget_loss_change=self.forget_loss_change, forget_loss_se=self.forget_loss_se)
+        return out
 
 
 @dataclass
@@ -273,9 +281,11 @@ def confirm_top_trials(
         check_home(first, url, stored.uid)
         data = prepare_data(first, base)
         thresholds = study_thresholds(study)
+        forgetting = _forgetting_scorer(study, first, base)  # None unless the search measured forgetting
         for index, (n, seed) in enumerate(plan, start=1):
             cfg = configs[n]
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, save_checkpoint=False))
+            keep = forgetting is not None  # its checkpoint, scored on the forgetting set and then deleted
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, save_checkpoint=keep))
             run_dir = confirm_dir / f"trial-{n:04d}-seed-{seed}"
             if run_dir.exists():  # left by an interrupted confirm: its run was never stored
                 shutil.rmtree(run_dir)
@@ -297,6 +307,10 @@ def confirm_top_trials(
                 logger.info("trial %d seed %d: no diagnosis: %s", n, seed, exc)
                 verdict = None
             loss = result.best_val_loss
+            forgot = {}
+            if forgetting is not None and result.checkpoint_path:
+                forgot = forgetting.figures(result.checkpoint_path)
+                Path(result.checkpoint_path).unlink(missing_ok=True)  # the final model is trained from the export
             run = SeedRun(
                 seed=seed,
                 best_val_loss=float(loss) if math.isfinite(loss) else None,
@@ -304,6 +318,8 @@ def confirm_top_trials(
                 verdict=verdict,
                 run_dir=str(run_dir),
                 new=True,
+                forget_loss_change=forgot.get("forget_loss_change"),
+                forget_loss_se=forgot.get("forget_loss_se"),
             )
             with storage_lock(url) if isinstance(storage, str) else contextlib.nullcontext():
                 _store(study, n, run)
@@ -323,6 +339,8 @@ def confirm_top_trials(
                 verdict=r.get("verdict"),
                 run_dir=r.get("run_dir"),
                 new=(n, r["seed"]) in new,
+                forget_loss_change=finite(r.get("forget_loss_change")),
+                forget_loss_se=finite(r.get("forget_loss_se")),
             )
             for r in stored.get(n, [])
         ]
@@ -351,6 +369,17 @@ def confirm_top_trials(
 def _original_seed(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> int:
     seed = TrialRecord.from_trial(trial).seed
     return int(cfg.train.seed) if seed is None else seed
+
+
+def _forgetting_scorer(study: optuna.Study, cfg: StudyConfig, base):
+    """The forgetting scorer of a study whose search measured forgetting (the same set), else None."""
+    from xtts_tune.record import ForgettingSet
+    from xtts_tune.search.forgetting import ForgettingScorer, prepare_forgetting
+
+    if ForgettingSet.from_study(study) is None:
+        return None
+    fset = prepare_forgetting(cfg, base)
+    return None if fset is None else ForgettingScorer(study, cfg, base, fset)
 
 
 def _store(study: optuna.Study, number: int, run: SeedRun) -> None:

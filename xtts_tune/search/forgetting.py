@@ -104,14 +104,18 @@ class ForgettingScorer:
         )
         write_forgetting(study, self.record)
 
-    def score(self, trial: optuna.Trial, record: TrialRecord, checkpoint: str | Path) -> TrialRecord:
-        """Score a running trial's best checkpoint; write its figures on it and return its record with them."""
+    def figures(self, checkpoint: str | Path) -> dict[str, float]:
+        """A checkpoint's figures against the base (:func:`forgetting_figures`): a trial's, or a confirmation run's."""
         from xtts_tune.model.checkpoint import load_trained_tensors
         from xtts_tune.training.evaluation import clip_losses
 
         tensors = load_trained_tensors(Path(checkpoint), base_fingerprint=self.base.fingerprint)
         losses = clip_losses(self.cfg, base=self.base, data=self.fset.data, clips=self.fset.ids, state=tensors)
-        figures = forgetting_figures(losses, self.base_losses)
+        return forgetting_figures(losses, self.base_losses)
+
+    def score(self, trial: optuna.Trial, record: TrialRecord, checkpoint: str | Path) -> TrialRecord:
+        """Score a running trial's best checkpoint; write its figures on it and return its record with them."""
+        figures = self.figures(checkpoint)
         write_trial(trial, **figures)
         return dataclasses.replace(record, **figures)
 

@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from xtts_tune.analysis.ranking.forgetting import Forgetting, pooled_forgetting
 from xtts_tune.analysis.ranking.verdicts import TrialVerdict
 from xtts_tune.analysis.records import train_config
 from xtts_tune.io import as_int, json_safe
@@ -54,6 +55,18 @@ class Confirmation:
         """Sample standard deviation over the runs (0 for a single run)."""
         values = self.values
         return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def forgetting(self, original: Forgetting | None) -> Forgetting | None:
+        """Its forgetting over the original run (``original``) and the runs scored on the forgetting set
+        (:func:`~xtts_tune.analysis.ranking.forgetting.pooled_forgetting`); ``original`` when none was."""
+        scored = [
+            (r["forget_loss_change"], r.get("forget_loss_se") or 0.0)
+            for r in self.runs
+            if isinstance(r.get("forget_loss_change"), (int, float)) and math.isfinite(r["forget_loss_change"])
+        ]
+        if original is None or not scored:
+            return original
+        return pooled_forgetting([(original.change, original.se), *scored])
 
     def describe(self) -> str:
         """``"3.0412 ± 0.0105 over 4 seeds"``."""

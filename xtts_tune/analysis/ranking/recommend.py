@@ -212,6 +212,9 @@ def _recommend_confirmed(
     )
     trial = by_number[best.number]
     conf = good.get(best.number)
+    for v in eligible:  # a confirmed candidate's forgetting: the mean over its seeds (search.confirm scores them)
+        if v.number in good:
+            v.forgetting = good[v.number].forgetting(v.forgetting)
 
     reasons = [explain.confirmed_first_sentence(best, conf, good, bool(failed))]
     leader = eligible[0]
