@@ -91,6 +91,11 @@ def _config(folder: Path):
     return config
 
 
+def spoken_languages(folder: str | os.PathLike) -> tuple[str, ...]:
+    """The languages an XTTS v2 folder speaks (its config.json's ``languages``)."""
+    return tuple(_config(Path(folder)).languages)
+
+
 def _check_language(folder: Path, config, language: str) -> None:
     if language not in config.languages:
         raise SpeakError(

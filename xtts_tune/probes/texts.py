@@ -67,11 +67,16 @@ FORGETTING_ORDER = ("de", "es", "fr", "en")
 """The order languages are picked in: the first three that are not the target's."""
 
 
-def forgetting_languages(target: str, count: int = 3) -> tuple[str, ...]:
+def forgetting_languages(target: str, count: int = 3, spoken=None) -> tuple[str, ...]:
     """The ``count`` languages other than the ``target``'s (its base code: ``en-us`` counts as ``en``) that
-    forgetting is heard in."""
+    forgetting is heard in, among those the base speaks (``spoken``; None: all).
+
+    >>> forgetting_languages("en", spoken=("en", "fr", "de"))
+    ('de', 'fr')
+    """
     own = target.split("-")[0].lower()
-    return tuple(lang for lang in FORGETTING_ORDER if lang != own)[: max(0, count)]
+    langs = [lang for lang in FORGETTING_ORDER if lang != own and (spoken is None or lang in spoken)]
+    return tuple(langs)[: max(0, count)]
 
 
 def forgetting_texts(language: str, count: int) -> tuple[str, ...]:

@@ -65,14 +65,20 @@ def shipped_reference() -> tuple[str, str]:
 
 
 def ear_plan(samples: SamplePlan | None, per_language: int, forgetting_clip=None) -> EarPlan | None:
-    """The plan: ``per_language`` sentences in each of three languages other than the study's, in the voice of
-    ``forgetting_clip`` (a :class:`~xtts_tune.data.ClipInfo` of the forgetting set) or the shipped one. None
-    without a listening plan (no decoder, or ``search.samples: 0``) or with ``per_language`` 0."""
+    """The plan: ``per_language`` sentences in each of three languages other than the study's that the base
+    speaks (its config.json's ``languages``), in the voice of ``forgetting_clip`` (a
+    :class:`~xtts_tune.data.ClipInfo` of the forgetting set) or the shipped one. None without a listening plan
+    (no decoder, or ``search.samples: 0``), with ``per_language`` 0, or when the base speaks no other language."""
+    from xtts_tune.model.speak import spoken_languages
     from xtts_tune.probes.texts import forgetting_languages, forgetting_texts
 
     if samples is None or per_language <= 0:
         return None
-    texts = {lang: forgetting_texts(lang, per_language) for lang in forgetting_languages(samples.language)}
+    langs = forgetting_languages(samples.language, spoken=spoken_languages(samples.folder))
+    if not langs:
+        logger.info("forgetting by ear: %s speaks no language but the target's", samples.folder)
+        return None
+    texts = {lang: forgetting_texts(lang, per_language) for lang in langs}
     if forgetting_clip is not None:
         reference = (str(forgetting_clip.audio_file), forgetting_clip.text)
         source = f"{Path(forgetting_clip.audio_file).name} of the forgetting set"
