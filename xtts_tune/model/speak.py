@@ -271,6 +271,17 @@ def _prepare(
     for text, out in zip(texts, outs, strict=True):
         if not (text or "").strip():
             raise SpeakError(f"{out}: the text to speak is empty; give a sentence")
+    return load_speaker(
+        model_dir, speaker_wav, languages=(language,), device=device, gpt_tensors=gpt_tensors, speaker=speaker
+    )
+
+
+def load_speaker(
+    model_dir, speaker_wav, *, languages=("en",), device: str = "auto", gpt_tensors=None, speaker: str | None = None
+):
+    """The model loaded once and the voice cloned: ``(voice, latents)`` for :func:`speak` in any of ``languages``
+    (a speaker wav that cannot be read, or a language the folder does not speak, is refused before the weights
+    load)."""
     if speaker_wav is not None and not Path(speaker_wav).is_file():
         raise SpeakError(f"{speaker_wav}: speaker wav not found; give a wav of 3-30 s of the target speaker")
     if speaker_wav is not None:  # readable, before the model takes its seconds to load
@@ -280,7 +291,9 @@ def _prepare(
             raise SpeakError(
                 f"{speaker_wav}: cannot be used as a speaker wav ({exc.reason}); give a readable wav of 3-30 s"
             ) from None
-    _check_language(Path(model_dir), _config(Path(model_dir)), language)
+    config = _config(Path(model_dir))
+    for language in languages:
+        _check_language(Path(model_dir), config, language)
     voice = load_voice_model(model_dir, device=device, gpt_tensors=gpt_tensors)
     return voice, voice_latents(voice, speaker_wav, speaker)
 

@@ -89,25 +89,29 @@ def ear_plan(samples: SamplePlan | None, per_language: int, forgetting_clip=None
 
 def hear(plan: EarPlan, tensors, out_dir: Path) -> dict[str, dict[str, Any]]:
     """Speak every language's sentences (the base's GPT with ``tensors`` put on it; None: the base) into
-    ``out_dir/LANG`` and score them: ``{language: figures}``, a language left out when it could not be heard."""
-    from xtts_tune.model.speak import speak_samples
+    ``out_dir/LANG`` and score them: ``{language: figures}``, a language left out when it could not be heard.
+    The model loads once for all the languages."""
+    from xtts_tune.model.speak import load_speaker, speak
     from xtts_tune.probes import score_samples
 
     sp = plan.samples
     out: dict[str, dict[str, Any]] = {}
+    try:
+        voice, latents = load_speaker(
+            sp.folder, plan.reference[0], languages=list(plan.texts), device=sp.device, gpt_tensors=tensors
+        )
+    except Exception as exc:
+        logger.warning("forgetting by ear: not heard in %s (%s)", out_dir, exc)
+        return out
     for lang, texts in plan.texts.items():
         folder = Path(out_dir) / lang
         try:
-            wavs = speak_samples(
-                sp.folder,
-                list(texts),
-                plan.reference[0],
-                folder,
-                language=lang,
-                device=sp.device,
-                max_seconds=sp.max_seconds,
-                gpt_tensors=tensors,
-            )
+            wavs = [
+                speak(
+                    voice, text, latents, folder / f"sample_{i:02d}.wav", language=lang, max_seconds=sp.max_seconds
+                ).path
+                for i, text in enumerate(texts)
+            ]
             scores = score_samples(
                 list(zip(map(str, wavs), texts, strict=True)),
                 [plan.reference],
