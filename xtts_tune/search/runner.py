@@ -337,8 +337,9 @@ def run_search(
     base, data = opened.base, opened.data
     search = _Search(cfg, settings, thresholds, base, data, progress, n_trials, study)
     if settings.forgetting:  # a wrong forgetting_path stops here; by ear: a base with a decoder
-        search.forgetting = fset = open_forgetting(study, cfg, base, search.emit)
-        clip = fset.fset.data.clips[fset.fset.ids[0]] if fset is not None and cfg.data.forgetting_path else None
+        search.forgetting = scorer = open_forgetting(study, cfg, base, search.emit)
+        fset = scorer.fset if scorer is not None and cfg.data.forgetting_path else None
+        clip = fset.data.clips[fset.ids[0]] if fset is not None else None
         plan = ear_plan(search.samples, settings.forgetting_samples, clip)
         search.ear = open_ear(study, plan, cfg.study_dir, search.emit)
     search.emit({"event": "message", "text": data.audio_summary})

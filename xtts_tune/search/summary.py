@@ -118,6 +118,7 @@ def summarize(
     trials = study.get_trials(deepcopy=False)
     ranking = rank(study, trials=trials)
     verdicts = {v.number: v for v in ranking.verdicts}
+    ordered = [verdicts[n] for n in ranking.order()]  # the forgetting lines list trials in the ranking's order
     winner = ranking.winner
     best = None if winner is None else next(t for t in trials if t.number == winner.number)
     finished = [v for v in ranking.verdicts if v.state in FINISHED and v.value is not None]
@@ -171,9 +172,9 @@ def summarize(
         data_check=data_check,
         rungs=rungs_line(trials),
         forgetting=forgetting_line(
-            [verdicts[n] for n in ranking.order()],
+            ordered,
             ForgettingSet.from_study(study),
             hint=(StudyRecord.from_study(study).config or {}).get("base_model", EMBEDDED_BASE) != EMBEDDED_BASE,
         ),
-        forgetting_ear=ear_line([verdicts[n] for n in ranking.order()]),
+        forgetting_ear=ear_line(ordered),
     )

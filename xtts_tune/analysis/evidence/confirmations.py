@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from xtts_tune.analysis.ranking.forgetting import Forgetting, pooled_forgetting
 from xtts_tune.analysis.ranking.verdicts import TrialVerdict
 from xtts_tune.analysis.records import train_config
-from xtts_tune.io import as_int, json_safe
+from xtts_tune.io import as_int, finite, json_safe
 from xtts_tune.record import TrialRecord, read_confirmations
 
 
@@ -60,9 +60,9 @@ class Confirmation:
         """Its forgetting over the original run (``original``) and the runs scored on the forgetting set
         (:func:`~xtts_tune.analysis.ranking.forgetting.pooled_forgetting`); ``original`` when none was."""
         scored = [
-            (r["forget_loss_change"], r.get("forget_loss_se") or 0.0)
+            (finite(r.get("forget_loss_change")), r.get("forget_loss_se") or 0.0)
             for r in self.runs
-            if isinstance(r.get("forget_loss_change"), (int, float)) and math.isfinite(r["forget_loss_change"])
+            if finite(r.get("forget_loss_change")) is not None
         ]
         if original is None or not scored:
             return original
